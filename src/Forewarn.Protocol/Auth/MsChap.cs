@@ -112,6 +112,38 @@ public static class MsChap
         return "S=" + Convert.ToHexString(digest);
     }
 
+    private static ReadOnlySpan<byte> LmMagic => "KGS!@#$%"u8;
+
+    /// <summary>LmPasswordHash (RFC 2433 §A.2): the upper-cased OEM password, 14 octets, as two DES keys over "KGS!@#$%".</summary>
+    public static void LmPasswordHash(string password, Span<byte> hash16)
+    {
+        Span<byte> upper = stackalloc byte[14];
+        upper.Clear();
+        var text = password.ToUpperInvariant();
+        for (int i = 0; i < Math.Min(14, text.Length); i++)
+            upper[i] = text[i] < 0x80 ? (byte)text[i] : (byte)'?';
+        Span<byte> key = stackalloc byte[8];
+        using var des = DES.Create();
+        for (int i = 0; i < 2; i++)
+        {
+            ExpandDesKey(upper.Slice(i * 7, 7), key);
+            des.Key = key.ToArray();
+            des.EncryptEcb(LmMagic, hash16.Slice(i * 8, 8), PaddingMode.None);
+        }
+    }
+
+    /// <summary>
+    /// The plaintext of MS-CHAP-MPPE-Keys for MS-CHAPv1 (RFC 2548 §2.4.1, RFC 3079 §2): the first 8 octets of
+    /// the LM hash (zeros when unknown), the 16 of MD4(NT hash), and 8 octets of zero padding.
+    /// </summary>
+    public static void MsChapV1MppeKeys(ReadOnlySpan<byte> lmHash, ReadOnlySpan<byte> ntHash, Span<byte> keys32)
+    {
+        keys32[..32].Clear();
+        if (lmHash.Length >= 8)
+            lmHash[..8].CopyTo(keys32);
+        HashNtPasswordHash(ntHash, keys32.Slice(8, 16));
+    }
+
     /// <summary>NtChallengeResponse of MS-CHAPv1 (RFC 2433 §A.5).</summary>
     public static void NtChallengeResponse(ReadOnlySpan<byte> challenge8, ReadOnlySpan<byte> ntHash, Span<byte> response24) =>
         ChallengeResponse(challenge8, ntHash, response24);

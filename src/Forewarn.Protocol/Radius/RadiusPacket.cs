@@ -110,6 +110,39 @@ public readonly ref struct RadiusPacket
     }
 
     public bool HasAttribute(byte type) => FindAttributeOffset(type) >= 0;
+
+    /// <summary>
+    /// The first vendor attribute (RFC 2865 §5.26, one-octet type and length) of <paramref name="vendorId"/>
+    /// and <paramref name="vendorType"/>. A malformed VSA is skipped, never read past.
+    /// </summary>
+    public bool TryGetVendorAttribute(uint vendorId, byte vendorType, out ReadOnlySpan<byte> value)
+    {
+        foreach (var attribute in Attributes)
+        {
+            if (attribute.Type != AttributeTypes.VendorSpecific || attribute.Value.Length < 6
+                || BinaryPrimitives.ReadUInt32BigEndian(attribute.Value) != vendorId)
+                continue;
+            var body = attribute.Value[4..];
+            while (body.Length >= 2)
+            {
+                int len = body[1];
+                if (len < 2 || len > body.Length)
+                    break;
+                if (body[0] == vendorType)
+                {
+                    value = body[2..len];
+                    return true;
+                }
+                body = body[len..];
+            }
+        }
+        value = default;
+        return false;
+    }
+
+    /// <summary>Wraps octets that <see cref="TryParse"/> has already accepted (for example before an await).</summary>
+    public static RadiusPacket FromValidated(ReadOnlySpan<byte> packet) =>
+        new(packet[..BinaryPrimitives.ReadUInt16BigEndian(packet[2..])]);
 }
 
 /// <summary>One attribute as it stands on the wire.</summary>

@@ -1,0 +1,62 @@
+using System.CommandLine;
+using Forewarn.Core.Clients;
+using Forewarn.Core.Store;
+
+namespace Forewarn.Cli;
+
+internal static class ClientsCommand
+{
+    public static Command Create()
+    {
+        var command = new Command("clients", "Manage RADIUS clients (NAS devices)");
+
+        var name = new Argument<string>("name") { Description = "A name for the client" };
+        var address = new Option<string>("--address") { Description = "IP address or CIDR block the requests come from", Required = true };
+        var secret = new Option<string>("--secret") { Description = "Shared secret", Required = true };
+        var group = new Option<string?>("--group") { Description = "Device group" };
+        var messageAuthenticator = new Option<MessageAuthenticatorPolicy>("--message-authenticator")
+        {
+            Description = "auto (required once seen; default), require, or optional",
+            DefaultValueFactory = _ => MessageAuthenticatorPolicy.Auto,
+        };
+        var add = new Command("add", "Add a client") { name, address, secret, group, messageAuthenticator };
+        add.SetAction(async (result, cancellationToken) =>
+        {
+            var record = new ClientRecord(result.GetValue(name)!, result.GetValue(address)!, result.GetValue(secret)!, result.GetValue(group), result.GetValue(messageAuthenticator));
+            if (!RadiusClient.IsValidAddress(record.Address))
+                return CommonOptions.Fail($"'{record.Address}' is neither an IP address nor a CIDR block.");
+            if (record.Secret.Length == 0)
+                return CommonOptions.Fail("the secret may not be empty.");
+            using var store = CommonOptions.OpenStore(result);
+            if (!await store.AddClientAsync(record, cancellationToken).ConfigureAwait(false))
+                return CommonOptions.Fail($"a client named '{record.Name}' or with address {record.Address} exists already.");
+            Console.WriteLine($"Added client {record.Name} ({record.Address}). A running server picks it up within a second.");
+            return 0;
+        });
+
+        var list = new Command("list", "List clients");
+        list.SetAction(async (result, cancellationToken) =>
+        {
+            using var store = CommonOptions.OpenStore(result);
+            foreach (var client in await store.ListClientsAsync(cancellationToken).ConfigureAwait(false))
+                Console.WriteLine($"{client.Name}\t{client.Address}\tgroup={client.DeviceGroup ?? "-"}\tmessage-authenticator={client.MessageAuthenticator.ToString().ToLowerInvariant()}");
+            return 0;
+        });
+
+        var removeName = new Argument<string>("name");
+        var remove = new Command("remove", "Remove a client") { removeName };
+        remove.SetAction(async (result, cancellationToken) =>
+        {
+            using var store = CommonOptions.OpenStore(result);
+            if (!await store.RemoveClientAsync(result.GetValue(removeName)!, cancellationToken).ConfigureAwait(false))
+                return CommonOptions.Fail($"no client '{result.GetValue(removeName)}'.");
+            Console.WriteLine($"Removed client {result.GetValue(removeName)}.");
+            return 0;
+        });
+
+        command.Subcommands.Add(add);
+        command.Subcommands.Add(list);
+        command.Subcommands.Add(remove);
+        return command;
+    }
+}

@@ -1,0 +1,52 @@
+using Forewarn.Core.Store;
+using Forewarn.Protocol.Radius.Dictionary;
+
+namespace Forewarn.Cli;
+
+/// <summary>Parses --reply and --check values, checking each against the dictionary so that mistakes surface now, not at login.</summary>
+internal static class ItemParsing
+{
+    public static bool TryParseReplies(IEnumerable<string> texts, RadiusDictionary dictionary, out List<ReplyItem> items, out string error)
+    {
+        items = [];
+        error = "";
+        foreach (var text in texts)
+        {
+            int eq = text.IndexOf('=', StringComparison.Ordinal);
+            if (eq <= 0)
+            {
+                error = $"--reply expects Name=Value, got '{text}'.";
+                return false;
+            }
+            var item = new ReplyItem(text[..eq].Trim(), text[(eq + 1)..].Trim());
+            if (item.Value.Contains('\t', StringComparison.Ordinal) || item.Value.Contains('\n', StringComparison.Ordinal))
+            {
+                error = "reply values may not contain tabs or newlines.";
+                return false;
+            }
+            if (!AttributeValue.TryParse(dictionary, item.Attribute, item.Value, out _, out error))
+                return false;
+            items.Add(item);
+        }
+        return true;
+    }
+
+    public static bool TryParseChecks(IEnumerable<string> texts, out List<CheckItem> items, out string error)
+    {
+        items = [];
+        error = "";
+        foreach (var text in texts)
+        {
+            int ne = text.IndexOf("!=", StringComparison.Ordinal);
+            int eq = text.IndexOf("==", StringComparison.Ordinal);
+            int at = ne > 0 ? ne : eq;
+            if (at <= 0)
+            {
+                error = $"--check expects Name==Value or Name!=Value, got '{text}'.";
+                return false;
+            }
+            items.Add(new CheckItem(text[..at].Trim(), ne > 0 ? CheckOperator.NotEqual : CheckOperator.Equal, text[(at + 2)..].Trim()));
+        }
+        return true;
+    }
+}

@@ -1,0 +1,94 @@
+using System.CommandLine;
+using Forewarn.Server;
+using Forewarn.Storage.Sqlite;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Forewarn.Cli;
+
+internal static class ServeCommand
+{
+    public static Command Create()
+    {
+        var listen = new Option<string[]>("--listen") { Description = "Address to listen on (repeatable; default 127.0.0.1)", AllowMultipleArgumentsPerToken = false };
+        var authPort = new Option<int?>("--auth-port") { Description = "Authentication port (default 1812; 0 picks a free port)" };
+        var acctPort = new Option<int?>("--acct-port") { Description = "Accounting port (default 1813; 0 picks a free port)" };
+        var config = new Option<string?>("--config") { Description = "Configuration file (JSON); forewarn.json in the data directory is read too" };
+        var set = new Option<string[]>("--set") { Description = "Override a setting: KEY=VALUE, e.g. Forewarn:Workers=32 (repeatable)" };
+        var command = new Command("serve", "Run the RADIUS server") { listen, authPort, acctPort, config, set };
+        command.SetAction(async (result, cancellationToken) =>
+        {
+            var dataDirectory = DataDirectory.Ensure(CommonOptions.DataDirectoryOf(result));
+            var overrides = new Dictionary<string, string?> { ["Forewarn:DataDirectory"] = dataDirectory };
+            var addresses = result.GetValue(listen) ?? [];
+            for (int i = 0; i < addresses.Length; i++)
+                overrides[$"Forewarn:Listen:{i}"] = addresses[i];
+            if (result.GetValue(authPort) is { } auth)
+                overrides["Forewarn:AuthPort"] = auth.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            if (result.GetValue(acctPort) is { } acct)
+                overrides["Forewarn:AcctPort"] = acct.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            foreach (var pair in result.GetValue(set) ?? [])
+            {
+                int eq = pair.IndexOf('=', StringComparison.Ordinal);
+                if (eq <= 0)
+                    return CommonOptions.Fail($"--set expects KEY=VALUE, got '{pair}'.");
+                overrides[pair[..eq]] = pair[(eq + 1)..];
+            }
+            var configFile = result.GetValue(config);
+            if (configFile is not null && !File.Exists(configFile))
+                return CommonOptions.Fail($"configuration file '{configFile}' does not exist.");
+
+            var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true, ContentRootPath = dataDirectory });
+            builder.Configuration.AddJsonFile(Path.Combine(dataDirectory, DataDirectory.ConfigFile), optional: true);
+            if (configFile is not null)
+                builder.Configuration.AddJsonFile(Path.GetFullPath(configFile), optional: false);
+            builder.Configuration.AddEnvironmentVariables();
+            builder.Configuration.AddInMemoryCollection(overrides);
+            builder.Logging.AddConfiguration(builder.Configuration.GetSection("Logging"));
+            builder.Logging.AddSimpleConsole(o =>
+            {
+                o.SingleLine = true;
+                o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+                o.UseUtcTimestamp = true;
+            });
+            builder.Logging.SetMinimumLevel(LogLevel.Information);
+            builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
+            builder.Services.AddSystemd();
+            builder.Services.AddForewarnServer(builder.Configuration);
+
+            using var host = builder.Build();
+            try
+            {
+                var store = host.Services.GetRequiredService<SqliteStore>();
+                await ServerServices.SeedDefaultsAsync(store).ConfigureAwait(false);
+                _ = host.Services.GetRequiredService<IOptions<ForewarnOptions>>().Value;
+            }
+            catch (OptionsValidationException e)
+            {
+                return CommonOptions.Fail("invalid configuration: " + string.Join(" ", e.Failures));
+            }
+            Console.WriteLine($"Forewarn data directory: {dataDirectory}");
+            try
+            {
+                await host.StartAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (OptionsValidationException e)
+            {
+                return CommonOptions.Fail("invalid configuration: " + string.Join(" ", e.Failures));
+            }
+            catch (System.Net.Sockets.SocketException e)
+            {
+                return CommonOptions.Fail($"cannot listen: {e.Message}");
+            }
+            var server = host.Services.GetRequiredService<RadiusServer>();
+            foreach (var (endpoint, port) in server.Endpoints)
+                Console.WriteLine($"Ready: {(port == PortKind.Authentication ? "auth" : "acct")} {endpoint}");
+            await host.WaitForShutdownAsync(CancellationToken.None).ConfigureAwait(false);
+            return 0;
+        });
+        return command;
+    }
+}

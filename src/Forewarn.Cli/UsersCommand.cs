@@ -1,0 +1,141 @@
+using System.CommandLine;
+using Forewarn.Core.Aaa;
+using Forewarn.Core.Store;
+using Forewarn.Protocol.Radius.Dictionary;
+
+namespace Forewarn.Cli;
+
+internal static class UsersCommand
+{
+    public static Command Create()
+    {
+        var command = new Command("users", "Manage users");
+        command.Subcommands.Add(Add());
+        command.Subcommands.Add(Passwd());
+        command.Subcommands.Add(List());
+        command.Subcommands.Add(Remove());
+        return command;
+    }
+
+    private static readonly Option<string?> Password = new("--password") { Description = "The password ('-' reads it from standard input)" };
+    private static readonly Option<string> Methods = new("--methods") { Description = "Comma-separated: pap, chap, mschap, mschapv2 (default: all four)", DefaultValueFactory = _ => "pap,chap,mschap,mschapv2" };
+    private static readonly Option<string?> Group = new("--group") { Description = "Group whose reply and check items apply too" };
+    private static readonly Option<string[]> Reply = new("--reply") { Description = "Reply attribute 'Name=Value' (repeatable), e.g. Session-Timeout=3600" };
+    private static readonly Option<string[]> Check = new("--check") { Description = "Check item 'Name==Value' or 'Name!=Value' (repeatable); Device-Group names the client's group" };
+    private static readonly Option<int> Iterations = new("--iterations") { Description = "PBKDF2 iterations for PAP-only users", DefaultValueFactory = _ => PasswordHasher.DefaultIterations };
+
+    private static Command Add()
+    {
+        var name = new Argument<string>("name") { Description = "User name, exactly as the NAS sends it" };
+        var command = new Command("add", "Add a user") { name, Password, Methods, Group, Reply, Check, Iterations };
+        command.SetAction(async (result, cancellationToken) =>
+        {
+            var password = CommonOptions.ReadPassword(result.GetValue(Password));
+            if (string.IsNullOrEmpty(password))
+                return CommonOptions.Fail("--password is required.");
+            if (!TryBuild(result, result.GetValue(name)!, password, out var user, out var error))
+                return CommonOptions.Fail(error);
+            using var store = CommonOptions.OpenStore(result);
+            if (!await store.AddUserAsync(user!, cancellationToken).ConfigureAwait(false))
+                return CommonOptions.Fail($"user '{user!.Name}' already exists (use 'users passwd' or remove it first).");
+            Console.WriteLine($"Added user {user!.Name} ({Credentials.FormatMethods(user.Methods)}; stored as {Credentials.DescribeStorage(user.Credential)}).");
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command Passwd()
+    {
+        var name = new Argument<string>("name");
+        var methods = new Option<string?>("--methods") { Description = "New method list (default: keep the user's)" };
+        var command = new Command("passwd", "Change a user's password (and optionally methods)") { name, Password, methods, Iterations };
+        command.SetAction(async (result, cancellationToken) =>
+        {
+            var password = CommonOptions.ReadPassword(result.GetValue(Password));
+            if (string.IsNullOrEmpty(password))
+                return CommonOptions.Fail("--password is required.");
+            using var store = CommonOptions.OpenStore(result);
+            var user = await store.FindUserAsync(result.GetValue(name)!, cancellationToken).ConfigureAwait(false);
+            if (user is null)
+                return CommonOptions.Fail($"no user '{result.GetValue(name)}'.");
+            var newMethods = user.Methods;
+            if (result.GetValue(methods) is { } text)
+            {
+                try
+                {
+                    newMethods = Credentials.ParseMethods(text);
+                }
+                catch (FormatException e)
+                {
+                    return CommonOptions.Fail(e.Message);
+                }
+            }
+            var credential = Credentials.Create(password, newMethods, CommonOptions.OpenSealer(result), result.GetValue(Iterations));
+            await store.UpdateUserAsync(user with { Methods = newMethods, Credential = credential }, cancellationToken).ConfigureAwait(false);
+            Console.WriteLine($"Changed password of {user.Name} ({Credentials.FormatMethods(newMethods)}; stored as {Credentials.DescribeStorage(credential)}).");
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command List()
+    {
+        var command = new Command("list", "List users");
+        command.SetAction(async (result, cancellationToken) =>
+        {
+            using var store = CommonOptions.OpenStore(result);
+            var users = await store.ListUsersAsync(cancellationToken).ConfigureAwait(false);
+            foreach (var user in users)
+            {
+                Console.WriteLine($"{user.Name}\tmethods={Credentials.FormatMethods(user.Methods)}\tstored={Credentials.DescribeStorage(user.Credential)}"
+                    + (user.Group is null ? "" : $"\tgroup={user.Group}")
+                    + (user.Reply.Count == 0 ? "" : $"\treply=[{string.Join("; ", user.Reply)}]")
+                    + (user.Checks.Count == 0 ? "" : $"\tcheck=[{string.Join("; ", user.Checks)}]"));
+            }
+            Console.Error.WriteLine($"{users.Count} users");
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command Remove()
+    {
+        var name = new Argument<string>("name");
+        var command = new Command("remove", "Remove a user") { name };
+        command.SetAction(async (result, cancellationToken) =>
+        {
+            using var store = CommonOptions.OpenStore(result);
+            if (!await store.RemoveUserAsync(result.GetValue(name)!, cancellationToken).ConfigureAwait(false))
+                return CommonOptions.Fail($"no user '{result.GetValue(name)}'.");
+            Console.WriteLine($"Removed user {result.GetValue(name)}.");
+            return 0;
+        });
+        return command;
+    }
+
+    private static bool TryBuild(ParseResult result, string name, string password, out UserRecord? user, out string error)
+    {
+        user = null;
+        AuthMethods methods;
+        try
+        {
+            methods = Credentials.ParseMethods(result.GetValue(Methods)!);
+        }
+        catch (FormatException e)
+        {
+            error = e.Message;
+            return false;
+        }
+        if (methods == AuthMethods.None)
+        {
+            error = "--methods names no method.";
+            return false;
+        }
+        if (!ItemParsing.TryParseReplies(result.GetValue(Reply) ?? [], RadiusDictionary.BuiltIn, out var replies, out error)
+            || !ItemParsing.TryParseChecks(result.GetValue(Check) ?? [], out var checks, out error))
+            return false;
+        var credential = Credentials.Create(password, methods, CommonOptions.OpenSealer(result), result.GetValue(Iterations));
+        user = new UserRecord(name, methods, credential, result.GetValue(Group), replies, checks);
+        return true;
+    }
+}

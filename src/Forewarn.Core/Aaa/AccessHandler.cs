@@ -1,0 +1,303 @@
+using System.Security.Cryptography;
+using System.Text;
+using Forewarn.Core.Clients;
+using Forewarn.Core.Store;
+using Forewarn.Protocol.Auth;
+using Forewarn.Protocol.Radius;
+using Forewarn.Protocol.Radius.Dictionary;
+using Microsoft.Extensions.Logging;
+
+namespace Forewarn.Core.Aaa;
+
+/// <summary>How an Access-Request was authenticated, for logs and counters.</summary>
+public enum AuthMethod { None, Pap, Chap, MsChap, MsChapV2 }
+
+/// <summary>
+/// Answers an Access-Request: finds the user, verifies PAP, CHAP, MS-CHAP or MS-CHAPv2 against the
+/// stored credential, applies check items, and writes an Access-Accept (with Message-Authenticator
+/// first, reply items, method keys and Proxy-State) or an Access-Reject with Reply-Message.
+/// The packet has been validated and its client's Message-Authenticator policy enforced already.
+/// </summary>
+public sealed partial class AccessHandler(IUserStore users, PasswordHasher hasher, PasswordSealer sealer, ReplyCompiler replies, ILogger<AccessHandler> logger)
+{
+    private const string FailureMessage = "Authentication failed";
+
+    public async ValueTask<int> HandleAsync(ReadOnlyMemory<byte> request, RadiusClient client, Memory<byte> response, CancellationToken cancellationToken)
+    {
+        string? userName = ReadUserName(request.Span);
+        UserRecord? user = userName is null ? null : await users.FindUserAsync(userName, cancellationToken).ConfigureAwait(false);
+        // Windows clients send DOMAIN\user; when no user has that exact name, the part after the domain is tried.
+        if (user is null && userName is not null && userName.LastIndexOf('\\') is var slash and >= 0 && slash < userName.Length - 1)
+            user = await users.FindUserAsync(userName[(slash + 1)..], cancellationToken).ConfigureAwait(false);
+        GroupRecord? group = user?.Group is { } groupName ? await users.FindGroupAsync(groupName, cancellationToken).ConfigureAwait(false) : null;
+        return Respond(request.Span, client, userName, user, group, response.Span);
+    }
+
+    private static string? ReadUserName(ReadOnlySpan<byte> request)
+    {
+        var packet = RadiusPacket.FromValidated(request);
+        return packet.TryGetAttribute(AttributeTypes.UserName, out var name) && name.Length > 0 ? Encoding.UTF8.GetString(name) : null;
+    }
+
+    private int Respond(ReadOnlySpan<byte> request, RadiusClient client, string? userName, UserRecord? user, GroupRecord? group, Span<byte> response)
+    {
+        var packet = RadiusPacket.FromValidated(request);
+        var method = DetectMethod(packet);
+        if (userName is null)
+            return Reject(packet, client, method, response, "no User-Name", userName);
+        if (user is null || !user.Enabled)
+            return Reject(packet, client, method, response, user is null ? "unknown user" : "user disabled", userName);
+        if (method == AuthMethod.None)
+            return Reject(packet, client, method, response, "no supported credentials in the request", userName);
+        if ((user.Methods & ToFlag(method)) == 0)
+            return Reject(packet, client, method, response, $"method {method} not enabled for the user", userName);
+
+        Span<byte> ntHash = stackalloc byte[16];
+        Span<byte> cleartext = stackalloc byte[256];
+        int cleartextLength = user.Credential.SealedPassword is { } sealedPassword ? sealer.TryUnseal(sealedPassword, cleartext) : -1;
+        bool haveNt = user.Credential.NtHash is { Length: 16 } nt ? Copy(nt, ntHash)
+            : cleartextLength >= 0 && NtHashOf(cleartext[..cleartextLength], ntHash);
+
+        bool verified = method switch
+        {
+            AuthMethod.Pap => VerifyPap(packet, client, user.Credential, haveNt ? ntHash : default, cleartext[..Math.Max(0, cleartextLength)], cleartextLength >= 0),
+            AuthMethod.Chap => cleartextLength >= 0 && VerifyChap(packet, cleartext[..cleartextLength]),
+            AuthMethod.MsChap => haveNt && VerifyMsChap(packet, ntHash),
+            AuthMethod.MsChapV2 => haveNt && VerifyMsChapV2(packet, ntHash),
+            _ => false,
+        };
+        if (!verified)
+            return Reject(packet, client, method, response, "wrong credentials", userName);
+        if (!ChecksPass(packet, client, user.Checks, out var failed) || (group is not null && !ChecksPass(packet, client, group.Checks, out failed)))
+            return Reject(packet, client, method, response, $"check item failed: {failed}", userName);
+
+        var writer = new RadiusWriter(response, RadiusCode.AccessAccept, packet.Identifier);
+        writer.AddMessageAuthenticator();
+        if (method == AuthMethod.MsChapV2)
+            AddMsChapV2Success(ref writer, packet, client, ntHash);
+        else if (method == AuthMethod.MsChap)
+            AddMsChapKeys(ref writer, packet, client, ntHash, cleartextLength >= 0 ? cleartext[..cleartextLength] : default);
+        if (group is not null)
+            AddReplyItems(ref writer, packet, client, group.Reply, user.Name);
+        AddReplyItems(ref writer, packet, client, user.Reply, user.Name);
+        CopyProxyState(ref writer, packet);
+        LogAccept(logger, userName, client.Name, method);
+        return writer.Complete(client.Secret, packet.Authenticator);
+    }
+
+    private static bool Copy(byte[] source, Span<byte> destination)
+    {
+        source.CopyTo(destination);
+        return true;
+    }
+
+    private static bool NtHashOf(ReadOnlySpan<byte> utf8Password, Span<byte> ntHash)
+    {
+        MsChap.NtPasswordHash(Encoding.UTF8.GetString(utf8Password), ntHash);
+        return true;
+    }
+
+    private static AuthMethod DetectMethod(RadiusPacket packet)
+    {
+        if (packet.HasAttribute(AttributeTypes.UserPassword))
+            return AuthMethod.Pap;
+        if (packet.HasAttribute(AttributeTypes.ChapPassword))
+            return AuthMethod.Chap;
+        if (packet.TryGetVendorAttribute(AttributeTypes.MicrosoftVendor, AttributeTypes.MsChap2Response, out _))
+            return AuthMethod.MsChapV2;
+        if (packet.TryGetVendorAttribute(AttributeTypes.MicrosoftVendor, AttributeTypes.MsChapResponse, out _))
+            return AuthMethod.MsChap;
+        return AuthMethod.None;
+    }
+
+    private static AuthMethods ToFlag(AuthMethod method) => method switch
+    {
+        AuthMethod.Pap => AuthMethods.Pap,
+        AuthMethod.Chap => AuthMethods.Chap,
+        AuthMethod.MsChap => AuthMethods.MsChap,
+        AuthMethod.MsChapV2 => AuthMethods.MsChapV2,
+        _ => AuthMethods.None,
+    };
+
+    private bool VerifyPap(RadiusPacket packet, RadiusClient client, Credential credential, ReadOnlySpan<byte> ntHash, ReadOnlySpan<byte> cleartext, bool haveCleartext)
+    {
+        packet.TryGetAttribute(AttributeTypes.UserPassword, out var hidden);
+        Span<byte> password = stackalloc byte[128];
+        int length = RadiusCrypto.UnhideUserPassword(hidden, client.Secret, packet.Authenticator, password);
+        if (length < 0)
+            return false;
+        var given = password[..length];
+        if (credential.PasswordHash is { } hash)
+            return hasher.Verify(hash, given);
+        if (credential.SealedPassword is not null)
+            return haveCleartext && CryptographicOperations.FixedTimeEquals(given, cleartext);
+        if (ntHash.Length == 16)
+        {
+            Span<byte> candidate = stackalloc byte[16];
+            MsChap.NtPasswordHash(Encoding.UTF8.GetString(given), candidate);
+            return CryptographicOperations.FixedTimeEquals(candidate, ntHash);
+        }
+        return false;
+    }
+
+    /// <summary>RFC 2865 §2.2: the challenge is CHAP-Challenge if present, else the Request Authenticator.</summary>
+    private static bool VerifyChap(RadiusPacket packet, ReadOnlySpan<byte> cleartext)
+    {
+        packet.TryGetAttribute(AttributeTypes.ChapPassword, out var chapPassword);
+        var challenge = packet.TryGetAttribute(AttributeTypes.ChapChallenge, out var c) ? c : packet.Authenticator;
+        return Chap.Verify(chapPassword, cleartext, challenge);
+    }
+
+    /// <summary>MS-CHAP-Response (RFC 2548 §2.1.3): Ident(1) Flags(1) LM-Response(24) NT-Response(24); Flags bit 0 selects the NT response.</summary>
+    private static bool VerifyMsChap(RadiusPacket packet, ReadOnlySpan<byte> ntHash)
+    {
+        if (!packet.TryGetVendorAttribute(AttributeTypes.MicrosoftVendor, AttributeTypes.MsChapResponse, out var response) || response.Length != 50
+            || !packet.TryGetVendorAttribute(AttributeTypes.MicrosoftVendor, AttributeTypes.MsChapChallenge, out var challenge) || challenge.Length != 8
+            || (response[1] & 1) == 0)
+            return false;
+        Span<byte> expected = stackalloc byte[24];
+        MsChap.NtChallengeResponse(challenge, ntHash, expected);
+        return CryptographicOperations.FixedTimeEquals(expected, response.Slice(26, 24));
+    }
+
+    /// <summary>MS-CHAP2-Response (RFC 2548 §2.3.2): Ident(1) Flags(1) Peer-Challenge(16) Reserved(8) Response(24).</summary>
+    private static bool VerifyMsChapV2(RadiusPacket packet, ReadOnlySpan<byte> ntHash)
+    {
+        if (!packet.TryGetVendorAttribute(AttributeTypes.MicrosoftVendor, AttributeTypes.MsChap2Response, out var response) || response.Length != 50
+            || !packet.TryGetVendorAttribute(AttributeTypes.MicrosoftVendor, AttributeTypes.MsChapChallenge, out var challenge) || challenge.Length != 16
+            || !packet.TryGetAttribute(AttributeTypes.UserName, out var userName))
+            return false;
+        Span<byte> expected = stackalloc byte[24];
+        MsChap.GenerateNtResponse(challenge, response.Slice(2, 16), userName, ntHash, expected);
+        return CryptographicOperations.FixedTimeEquals(expected, response.Slice(26, 24));
+    }
+
+    private static void AddMsChapV2Success(ref RadiusWriter writer, RadiusPacket packet, RadiusClient client, scoped ReadOnlySpan<byte> ntHash)
+    {
+        packet.TryGetVendorAttribute(AttributeTypes.MicrosoftVendor, AttributeTypes.MsChap2Response, out var response);
+        packet.TryGetVendorAttribute(AttributeTypes.MicrosoftVendor, AttributeTypes.MsChapChallenge, out var challenge);
+        packet.TryGetAttribute(AttributeTypes.UserName, out var userName);
+        var ntResponse = response.Slice(26, 24);
+        string authenticatorResponse = MsChap.GenerateAuthenticatorResponse(ntHash, ntResponse, response.Slice(2, 16), challenge, userName);
+        Span<byte> success = stackalloc byte[43];
+        success[0] = response[0];
+        Encoding.ASCII.GetBytes(authenticatorResponse, success[1..]);
+        writer.AddVendor(AttributeTypes.MicrosoftVendor, AttributeTypes.MsChap2Success, success);
+
+        Span<byte> sendKey = stackalloc byte[16];
+        Span<byte> receiveKey = stackalloc byte[16];
+        MsChap.MppeKeys(ntHash, ntResponse, sendKey, receiveKey);
+        Span<byte> encrypted = stackalloc byte[34];
+        RadiusCrypto.SaltEncrypt(receiveKey, client.Secret, packet.Authenticator, (ushort)RandomNumberGenerator.GetInt32(0, 0x8000), encrypted);
+        writer.AddVendor(AttributeTypes.MicrosoftVendor, AttributeTypes.MsMppeRecvKey, encrypted);
+        RadiusCrypto.SaltEncrypt(sendKey, client.Secret, packet.Authenticator, (ushort)RandomNumberGenerator.GetInt32(0, 0x8000), encrypted);
+        writer.AddVendor(AttributeTypes.MicrosoftVendor, AttributeTypes.MsMppeSendKey, encrypted);
+        AddMppePolicy(ref writer);
+    }
+
+    private static void AddMsChapKeys(ref RadiusWriter writer, RadiusPacket packet, RadiusClient client, scoped ReadOnlySpan<byte> ntHash, scoped ReadOnlySpan<byte> cleartext)
+    {
+        Span<byte> lmHash = stackalloc byte[16];
+        lmHash.Clear();
+        if (!cleartext.IsEmpty)
+            MsChap.LmPasswordHash(Encoding.UTF8.GetString(cleartext), lmHash);
+        Span<byte> keys = stackalloc byte[32];
+        MsChap.MsChapV1MppeKeys(lmHash, ntHash, keys);
+        Span<byte> hidden = stackalloc byte[32];
+        RadiusCrypto.HideUserPassword(keys, client.Secret, packet.Authenticator, hidden);
+        writer.AddVendor(AttributeTypes.MicrosoftVendor, AttributeTypes.MsChapMppeKeys, hidden);
+        AddMppePolicy(ref writer);
+    }
+
+    /// <summary>Encryption allowed (1), RC4 40 or 128 bit (6), as FreeRADIUS sends by default.</summary>
+    private static void AddMppePolicy(ref RadiusWriter writer)
+    {
+        writer.AddVendor(AttributeTypes.MicrosoftVendor, AttributeTypes.MsMppeEncryptionPolicy, [0, 0, 0, 1]);
+        writer.AddVendor(AttributeTypes.MicrosoftVendor, AttributeTypes.MsMppeEncryptionTypes, [0, 0, 0, 6]);
+    }
+
+    private bool ChecksPass(RadiusPacket packet, RadiusClient client, IReadOnlyList<CheckItem> checks, out string failed)
+    {
+        failed = "";
+        if (checks.Count == 0)
+            return true;
+        foreach (var check in checks)
+        {
+            string? actual = check.Attribute.Equals("Device-Group", StringComparison.OrdinalIgnoreCase)
+                ? client.DeviceGroup
+                : RequestValue(packet, check.Attribute);
+            bool equal = string.Equals(actual, check.Value, StringComparison.Ordinal);
+            if (equal != (check.Operator == CheckOperator.Equal))
+            {
+                failed = check.ToString();
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private string? RequestValue(RadiusPacket packet, string attributeName)
+    {
+        var definition = replies.Dictionary.Find(attributeName);
+        if (definition is null)
+            return null;
+        if (definition.VendorId == 0)
+            return packet.TryGetAttribute((byte)definition.Number, out var value) ? ValueCodec.Format(definition, value) : null;
+        return definition.Number <= 255 && packet.TryGetVendorAttribute(definition.VendorId, (byte)definition.Number, out var vendorValue)
+            ? ValueCodec.Format(definition, vendorValue)
+            : null;
+    }
+
+    private void AddReplyItems(ref RadiusWriter writer, RadiusPacket packet, RadiusClient client, IReadOnlyList<ReplyItem> items, string owner)
+    {
+        foreach (var item in items)
+        {
+            var value = replies.Compile(item, out var error);
+            if (value is null)
+            {
+                LogBadReplyItem(logger, owner, item.ToString(), error ?? "");
+                continue;
+            }
+            value.WriteTo(ref writer, replies.Dictionary, client.Secret, packet.Authenticator);
+        }
+    }
+
+    /// <summary>RFC 2865 §5.33: Proxy-State attributes are copied unmodified and in order into the response.</summary>
+    public static void CopyProxyState(ref RadiusWriter writer, RadiusPacket packet)
+    {
+        foreach (var attribute in packet.Attributes)
+        {
+            if (attribute.Type == AttributeTypes.ProxyState)
+                writer.Add(AttributeTypes.ProxyState, attribute.Value);
+        }
+    }
+
+    private int Reject(RadiusPacket packet, RadiusClient client, AuthMethod method, Span<byte> response, string reason, string? userName)
+    {
+        LogReject(logger, userName ?? "(none)", client.Name, method, reason);
+        var writer = new RadiusWriter(response, RadiusCode.AccessReject, packet.Identifier);
+        writer.AddMessageAuthenticator();
+        writer.AddText(AttributeTypes.ReplyMessage, FailureMessage);
+        if (method is AuthMethod.MsChap or AuthMethod.MsChapV2
+            && packet.TryGetVendorAttribute(AttributeTypes.MicrosoftVendor, method == AuthMethod.MsChapV2 ? AttributeTypes.MsChap2Response : AttributeTypes.MsChapResponse, out var msResponse)
+            && msResponse.Length > 0)
+        {
+            // RFC 2759 §6: E=691 (authentication failure), R=0 (no retry), V=3 (MS-CHAPv2).
+            Span<byte> error = stackalloc byte[16];
+            error[0] = msResponse[0];
+            int length = 1 + Encoding.ASCII.GetBytes("E=691 R=0 V=3", error[1..]);
+            writer.AddVendor(AttributeTypes.MicrosoftVendor, AttributeTypes.MsChapError, error[..length]);
+        }
+        CopyProxyState(ref writer, packet);
+        return writer.Complete(client.Secret, packet.Authenticator);
+    }
+
+    [LoggerMessage(EventId = 100, Level = LogLevel.Debug, Message = "Access-Accept for {User} from {Client} ({Method})")]
+    private static partial void LogAccept(ILogger logger, string user, string client, AuthMethod method);
+
+    [LoggerMessage(EventId = 101, Level = LogLevel.Information, Message = "Access-Reject for {User} from {Client} ({Method}): {Reason}")]
+    private static partial void LogReject(ILogger logger, string user, string client, AuthMethod method, string reason);
+
+    [LoggerMessage(EventId = 102, Level = LogLevel.Warning, Message = "Reply item '{Item}' of {Owner} is skipped: {Error}")]
+    private static partial void LogBadReplyItem(ILogger logger, string owner, string item, string error);
+}

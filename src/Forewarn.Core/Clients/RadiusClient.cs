@@ -1,0 +1,42 @@
+using System.Net;
+using System.Text;
+using Forewarn.Core.Store;
+
+namespace Forewarn.Core.Clients;
+
+/// <summary>A configured NAS as the request path sees it: secret as octets, policy, learned state.</summary>
+public sealed class RadiusClient
+{
+    public RadiusClient(ClientRecord record)
+    {
+        Record = record;
+        Name = record.Name;
+        Secret = Encoding.UTF8.GetBytes(record.Secret);
+        DeviceGroup = record.DeviceGroup;
+        Network = ParseNetwork(record.Address);
+    }
+
+    public ClientRecord Record { get; }
+    public string Name { get; }
+    public byte[] Secret { get; }
+    public string? DeviceGroup { get; }
+    public IPNetwork Network { get; }
+    public MessageAuthenticatorPolicy Policy => Record.MessageAuthenticator;
+
+    /// <summary>Set once this client has sent a valid Message-Authenticator in an Access-Request (policy Auto).</summary>
+    public bool SeenMessageAuthenticator { get; set; }
+
+    public bool RequiresMessageAuthenticator =>
+        Policy == MessageAuthenticatorPolicy.Require || (Policy == MessageAuthenticatorPolicy.Auto && SeenMessageAuthenticator);
+
+    public static IPNetwork ParseNetwork(string address)
+    {
+        if (address.Contains('/', StringComparison.Ordinal))
+            return IPNetwork.Parse(address);
+        var ip = IPAddress.Parse(address);
+        return new IPNetwork(ip, ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 32 : 128);
+    }
+
+    public static bool IsValidAddress(string address) =>
+        address.Contains('/', StringComparison.Ordinal) ? IPNetwork.TryParse(address, out _) : IPAddress.TryParse(address, out _);
+}

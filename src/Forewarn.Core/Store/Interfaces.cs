@@ -1,0 +1,37 @@
+namespace Forewarn.Core.Store;
+
+/// <summary>Users and groups. Lookups run on the request path; everything else is administration.</summary>
+public interface IUserStore
+{
+    /// <summary>The user, or null. Names compare exactly (case-sensitive), as RADIUS clients send them.</summary>
+    ValueTask<UserRecord?> FindUserAsync(string name, CancellationToken cancellationToken = default);
+    ValueTask<GroupRecord?> FindGroupAsync(string name, CancellationToken cancellationToken = default);
+    Task<bool> AddUserAsync(UserRecord user, CancellationToken cancellationToken = default);
+    Task<bool> UpdateUserAsync(UserRecord user, CancellationToken cancellationToken = default);
+    Task<bool> RemoveUserAsync(string name, CancellationToken cancellationToken = default);
+    Task<IReadOnlyList<UserRecord>> ListUsersAsync(CancellationToken cancellationToken = default);
+    Task SetGroupAsync(GroupRecord group, CancellationToken cancellationToken = default);
+    Task<IReadOnlyList<GroupRecord>> ListGroupsAsync(CancellationToken cancellationToken = default);
+    /// <summary>Round-trips a trivial query: the "user store answers" health check.</summary>
+    Task<bool> PingAsync(CancellationToken cancellationToken = default);
+}
+
+public interface IClientStore
+{
+    Task<IReadOnlyList<ClientRecord>> ListClientsAsync(CancellationToken cancellationToken = default);
+    Task<bool> AddClientAsync(ClientRecord client, CancellationToken cancellationToken = default);
+    Task<bool> RemoveClientAsync(string name, CancellationToken cancellationToken = default);
+    /// <summary>Changes whenever clients are added or removed, so a running server can reload cheaply.</summary>
+    Task<long> ClientsVersionAsync(CancellationToken cancellationToken = default);
+}
+
+/// <summary>
+/// Durable accounting. <see cref="AppendBatchAsync"/> returns only once every record is on stable
+/// storage; a record whose <see cref="AccountingRecord.DedupKey"/> is already stored is skipped.
+/// </summary>
+public interface IAccountingStore
+{
+    /// <summary>Stores the batch in one transaction; returns how many were new (the rest were duplicates).</summary>
+    Task<int> AppendBatchAsync(IReadOnlyList<AccountingRecord> records, CancellationToken cancellationToken = default);
+    Task<IReadOnlyList<AccountingRecord>> QueryAsync(AccountingQuery query, CancellationToken cancellationToken = default);
+}

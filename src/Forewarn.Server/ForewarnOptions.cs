@@ -1,0 +1,67 @@
+using System.ComponentModel.DataAnnotations;
+using System.Net;
+
+namespace Forewarn.Server;
+
+/// <summary>
+/// The server's configuration: section <c>Forewarn</c> of forewarn.json, environment variables
+/// <c>FOREWARN__*</c>, and command-line overrides. Validated at start; see docs/configuration.md.
+/// </summary>
+public sealed class ForewarnOptions : IValidatableObject
+{
+    public const string Section = "Forewarn";
+
+    /// <summary>The data directory: database, key file. Created on first start.</summary>
+    [Required]
+    public string DataDirectory { get; set; } = "";
+
+    /// <summary>Addresses to listen on (IPv4 or IPv6 literals).</summary>
+    public List<string> Listen { get; set; } = ["127.0.0.1"];
+
+    [Range(0, 65535)]
+    public int AuthPort { get; set; } = 1812;
+
+    [Range(0, 65535)]
+    public int AcctPort { get; set; } = 1813;
+
+    /// <summary>Request workers: the bound on requests processed at once (accounting waits for the disk inside one).</summary>
+    [Range(1, 4096)]
+    public int Workers { get; set; } = 64;
+
+    /// <summary>Requests queued for a worker before new ones are dropped (counted as QueueFull).</summary>
+    [Range(1, 1_000_000)]
+    public int QueueCapacity { get; set; } = 8192;
+
+    /// <summary>How long a response is kept to answer retransmissions (RFC 5080 §2.2.2).</summary>
+    [Range(1, 600)]
+    public int DuplicateWindowSeconds { get; set; } = 30;
+
+    /// <summary>Extra dictionary files in FreeRADIUS format (e.g. /usr/share/freeradius/dictionary.cisco).</summary>
+    public List<string> Dictionaries { get; set; } = [];
+
+    /// <summary>PBKDF2 iterations for PAP-only users' salted hashes.</summary>
+    [Range(1_000, 10_000_000)]
+    public int PasswordIterations { get; set; } = Core.Aaa.PasswordHasher.DefaultIterations;
+
+    /// <summary>Socket receive buffer in bytes, so bursts queue in the kernel rather than drop.</summary>
+    [Range(65_536, 512 * 1024 * 1024)]
+    public int ReceiveBufferBytes { get; set; } = 8 * 1024 * 1024;
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (Listen.Count == 0)
+            yield return new ValidationResult("Forewarn:Listen needs at least one address.", [nameof(Listen)]);
+        foreach (var address in Listen)
+        {
+            if (!IPAddress.TryParse(address, out _))
+                yield return new ValidationResult($"Forewarn:Listen entry '{address}' is not an IP address.", [nameof(Listen)]);
+        }
+        if (AuthPort != 0 && AuthPort == AcctPort)
+            yield return new ValidationResult($"Forewarn:AuthPort and Forewarn:AcctPort are both {AuthPort}.", [nameof(AuthPort)]);
+        foreach (var file in Dictionaries)
+        {
+            if (!File.Exists(file))
+                yield return new ValidationResult($"Dictionary file '{file}' does not exist.", [nameof(Dictionaries)]);
+        }
+    }
+}

@@ -1,0 +1,38 @@
+using System.Net;
+using Forewarn.Protocol.Radius;
+using Microsoft.Extensions.Logging;
+
+namespace Forewarn.Server;
+
+internal static partial class LogMessages
+{
+    [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "Listening for RADIUS {Kind} on {Endpoint}")]
+    public static partial void Listening(ILogger logger, string kind, EndPoint endpoint);
+
+    [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "Loaded {Count} RADIUS clients")]
+    public static partial void ClientsLoaded(ILogger logger, int count);
+
+    [LoggerMessage(EventId = 3, Level = LogLevel.Warning, Message = "Dropped datagram from unknown client {Source} ({Count} so far)")]
+    public static partial void UnknownClient(ILogger logger, IPEndPoint source, long count);
+
+    [LoggerMessage(EventId = 4, Level = LogLevel.Debug, Message = "Dropped datagram from {Source}: {Reason}")]
+    public static partial void Dropped(ILogger logger, IPEndPoint source, DropReason reason);
+
+    [LoggerMessage(EventId = 5, Level = LogLevel.Warning, Message = "Dropped datagram from {Client} ({Source}): {Reason}")]
+    public static partial void SecurityDrop(ILogger logger, string client, IPEndPoint source, DropReason reason);
+
+    [LoggerMessage(EventId = 6, Level = LogLevel.Error, Message = "Request from {Source} failed")]
+    public static partial void RequestFailed(ILogger logger, IPEndPoint source, Exception exception);
+
+    [LoggerMessage(EventId = 7, Level = LogLevel.Warning, Message = "Request queue full: dropping ({Count} so far)")]
+    public static partial void QueueFull(ILogger logger, long count);
+
+    [LoggerMessage(EventId = 8, Level = LogLevel.Error, Message = "Receive on {Endpoint} failed")]
+    public static partial void ReceiveFailed(ILogger logger, EndPoint endpoint, Exception exception);
+
+    [LoggerMessage(EventId = 9, Level = LogLevel.Information, Message = "Client {Client} sent a Message-Authenticator: it is now required on its Access-Requests")]
+    public static partial void LearnedMessageAuthenticator(ILogger logger, string client);
+
+    [LoggerMessage(EventId = 10, Level = LogLevel.Information, Message = "Stopped: {InFlight} requests finished, accounting flushed")]
+    public static partial void Stopped(ILogger logger, int inFlight);
+}

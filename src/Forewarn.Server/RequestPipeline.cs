@@ -1,0 +1,162 @@
+using System.Net;
+using Forewarn.Core.Aaa;
+using Forewarn.Core.Clients;
+using Forewarn.Protocol.Radius;
+using Microsoft.Extensions.Logging;
+
+namespace Forewarn.Server;
+
+/// <summary>Which listener a datagram arrived on: it decides which codes are served.</summary>
+public enum PortKind { Authentication, Accounting }
+
+/// <summary>
+/// One request from datagram to response: client lookup, whole-packet validation, the BlastRADIUS and
+/// authenticator checks, duplicate detection, then the handler. Every early exit is a counted drop.
+/// </summary>
+public sealed class RequestPipeline(
+    ClientDirectory clients,
+    DuplicateCache duplicates,
+    AccessHandler access,
+    AccountingHandler accounting,
+    ServerCounters counters,
+    ILogger<RequestPipeline> logger)
+{
+    private long _unknownLogged;
+
+    /// <summary>Processes one datagram; returns the response length written to <paramref name="response"/>, or 0 for no response.</summary>
+    public async ValueTask<int> ProcessAsync(ReadOnlyMemory<byte> datagram, IPEndPoint source, PortKind port, Memory<byte> response, CancellationToken cancellationToken)
+    {
+        counters.OnReceived();
+        var client = clients.Find(source.Address);
+        if (client is null)
+        {
+            counters.OnDrop(DropReason.UnknownClient);
+            long count = counters.Dropped(DropReason.UnknownClient);
+            // Rate-limited: the first, then every 1000th.
+            if (count == 1 || count % 1000 == 0)
+            {
+                Interlocked.Increment(ref _unknownLogged);
+                LogMessages.UnknownClient(logger, source, count);
+            }
+            return 0;
+        }
+
+        var reason = Check(datagram.Span, client, port, out var key, source);
+        if (reason != DropReason.None)
+            return Drop(reason, client, source);
+
+        switch (duplicates.Begin(key, out var cached))
+        {
+            case DuplicateCache.Outcome.InProgress:
+                return Drop(DropReason.DuplicateInProgress, client, source);
+            case DuplicateCache.Outcome.Answered:
+                counters.OnDuplicateAnswered();
+                cached.CopyTo(response);
+                return cached!.Length;
+        }
+
+        int length;
+        try
+        {
+            length = await DispatchAsync(datagram, client, source, port, response, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            duplicates.Abandon(key);
+            counters.OnDrop(DropReason.InternalError);
+            LogMessages.RequestFailed(logger, source, e);
+            return 0;
+        }
+        catch
+        {
+            duplicates.Abandon(key);
+            throw;
+        }
+        if (length == 0)
+        {
+            duplicates.Abandon(key);
+            return Drop(DropReason.MissingAttribute, client, source);
+        }
+        duplicates.Complete(key, response.Span[..length]);
+        counters.OnResponse((RadiusCode)response.Span[0]);
+        return length;
+    }
+
+    private int Drop(DropReason reason, RadiusClient client, IPEndPoint source)
+    {
+        counters.OnDrop(reason);
+        if (reason is DropReason.BadMessageAuthenticator or DropReason.MissingMessageAuthenticator
+            or DropReason.ProxyStateWithoutMessageAuthenticator or DropReason.BadRequestAuthenticator)
+            LogMessages.SecurityDrop(logger, client.Name, source, reason);
+        else
+            LogMessages.Dropped(logger, source, reason);
+        return 0;
+    }
+
+    private DropReason Check(ReadOnlySpan<byte> datagram, RadiusClient client, PortKind port, out DuplicateCache.Key key, IPEndPoint source)
+    {
+        key = default;
+        var reason = RadiusPacket.TryParse(datagram, out var packet);
+        if (reason != DropReason.None)
+            return reason;
+
+        bool hasMessageAuthenticator = packet.HasAttribute(AttributeTypes.MessageAuthenticator);
+        if (hasMessageAuthenticator && !RadiusCrypto.VerifyMessageAuthenticator(packet, client.Secret))
+            return DropReason.BadMessageAuthenticator;
+
+        switch (packet.Code)
+        {
+            case RadiusCode.AccessRequest when port == PortKind.Authentication:
+                if (!hasMessageAuthenticator)
+                {
+                    // BlastRADIUS (CVE-2024-3596): Proxy-State without Message-Authenticator is always dropped.
+                    if (packet.HasAttribute(AttributeTypes.ProxyState))
+                        return DropReason.ProxyStateWithoutMessageAuthenticator;
+                    if (client.RequiresMessageAuthenticator)
+                        return DropReason.MissingMessageAuthenticator;
+                }
+                else if (client.Policy == Core.Store.MessageAuthenticatorPolicy.Auto && !client.SeenMessageAuthenticator)
+                {
+                    client.SeenMessageAuthenticator = true;
+                    LogMessages.LearnedMessageAuthenticator(logger, client.Name);
+                }
+                break;
+            case RadiusCode.AccountingRequest when port == PortKind.Accounting:
+                if (!RadiusCrypto.VerifyRequestAuthenticator(packet.Bytes, client.Secret))
+                    return DropReason.BadRequestAuthenticator;
+                break;
+            case RadiusCode.StatusServer:
+                // RFC 5997 §3: Status-Server MUST carry Message-Authenticator.
+                if (!hasMessageAuthenticator)
+                    return DropReason.MissingMessageAuthenticator;
+                break;
+            default:
+                return DropReason.UnexpectedCode;
+        }
+        key = DuplicateCache.KeyOf(source, packet);
+        return DropReason.None;
+    }
+
+    private async ValueTask<int> DispatchAsync(ReadOnlyMemory<byte> datagram, RadiusClient client, IPEndPoint source, PortKind port, Memory<byte> response, CancellationToken cancellationToken)
+    {
+        switch ((RadiusCode)datagram.Span[0])
+        {
+            case RadiusCode.AccessRequest:
+                return await access.HandleAsync(datagram, client, response, cancellationToken).ConfigureAwait(false);
+            case RadiusCode.AccountingRequest:
+                return await accounting.HandleAsync(datagram, client, source.Address.ToString(), response, cancellationToken).ConfigureAwait(false);
+            default:
+                counters.OnStatusResponse();
+                return StatusResponse(datagram.Span, client, port, response.Span);
+        }
+    }
+
+    /// <summary>RFC 5997 §3: Access-Accept on the authentication port, Accounting-Response on the accounting port, signed.</summary>
+    private static int StatusResponse(ReadOnlySpan<byte> request, RadiusClient client, PortKind port, Span<byte> response)
+    {
+        var packet = RadiusPacket.FromValidated(request);
+        var writer = new RadiusWriter(response, port == PortKind.Authentication ? RadiusCode.AccessAccept : RadiusCode.AccountingResponse, packet.Identifier);
+        writer.AddMessageAuthenticator();
+        return writer.Complete(client.Secret, packet.Authenticator);
+    }
+}

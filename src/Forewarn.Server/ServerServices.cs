@@ -1,0 +1,116 @@
+using System.ComponentModel.DataAnnotations;
+using Forewarn.Core.Aaa;
+using Forewarn.Core.Clients;
+using Forewarn.Core.Store;
+using Forewarn.Protocol.Radius.Dictionary;
+using Forewarn.Storage.Sqlite;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Forewarn.Server;
+
+public static class ServerServices
+{
+    /// <summary>Everything <c>forewarn serve</c> runs: store, dictionaries, handlers, the UDP server, client reloading.</summary>
+    public static IServiceCollection AddForewarnServer(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<ForewarnOptions>().Bind(configuration.GetSection(ForewarnOptions.Section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<ForewarnOptions>, ForewarnOptionsValidator>();
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton(sp =>
+        {
+            var options = sp.GetRequiredService<IOptions<ForewarnOptions>>().Value;
+            var directory = DataDirectory.Ensure(options.DataDirectory);
+            return SqliteStore.Open(Path.Combine(directory, DataDirectory.DatabaseFile));
+        });
+        services.AddSingleton<IUserStore>(sp => sp.GetRequiredService<SqliteStore>());
+        services.AddSingleton<IClientStore>(sp => sp.GetRequiredService<SqliteStore>());
+        services.AddSingleton<IAccountingStore>(sp => sp.GetRequiredService<SqliteStore>());
+        services.AddSingleton(sp => RadiusDictionary.LoadBuiltIn(sp.GetRequiredService<IOptions<ForewarnOptions>>().Value.Dictionaries));
+        services.AddSingleton<PasswordHasher>();
+        services.AddSingleton(sp => PasswordSealer.FromKeyFile(Path.Combine(
+            DataDirectory.Ensure(sp.GetRequiredService<IOptions<ForewarnOptions>>().Value.DataDirectory), DataDirectory.KeyFile)));
+        services.AddSingleton<ReplyCompiler>();
+        services.AddSingleton<ClientDirectory>();
+        services.AddSingleton(sp => new DuplicateCache(sp.GetRequiredService<TimeProvider>(),
+            TimeSpan.FromSeconds(sp.GetRequiredService<IOptions<ForewarnOptions>>().Value.DuplicateWindowSeconds)));
+        services.AddSingleton<ServerCounters>();
+        services.AddSingleton<AccessHandler>();
+        services.AddSingleton<AccountingWriter>();
+        services.AddSingleton<AccountingHandler>();
+        services.AddSingleton<RequestPipeline>();
+        // The client loader runs first so that the directory is filled before the sockets open.
+        services.AddSingleton<ClientLoader>();
+        services.AddHostedService(sp => sp.GetRequiredService<ClientLoader>());
+        services.AddSingleton<RadiusServer>();
+        services.AddHostedService(sp => sp.GetRequiredService<RadiusServer>());
+        return services;
+    }
+
+    /// <summary>Default clients for a fresh data directory: localhost with FreeRADIUS's well-known secret, so radtest works at once.</summary>
+    public static async Task SeedDefaultsAsync(SqliteStore store)
+    {
+        if (await store.ClientsVersionAsync().ConfigureAwait(false) != 0)
+            return;
+        await store.AddClientAsync(new ClientRecord("localhost", "127.0.0.1", "testing123")).ConfigureAwait(false);
+        await store.AddClientAsync(new ClientRecord("localhost-ipv6", "::1", "testing123")).ConfigureAwait(false);
+    }
+}
+
+internal sealed class ForewarnOptionsValidator : IValidateOptions<ForewarnOptions>
+{
+    public ValidateOptionsResult Validate(string? name, ForewarnOptions options)
+    {
+        var results = new List<ValidationResult>();
+        Validator.TryValidateObject(options, new ValidationContext(options), results, validateAllProperties: true);
+        return results.Count == 0
+            ? ValidateOptionsResult.Success
+            : ValidateOptionsResult.Fail(results.Select(r => r.ErrorMessage ?? "invalid configuration"));
+    }
+}
+
+/// <summary>Loads the NAS directory at start, then reloads it when the store's client version changes (clients added by the command line while running); sweeps the duplicate cache.</summary>
+public sealed partial class ClientLoader(IClientStore store, ClientDirectory directory, DuplicateCache duplicates, ILogger<ClientLoader> logger) : BackgroundService
+{
+    private long _version = -1;
+
+    public override async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await ReloadAsync(cancellationToken).ConfigureAwait(false);
+        await base.StartAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task ReloadAsync(CancellationToken cancellationToken)
+    {
+        long version = await store.ClientsVersionAsync(cancellationToken).ConfigureAwait(false);
+        if (version == _version)
+            return;
+        var clients = await store.ListClientsAsync(cancellationToken).ConfigureAwait(false);
+        directory.Replace(clients);
+        _version = version;
+        LogMessages.ClientsLoaded(logger, clients.Count);
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
+        while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
+        {
+            try
+            {
+                await ReloadAsync(stoppingToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                LogReloadFailed(logger, e);
+            }
+            duplicates.Sweep();
+        }
+    }
+
+    [LoggerMessage(EventId = 20, Level = LogLevel.Warning, Message = "Reloading clients failed; keeping the previous set")]
+    private static partial void LogReloadFailed(ILogger logger, Exception exception);
+}

@@ -1,0 +1,58 @@
+namespace Forewarn.Storage.Sqlite;
+
+/// <summary>
+/// Versioned schema. Each entry moves the database from version i to i + 1 (PRAGMA user_version) in
+/// one transaction. Append only: never edit a migration that has shipped.
+/// </summary>
+internal static class Migrations
+{
+    public static readonly string[] Steps =
+    [
+        // 1: users, groups, clients, accounting.
+        """
+        CREATE TABLE users (
+            name            TEXT PRIMARY KEY,
+            methods         INTEGER NOT NULL,
+            password_hash   TEXT,
+            nt_hash         BLOB,
+            sealed_password BLOB,
+            group_name      TEXT,
+            reply           TEXT NOT NULL DEFAULT '',
+            checks          TEXT NOT NULL DEFAULT '',
+            enabled         INTEGER NOT NULL DEFAULT 1,
+            updated_at      INTEGER NOT NULL
+        );
+        CREATE TABLE groups (
+            name    TEXT PRIMARY KEY,
+            reply   TEXT NOT NULL DEFAULT '',
+            checks  TEXT NOT NULL DEFAULT ''
+        );
+        CREATE TABLE clients (
+            name                  TEXT PRIMARY KEY,
+            address               TEXT NOT NULL UNIQUE,
+            secret                TEXT NOT NULL,
+            device_group          TEXT,
+            message_authenticator TEXT NOT NULL
+        );
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+        INSERT INTO meta (key, value) VALUES ('clients_version', 0);
+        CREATE TRIGGER clients_insert AFTER INSERT ON clients BEGIN UPDATE meta SET value = value + 1 WHERE key = 'clients_version'; END;
+        CREATE TRIGGER clients_delete AFTER DELETE ON clients BEGIN UPDATE meta SET value = value + 1 WHERE key = 'clients_version'; END;
+        CREATE TRIGGER clients_update AFTER UPDATE ON clients BEGIN UPDATE meta SET value = value + 1 WHERE key = 'clients_version'; END;
+        CREATE TABLE accounting (
+            id             INTEGER PRIMARY KEY,
+            received_at    INTEGER NOT NULL,
+            client         TEXT NOT NULL,
+            client_address TEXT NOT NULL,
+            user_name      TEXT,
+            session_id     TEXT,
+            status_type    INTEGER NOT NULL,
+            attributes     TEXT NOT NULL,
+            dedup_key      TEXT NOT NULL UNIQUE
+        );
+        CREATE INDEX accounting_time ON accounting (received_at);
+        CREATE INDEX accounting_user ON accounting (user_name, received_at);
+        CREATE INDEX accounting_client ON accounting (client, received_at);
+        """,
+    ];
+}

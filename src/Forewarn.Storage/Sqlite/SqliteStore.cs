@@ -1,0 +1,340 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Text;
+using Forewarn.Core.Store;
+using Microsoft.Data.Sqlite;
+
+namespace Forewarn.Storage.Sqlite;
+
+/// <summary>
+/// The embedded store: one SQLite file in WAL mode with synchronous=FULL, so a committed transaction
+/// survives a crash or power loss. Several processes (the server, the command line) share the file.
+/// Connections are kept open in a small pool; each is set up once.
+/// </summary>
+public sealed class SqliteStore : IUserStore, IClientStore, IAccountingStore, IDisposable
+{
+    private readonly string _connectionString;
+    private readonly ConcurrentBag<SqliteConnection> _idle = [];
+
+    public string Path { get; }
+
+    private SqliteStore(string path)
+    {
+        Path = path;
+        _connectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = path,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Pooling = false,
+            DefaultTimeout = 30,
+        }.ToString();
+    }
+
+    /// <summary>Opens (creating if needed) the database and brings its schema up to date.</summary>
+    public static SqliteStore Open(string path)
+    {
+        var store = new SqliteStore(path);
+        store.Migrate();
+        return store;
+    }
+
+    public int SchemaVersion
+    {
+        get
+        {
+            using var lease = Lease();
+            return Convert.ToInt32(Scalar(lease.Connection, "PRAGMA user_version"), CultureInfo.InvariantCulture);
+        }
+    }
+
+    private void Migrate()
+    {
+        using var lease = Lease();
+        var connection = lease.Connection;
+        Execute(connection, "PRAGMA journal_mode = WAL");
+        int version = Convert.ToInt32(Scalar(connection, "PRAGMA user_version"), CultureInfo.InvariantCulture);
+        if (version > Migrations.Steps.Length)
+            throw new InvalidOperationException($"The database {Path} has schema version {version}, newer than this Forewarn knows ({Migrations.Steps.Length}).");
+        for (int step = version; step < Migrations.Steps.Length; step++)
+        {
+            using var transaction = connection.BeginTransaction();
+            Execute(connection, Migrations.Steps[step], transaction);
+            Execute(connection, $"PRAGMA user_version = {step + 1}", transaction);
+            transaction.Commit();
+        }
+    }
+
+    private readonly struct ConnectionLease(SqliteStore store, SqliteConnection connection) : IDisposable
+    {
+        public SqliteConnection Connection { get; } = connection;
+        public void Dispose() => store.Return(Connection);
+    }
+
+    private ConnectionLease Lease()
+    {
+        if (!_idle.TryTake(out var connection))
+        {
+            connection = new SqliteConnection(_connectionString);
+            connection.Open();
+            Execute(connection, "PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;");
+        }
+        return new ConnectionLease(this, connection);
+    }
+
+    private void Return(SqliteConnection connection)
+    {
+        if (_idle.Count < 16 && connection.State == System.Data.ConnectionState.Open)
+            _idle.Add(connection);
+        else
+            connection.Dispose();
+    }
+
+    private static void Execute(SqliteConnection connection, string sql, SqliteTransaction? transaction = null)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.Transaction = transaction;
+        command.ExecuteNonQuery();
+    }
+
+    private static object? Scalar(SqliteConnection connection, string sql)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        return command.ExecuteScalar();
+    }
+
+    private static SqliteCommand Command(SqliteConnection connection, string sql, params (string Name, object? Value)[] parameters)
+    {
+        var command = connection.CreateCommand();
+        command.CommandText = sql;
+        foreach (var (name, value) in parameters)
+            command.Parameters.AddWithValue(name, value ?? DBNull.Value);
+        return command;
+    }
+
+    // ---- users and groups -------------------------------------------------------------------
+
+    private const string UserColumns = "name, methods, password_hash, nt_hash, sealed_password, group_name, reply, checks, enabled";
+
+    public ValueTask<UserRecord?> FindUserAsync(string name, CancellationToken cancellationToken = default)
+    {
+        using var lease = Lease();
+        using var command = Command(lease.Connection, $"SELECT {UserColumns} FROM users WHERE name = $name", ("$name", name));
+        using var reader = command.ExecuteReader();
+        return ValueTask.FromResult(reader.Read() ? ReadUser(reader) : null);
+    }
+
+    private static UserRecord ReadUser(SqliteDataReader r) => new(
+        r.GetString(0),
+        (AuthMethods)r.GetInt32(1),
+        new Credential(r.IsDBNull(2) ? null : r.GetString(2), r.IsDBNull(3) ? null : (byte[])r[3], r.IsDBNull(4) ? null : (byte[])r[4]),
+        r.IsDBNull(5) ? null : r.GetString(5),
+        ItemText.ParseReply(r.GetString(6)),
+        ItemText.ParseChecks(r.GetString(7)),
+        r.GetInt64(8) != 0);
+
+    public ValueTask<GroupRecord?> FindGroupAsync(string name, CancellationToken cancellationToken = default)
+    {
+        using var lease = Lease();
+        using var command = Command(lease.Connection, "SELECT name, reply, checks FROM groups WHERE name = $name", ("$name", name));
+        using var reader = command.ExecuteReader();
+        return ValueTask.FromResult(reader.Read() ? new GroupRecord(reader.GetString(0), ItemText.ParseReply(reader.GetString(1)), ItemText.ParseChecks(reader.GetString(2))) : null);
+    }
+
+    private static (string, object?)[] UserParameters(UserRecord user) =>
+    [
+        ("$name", user.Name), ("$methods", (int)user.Methods), ("$hash", user.Credential.PasswordHash),
+        ("$nt", user.Credential.NtHash), ("$sealed", user.Credential.SealedPassword), ("$group", user.Group),
+        ("$reply", ItemText.Format(user.Reply)), ("$checks", ItemText.Format(user.Checks)), ("$enabled", user.Enabled ? 1 : 0),
+        ("$now", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()),
+    ];
+
+    public Task<bool> AddUserAsync(UserRecord user, CancellationToken cancellationToken = default)
+    {
+        using var lease = Lease();
+        using var command = Command(lease.Connection,
+            $"INSERT OR IGNORE INTO users ({UserColumns}, updated_at) VALUES ($name, $methods, $hash, $nt, $sealed, $group, $reply, $checks, $enabled, $now)",
+            UserParameters(user));
+        return Task.FromResult(command.ExecuteNonQuery() == 1);
+    }
+
+    public Task<bool> UpdateUserAsync(UserRecord user, CancellationToken cancellationToken = default)
+    {
+        using var lease = Lease();
+        using var command = Command(lease.Connection,
+            "UPDATE users SET methods = $methods, password_hash = $hash, nt_hash = $nt, sealed_password = $sealed, group_name = $group, " +
+            "reply = $reply, checks = $checks, enabled = $enabled, updated_at = $now WHERE name = $name",
+            UserParameters(user));
+        return Task.FromResult(command.ExecuteNonQuery() == 1);
+    }
+
+    public Task<bool> RemoveUserAsync(string name, CancellationToken cancellationToken = default)
+    {
+        using var lease = Lease();
+        using var command = Command(lease.Connection, "DELETE FROM users WHERE name = $name", ("$name", name));
+        return Task.FromResult(command.ExecuteNonQuery() == 1);
+    }
+
+    public Task<IReadOnlyList<UserRecord>> ListUsersAsync(CancellationToken cancellationToken = default)
+    {
+        using var lease = Lease();
+        using var command = Command(lease.Connection, $"SELECT {UserColumns} FROM users ORDER BY name");
+        using var reader = command.ExecuteReader();
+        var users = new List<UserRecord>();
+        while (reader.Read())
+            users.Add(ReadUser(reader));
+        return Task.FromResult<IReadOnlyList<UserRecord>>(users);
+    }
+
+    public Task SetGroupAsync(GroupRecord group, CancellationToken cancellationToken = default)
+    {
+        using var lease = Lease();
+        using var command = Command(lease.Connection,
+            "INSERT INTO groups (name, reply, checks) VALUES ($name, $reply, $checks) ON CONFLICT (name) DO UPDATE SET reply = $reply, checks = $checks",
+            ("$name", group.Name), ("$reply", ItemText.Format(group.Reply)), ("$checks", ItemText.Format(group.Checks)));
+        command.ExecuteNonQuery();
+        return Task.CompletedTask;
+    }
+
+    public Task<IReadOnlyList<GroupRecord>> ListGroupsAsync(CancellationToken cancellationToken = default)
+    {
+        using var lease = Lease();
+        using var command = Command(lease.Connection, "SELECT name, reply, checks FROM groups ORDER BY name");
+        using var reader = command.ExecuteReader();
+        var groups = new List<GroupRecord>();
+        while (reader.Read())
+            groups.Add(new GroupRecord(reader.GetString(0), ItemText.ParseReply(reader.GetString(1)), ItemText.ParseChecks(reader.GetString(2))));
+        return Task.FromResult<IReadOnlyList<GroupRecord>>(groups);
+    }
+
+    public Task<bool> PingAsync(CancellationToken cancellationToken = default)
+    {
+        using var lease = Lease();
+        return Task.FromResult(Convert.ToInt64(Scalar(lease.Connection, "SELECT 1"), CultureInfo.InvariantCulture) == 1);
+    }
+
+    // ---- clients ----------------------------------------------------------------------------
+
+    public Task<IReadOnlyList<ClientRecord>> ListClientsAsync(CancellationToken cancellationToken = default)
+    {
+        using var lease = Lease();
+        using var command = Command(lease.Connection, "SELECT name, address, secret, device_group, message_authenticator FROM clients ORDER BY name");
+        using var reader = command.ExecuteReader();
+        var clients = new List<ClientRecord>();
+        while (reader.Read())
+        {
+            clients.Add(new ClientRecord(reader.GetString(0), reader.GetString(1), reader.GetString(2),
+                reader.IsDBNull(3) ? null : reader.GetString(3),
+                Enum.Parse<MessageAuthenticatorPolicy>(reader.GetString(4), ignoreCase: true)));
+        }
+        return Task.FromResult<IReadOnlyList<ClientRecord>>(clients);
+    }
+
+    public Task<bool> AddClientAsync(ClientRecord client, CancellationToken cancellationToken = default)
+    {
+        using var lease = Lease();
+        using var command = Command(lease.Connection,
+            "INSERT OR IGNORE INTO clients (name, address, secret, device_group, message_authenticator) VALUES ($name, $address, $secret, $group, $ma)",
+            ("$name", client.Name), ("$address", client.Address), ("$secret", client.Secret), ("$group", client.DeviceGroup),
+            ("$ma", client.MessageAuthenticator.ToString()));
+        return Task.FromResult(command.ExecuteNonQuery() == 1);
+    }
+
+    public Task<bool> RemoveClientAsync(string name, CancellationToken cancellationToken = default)
+    {
+        using var lease = Lease();
+        using var command = Command(lease.Connection, "DELETE FROM clients WHERE name = $name", ("$name", name));
+        return Task.FromResult(command.ExecuteNonQuery() == 1);
+    }
+
+    public Task<long> ClientsVersionAsync(CancellationToken cancellationToken = default)
+    {
+        using var lease = Lease();
+        return Task.FromResult(Convert.ToInt64(Scalar(lease.Connection, "SELECT value FROM meta WHERE key = 'clients_version'"), CultureInfo.InvariantCulture));
+    }
+
+    // ---- accounting -------------------------------------------------------------------------
+
+    public Task<int> AppendBatchAsync(IReadOnlyList<AccountingRecord> records, CancellationToken cancellationToken = default)
+    {
+        using var lease = Lease();
+        var connection = lease.Connection;
+        using var transaction = connection.BeginTransaction();
+        using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText =
+            "INSERT OR IGNORE INTO accounting (received_at, client, client_address, user_name, session_id, status_type, attributes, dedup_key) " +
+            "VALUES ($at, $client, $address, $user, $session, $status, $attributes, $key)";
+        var at = command.Parameters.Add("$at", SqliteType.Integer);
+        var client = command.Parameters.Add("$client", SqliteType.Text);
+        var address = command.Parameters.Add("$address", SqliteType.Text);
+        var user = command.Parameters.Add("$user", SqliteType.Text);
+        var session = command.Parameters.Add("$session", SqliteType.Text);
+        var status = command.Parameters.Add("$status", SqliteType.Integer);
+        var attributes = command.Parameters.Add("$attributes", SqliteType.Text);
+        var key = command.Parameters.Add("$key", SqliteType.Text);
+        command.Prepare();
+        int inserted = 0;
+        foreach (var record in records)
+        {
+            at.Value = record.ReceivedAt.ToUnixTimeMilliseconds();
+            client.Value = record.ClientName;
+            address.Value = record.ClientAddress;
+            user.Value = (object?)record.UserName ?? DBNull.Value;
+            session.Value = (object?)record.SessionId ?? DBNull.Value;
+            status.Value = (long)record.StatusType;
+            attributes.Value = record.Attributes;
+            key.Value = record.DedupKey;
+            inserted += command.ExecuteNonQuery();
+        }
+        transaction.Commit();
+        return Task.FromResult(inserted);
+    }
+
+    public Task<IReadOnlyList<AccountingRecord>> QueryAsync(AccountingQuery query, CancellationToken cancellationToken = default)
+    {
+        var sql = new StringBuilder("SELECT id, received_at, client, client_address, user_name, session_id, status_type, attributes, dedup_key FROM accounting WHERE 1 = 1");
+        var parameters = new List<(string, object?)>();
+        if (query.UserName is not null)
+        {
+            sql.Append(" AND user_name = $user");
+            parameters.Add(("$user", query.UserName));
+        }
+        if (query.Client is not null)
+        {
+            sql.Append(" AND (client = $client OR client_address = $client)");
+            parameters.Add(("$client", query.Client));
+        }
+        if (query.Since is { } since)
+        {
+            sql.Append(" AND received_at >= $since");
+            parameters.Add(("$since", since.ToUnixTimeMilliseconds()));
+        }
+        if (query.Until is { } until)
+        {
+            sql.Append(" AND received_at < $until");
+            parameters.Add(("$until", until.ToUnixTimeMilliseconds()));
+        }
+        sql.Append(" ORDER BY id LIMIT $limit");
+        parameters.Add(("$limit", query.Limit));
+
+        using var lease = Lease();
+        using var command = Command(lease.Connection, sql.ToString(), [.. parameters]);
+        using var reader = command.ExecuteReader();
+        var records = new List<AccountingRecord>();
+        while (reader.Read())
+        {
+            records.Add(new AccountingRecord(reader.GetInt64(0), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(1)),
+                reader.GetString(2), reader.GetString(3), reader.IsDBNull(4) ? null : reader.GetString(4),
+                reader.IsDBNull(5) ? null : reader.GetString(5), (uint)reader.GetInt64(6), reader.GetString(7), reader.GetString(8)));
+        }
+        return Task.FromResult<IReadOnlyList<AccountingRecord>>(records);
+    }
+
+    public void Dispose()
+    {
+        while (_idle.TryTake(out var connection))
+            connection.Dispose();
+    }
+}
