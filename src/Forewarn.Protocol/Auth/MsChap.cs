@@ -1,6 +1,8 @@
 using System.Security.Cryptography;
 using System.Text;
 using Org.BouncyCastle.Crypto.Digests;
+using Org.BouncyCastle.Crypto.Engines;
+using Org.BouncyCastle.Crypto.Parameters;
 
 namespace Forewarn.Protocol.Auth;
 
@@ -52,14 +54,21 @@ public static class MsChap
         Span<byte> zHash = stackalloc byte[21];
         zHash.Clear();
         passwordHash16.CopyTo(zHash);
-        Span<byte> key = stackalloc byte[8];
-        using var des = DES.Create();
         for (int i = 0; i < 3; i++)
-        {
-            ExpandDesKey(zHash.Slice(i * 7, 7), key);
-            des.Key = key.ToArray();
-            des.EncryptEcb(challenge8, response24.Slice(i * 8, 8), PaddingMode.None);
-        }
+            DesEncrypt(zHash.Slice(i * 7, 7), challenge8, response24.Slice(i * 8, 8));
+    }
+
+    /// <summary>
+    /// One DES block under a 7-octet key. BouncyCastle's engine, because .NET's DES refuses the weak keys
+    /// that MS-CHAP produces routinely (a zero-padded hash or a short LM password gives 01 01 .. 01).
+    /// </summary>
+    private static void DesEncrypt(ReadOnlySpan<byte> key7, ReadOnlySpan<byte> block8, Span<byte> output8)
+    {
+        var key = new byte[8];
+        ExpandDesKey(key7, key);
+        var des = new DesEngine();
+        des.Init(true, new KeyParameter(key));
+        des.ProcessBlock(block8, output8);
     }
 
     /// <summary>Spreads 56 key bits over 8 octets (the low bit of each is parity, which DES ignores).</summary>
@@ -122,14 +131,8 @@ public static class MsChap
         var text = password.ToUpperInvariant();
         for (int i = 0; i < Math.Min(14, text.Length); i++)
             upper[i] = text[i] < 0x80 ? (byte)text[i] : (byte)'?';
-        Span<byte> key = stackalloc byte[8];
-        using var des = DES.Create();
         for (int i = 0; i < 2; i++)
-        {
-            ExpandDesKey(upper.Slice(i * 7, 7), key);
-            des.Key = key.ToArray();
-            des.EncryptEcb(LmMagic, hash16.Slice(i * 8, 8), PaddingMode.None);
-        }
+            DesEncrypt(upper.Slice(i * 7, 7), LmMagic, hash16.Slice(i * 8, 8));
     }
 
     /// <summary>
