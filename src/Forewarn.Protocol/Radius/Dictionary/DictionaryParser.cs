@@ -16,6 +16,7 @@ internal sealed class DictionaryParser
     private readonly Dictionary<string, VendorDefinition> _vendors = new(StringComparer.OrdinalIgnoreCase);
     private readonly List<(string Attribute, string Name, ulong Value, string Where)> _pendingValues = [];
     private readonly HashSet<string> _included = new(StringComparer.Ordinal);
+    private readonly List<string> _warnings = [];
 
     private VendorDefinition? _vendor;
     private readonly Stack<AttributeDefinition> _tlvs = new();
@@ -233,11 +234,15 @@ internal sealed class DictionaryParser
         foreach (var (attributeName, name, value, where) in _pendingValues)
         {
             if (!_attributes.TryGetValue(attributeName, out var attribute))
-                throw new DictionaryException($"{where}: VALUE for unknown attribute '{attributeName}'.");
+            {
+                // FreeRADIUS refuses this; some shipped vendor files do it (dictionary.freedhcp), so it is a warning.
+                _warnings.Add($"{where}: VALUE {name} for unknown attribute '{attributeName}' ignored.");
+                continue;
+            }
             attribute.ValueNames.TryAdd(value, name);
             attribute.ValuesByName[name] = value;
         }
         _pendingValues.Clear();
-        return new RadiusDictionary(_attributes.Values, _vendors.Values);
+        return new RadiusDictionary(_attributes.Values, _vendors.Values, [.. _included]) { Warnings = [.. _warnings] };
     }
 }

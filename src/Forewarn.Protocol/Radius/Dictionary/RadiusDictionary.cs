@@ -14,8 +14,9 @@ public sealed class RadiusDictionary
     private readonly FrozenDictionary<uint, VendorDefinition> _vendorsById;
     private readonly FrozenDictionary<string, VendorDefinition> _vendorsByName;
 
-    internal RadiusDictionary(IEnumerable<AttributeDefinition> attributes, IEnumerable<VendorDefinition> vendors)
+    internal RadiusDictionary(IEnumerable<AttributeDefinition> attributes, IEnumerable<VendorDefinition> vendors, IReadOnlyList<string> files)
     {
+        Files = files;
         var byName = new Dictionary<string, AttributeDefinition>(StringComparer.OrdinalIgnoreCase);
         var byNumber = new Dictionary<(uint, uint), AttributeDefinition>();
         foreach (var a in attributes)
@@ -36,6 +37,12 @@ public sealed class RadiusDictionary
         _vendorsById = vendorsById.ToFrozenDictionary();
         _vendorsByName = vendorsByName.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase);
     }
+
+    /// <summary>Every file read, $INCLUDEs followed (full paths).</summary>
+    public IReadOnlyList<string> Files { get; }
+
+    /// <summary>Lines that were skipped rather than refused (for the log).</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = [];
 
     public int AttributeCount => _byName.Count;
     public int VendorCount => _vendorsById.Count;
