@@ -1,10 +1,8 @@
 using System.CommandLine;
 using Forewarn.Server;
 using Forewarn.Storage.Sqlite;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace Forewarn.Cli;
@@ -22,7 +20,7 @@ internal static class ServeCommand
         command.SetAction(async (result, cancellationToken) =>
         {
             var dataDirectory = DataDirectory.Ensure(CommonOptions.DataDirectoryOf(result));
-            var overrides = new Dictionary<string, string?> { ["Forewarn:DataDirectory"] = dataDirectory };
+            var overrides = new Dictionary<string, string?>();
             var addresses = result.GetValue(listen) ?? [];
             for (int i = 0; i < addresses.Length; i++)
                 overrides[$"Forewarn:Listen:{i}"] = addresses[i];
@@ -41,25 +39,7 @@ internal static class ServeCommand
             if (configFile is not null && !File.Exists(configFile))
                 return CommonOptions.Fail($"configuration file '{configFile}' does not exist.");
 
-            var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true, ContentRootPath = dataDirectory });
-            builder.Configuration.AddJsonFile(Path.Combine(dataDirectory, DataDirectory.ConfigFile), optional: true);
-            if (configFile is not null)
-                builder.Configuration.AddJsonFile(Path.GetFullPath(configFile), optional: false);
-            builder.Configuration.AddEnvironmentVariables();
-            builder.Configuration.AddInMemoryCollection(overrides);
-            builder.Logging.AddConfiguration(builder.Configuration.GetSection("Logging"));
-            builder.Logging.AddSimpleConsole(o =>
-            {
-                o.SingleLine = true;
-                o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
-                o.UseUtcTimestamp = true;
-            });
-            builder.Logging.SetMinimumLevel(LogLevel.Information);
-            builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
-            builder.Services.AddSystemd();
-            builder.Services.AddForewarnServer(builder.Configuration);
-
-            using var host = builder.Build();
+            using var host = ServerHost.Build(dataDirectory, configFile, overrides);
             try
             {
                 var store = host.Services.GetRequiredService<SqliteStore>();

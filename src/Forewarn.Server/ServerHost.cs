@@ -1,0 +1,36 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Forewarn.Server;
+
+/// <summary>
+/// Builds the Generic Host that <c>forewarn serve</c> runs (and tests start in-process): configuration
+/// from forewarn.json in the data directory, an optional extra file, environment variables
+/// (FOREWARN__AUTHPORT), then the command line's overrides; console logs; systemd notify.
+/// </summary>
+public static class ServerHost
+{
+    public static IHost Build(string dataDirectory, string? configFile, IReadOnlyDictionary<string, string?> overrides, LogLevel minimumLevel = LogLevel.Information)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true, ContentRootPath = dataDirectory });
+        builder.Configuration.AddJsonFile(Path.Combine(dataDirectory, DataDirectory.ConfigFile), optional: true);
+        if (configFile is not null)
+            builder.Configuration.AddJsonFile(Path.GetFullPath(configFile), optional: false);
+        builder.Configuration.AddEnvironmentVariables();
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>(overrides) { ["Forewarn:DataDirectory"] = dataDirectory });
+        builder.Logging.AddConfiguration(builder.Configuration.GetSection("Logging"));
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+            o.UseUtcTimestamp = true;
+        });
+        builder.Logging.SetMinimumLevel(minimumLevel);
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
+        builder.Services.AddSystemd();
+        builder.Services.AddForewarnServer(builder.Configuration);
+        return builder.Build();
+    }
+}

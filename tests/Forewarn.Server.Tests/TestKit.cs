@@ -1,0 +1,191 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using Forewarn.Core.Store;
+using Forewarn.Protocol.Radius;
+using Forewarn.Server;
+using Forewarn.Storage.Sqlite;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Forewarn.Server.Tests;
+
+/// <summary>A Forewarn server in this process on free loopback ports, with its own data directory.</summary>
+public sealed class TestServer : IAsyncDisposable
+{
+    private readonly IHost _host;
+
+    public string DataDirectory { get; }
+    public IPEndPoint Auth { get; }
+    public IPEndPoint Acct { get; }
+    public SqliteStore Store => _host.Services.GetRequiredService<SqliteStore>();
+    public ServerCounters Counters => _host.Services.GetRequiredService<ServerCounters>();
+    public IServiceProvider Services => _host.Services;
+
+    private TestServer(IHost host, string dataDirectory)
+    {
+        _host = host;
+        DataDirectory = dataDirectory;
+        var server = host.Services.GetRequiredService<RadiusServer>();
+        Auth = server.EndpointOf(PortKind.Authentication);
+        Acct = server.EndpointOf(PortKind.Accounting);
+    }
+
+    public static async Task<TestServer> StartAsync(Dictionary<string, string?>? settings = null)
+    {
+        var directory = Path.Combine(Path.GetTempPath(), "forewarn-test-" + Guid.NewGuid().ToString("N")[..12]);
+        Directory.CreateDirectory(directory);
+        var overrides = new Dictionary<string, string?>
+        {
+            ["Forewarn:Listen:0"] = "127.0.0.1",
+            ["Forewarn:AuthPort"] = "0",
+            ["Forewarn:AcctPort"] = "0",
+            ["Forewarn:PasswordIterations"] = "1000",
+        };
+        foreach (var (key, value) in settings ?? [])
+            overrides[key] = value;
+        var host = ServerHost.Build(directory, null, overrides, LogLevel.Warning);
+        await ServerServices.SeedDefaultsAsync(host.Services.GetRequiredService<SqliteStore>());
+        await host.StartAsync();
+        return new TestServer(host, directory);
+    }
+
+    public Task AddUserAsync(string name, string password, AuthMethods methods = AuthMethods.All, IReadOnlyList<ReplyItem>? reply = null, IReadOnlyList<CheckItem>? checks = null, string? group = null)
+    {
+        var sealer = _host.Services.GetRequiredService<Core.Aaa.PasswordSealer>();
+        var credential = Core.Aaa.Credentials.Create(password, methods, sealer, 1000);
+        return Store.AddUserAsync(new UserRecord(name, methods, credential, group, reply ?? [], checks ?? []));
+    }
+
+    /// <summary>Adds a client and waits until the running server has loaded it.</summary>
+    public async Task AddClientAsync(ClientRecord client)
+    {
+        await Store.AddClientAsync(client);
+        await _host.Services.GetRequiredService<ClientLoader>().ReloadAsync(CancellationToken.None);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _host.StopAsync();
+        _host.Dispose();
+        try
+        {
+            Directory.Delete(DataDirectory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
+
+/// <summary>Sends hand-built packets over a real UDP socket, as a NAS would.</summary>
+public sealed class UdpPeer : IDisposable
+{
+    private readonly Socket _socket;
+
+    public UdpPeer(string localAddress = "127.0.0.1")
+    {
+        _socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        _socket.Bind(new IPEndPoint(IPAddress.Parse(localAddress), 0));
+    }
+
+    public IPEndPoint LocalEndPoint => (IPEndPoint)_socket.LocalEndPoint!;
+
+    /// <summary>The answer, or null if none came within the timeout.</summary>
+    public async Task<byte[]?> ExchangeAsync(IPEndPoint server, byte[] packet, int timeoutMs = 2000)
+    {
+        await _socket.SendToAsync(packet, SocketFlags.None, server);
+        return await ReceiveAsync(timeoutMs);
+    }
+
+    public async Task<byte[]?> ReceiveAsync(int timeoutMs = 2000)
+    {
+        var buffer = new byte[4096];
+        using var cts = new CancellationTokenSource(timeoutMs);
+        try
+        {
+            var result = await _socket.ReceiveFromAsync(buffer, SocketFlags.None, new IPEndPoint(IPAddress.Any, 0), cts.Token);
+            return buffer.AsSpan(0, result.ReceivedBytes).ToArray();
+        }
+        catch (OperationCanceledException)
+        {
+            return null;
+        }
+    }
+
+    public void Dispose() => _socket.Dispose();
+
+    public static byte[] RandomAuthenticator() => RandomNumberGenerator.GetBytes(16);
+
+    /// <summary>Builds an Access-Request with a PAP password; <paramref name="extra"/> may add attributes before Complete.</summary>
+    public static byte[] AccessRequest(byte id, string user, string password, string secret, bool messageAuthenticator = true, WriterAction? extra = null)
+    {
+        var buffer = new byte[4096];
+        var authenticator = RandomAuthenticator();
+        var writer = new RadiusWriter(buffer, RadiusCode.AccessRequest, id, authenticator);
+        if (messageAuthenticator)
+            writer.AddMessageAuthenticator();
+        writer.AddText(AttributeTypes.UserName, user);
+        Span<byte> hidden = stackalloc byte[128];
+        int length = RadiusCrypto.HideUserPassword(System.Text.Encoding.UTF8.GetBytes(password), System.Text.Encoding.UTF8.GetBytes(secret), authenticator, hidden);
+        writer.Add(AttributeTypes.UserPassword, hidden[..length]);
+        extra?.Invoke(ref writer);
+        return buffer.AsSpan(0, writer.Complete(System.Text.Encoding.UTF8.GetBytes(secret))).ToArray();
+    }
+
+    public delegate void WriterAction(ref RadiusWriter writer);
+}
+
+/// <summary>Runs an external program (a real peer such as radtest) with a time limit.</summary>
+public static class Peer
+{
+    public sealed record Result(int ExitCode, string Output, string Error)
+    {
+        public override string ToString() => $"exit {ExitCode}\n--- stdout\n{Output}\n--- stderr\n{Error}";
+    }
+
+    public static string Require(string program)
+    {
+        if (Path.IsPathRooted(program))
+            return File.Exists(program) ? program : throw new InvalidOperationException($"'{program}' is not installed.");
+        foreach (var directory in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':'))
+        {
+            var path = Path.Combine(directory, program);
+            if (File.Exists(path))
+                return path;
+        }
+        throw new InvalidOperationException($"'{program}' is not installed: .ci/run installs it (Debian freeradius-utils / python3-pyrad).");
+    }
+
+    public static async Task<Result> RunAsync(string program, IEnumerable<string> arguments, string? input = null, int timeoutMs = 30_000)
+    {
+        var info = new ProcessStartInfo(Require(program))
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        foreach (var argument in arguments)
+            info.ArgumentList.Add(argument);
+        using var process = Process.Start(info)!;
+        if (input is not null)
+            await process.StandardInput.WriteAsync(input);
+        process.StandardInput.Close();
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(timeoutMs);
+        try
+        {
+            await process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"{program} did not finish within {timeoutMs} ms");
+        }
+        return new Result(process.ExitCode, await output, await error);
+    }
+}
