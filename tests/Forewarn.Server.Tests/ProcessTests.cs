@@ -1,0 +1,158 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.RegularExpressions;
+
+namespace Forewarn.Server.Tests;
+
+/// <summary>The real `forewarn` program in its own process: the command line, start-up errors, and a kill -9.</summary>
+public sealed partial class ProcessTests : IDisposable
+{
+    private readonly string _data = Path.Combine(Path.GetTempPath(), "forewarn-proc-" + Guid.NewGuid().ToString("N")[..12]);
+    private static readonly string Program = Path.Combine(AppContext.BaseDirectory, "forewarn.dll");
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(_data, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    private Task<Peer.Result> Forewarn(params string[] arguments) =>
+        Peer.RunAsync("/usr/bin/env", ["dotnet", Program, .. arguments, "--data", _data]);
+
+    [Fact]
+    public async Task Users_AddListPasswdRemove()
+    {
+        var add = await Forewarn("users", "add", "carol", "--password", "pw1", "--methods", "pap", "--reply", "Session-Timeout=60");
+        Assert.True(add.ExitCode == 0, add.ToString());
+        Assert.Contains("stored as salted PBKDF2", add.Output, StringComparison.Ordinal);
+        var again = await Forewarn("users", "add", "carol", "--password", "pw1");
+        Assert.Equal(2, again.ExitCode);
+        Assert.Contains("already exists", again.Error, StringComparison.Ordinal);
+
+        var bad = await Forewarn("users", "add", "dave", "--password", "pw", "--reply", "Session-Timeout=soon");
+        Assert.Equal(2, bad.ExitCode);
+        Assert.Contains("Session-Timeout", bad.Error, StringComparison.Ordinal);
+
+        var passwd = await Forewarn("users", "passwd", "carol", "--password", "pw2", "--methods", "pap,mschapv2");
+        Assert.True(passwd.ExitCode == 0, passwd.ToString());
+        Assert.Contains("stored as NT hash", passwd.Output, StringComparison.Ordinal);
+
+        var list = await Forewarn("users", "list");
+        Assert.Contains("carol\tmethods=pap,mschapv2\tstored=NT hash\treply=[Session-Timeout = 60]", list.Output, StringComparison.Ordinal);
+        Assert.Equal(0, (await Forewarn("users", "remove", "carol")).ExitCode);
+        Assert.DoesNotContain("carol", (await Forewarn("users", "list")).Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Clients_RefuseBadAddresses()
+    {
+        var bad = await Forewarn("clients", "add", "sw1", "--address", "999.1.1.1", "--secret", "x");
+        Assert.Equal(2, bad.ExitCode);
+        Assert.Contains("neither an IP address nor a CIDR block", bad.Error, StringComparison.Ordinal);
+        Assert.Equal(0, (await Forewarn("clients", "add", "sw1", "--address", "10.0.0.0/8", "--secret", "x", "--group", "core")).ExitCode);
+        Assert.Contains("sw1\t10.0.0.0/8\tgroup=core\tmessage-authenticator=auto", (await Forewarn("clients", "list")).Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Serve_RefusesInvalidConfiguration_WithAClearError()
+    {
+        var result = await Forewarn("serve", "--auth-port", "1900", "--acct-port", "1900");
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("AuthPort and Forewarn:AcctPort are both 1900", result.Error, StringComparison.Ordinal);
+        var listen = await Forewarn("serve", "--listen", "not-an-ip");
+        Assert.Equal(2, listen.ExitCode);
+        Assert.Contains("'not-an-ip' is not an IP address", listen.Error, StringComparison.Ordinal);
+    }
+
+    [GeneratedRegex(@"Ready: (auth|acct) 127\.0\.0\.1:(\d+)")]
+    private static partial Regex ReadyLine();
+
+    private async Task<(Process Process, int AuthPort, int AcctPort)> StartServerAsync()
+    {
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var argument in new[] { Program, "serve", "--data", _data, "--auth-port", "0", "--acct-port", "0" })
+            info.ArgumentList.Add(argument);
+        var process = Process.Start(info)!;
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginErrorReadLine();
+        int auth = 0, acct = 0;
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while ((auth == 0 || acct == 0) && await process.StandardOutput.ReadLineAsync(cts.Token) is { } line)
+        {
+            var match = ReadyLine().Match(line);
+            if (match.Success)
+            {
+                int port = int.Parse(match.Groups[2].Value, CultureInfo.InvariantCulture);
+                if (match.Groups[1].Value == "auth")
+                    auth = port;
+                else
+                    acct = port;
+            }
+        }
+        Assert.True(auth != 0 && acct != 0, "the server did not report its ports");
+        _ = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
+        return (process, auth, acct);
+    }
+
+    /// <summary>Every Accounting-Response radclient received stands for a record that survives kill -9.</summary>
+    [Fact]
+    public async Task AccountingRecords_SurviveKillNine()
+    {
+        Assert.Equal(0, (await Forewarn("users", "add", "erin", "--password", "pw")).ExitCode);
+        var (server, _, acctPort) = await StartServerAsync();
+        try
+        {
+            const int count = 300;
+            var lines = Enumerable.Range(0, count).Select(i =>
+                $"User-Name = \"erin\", Acct-Status-Type = Interim-Update, Acct-Session-Id = \"k9-{i}\", Acct-Session-Time = {i}\n");
+            var file = Path.Combine(_data, "acct.txt");
+            await File.WriteAllTextAsync(file, string.Join("\n", lines));
+            var result = await Peer.RunAsync("radclient", ["-q", "-p", "64", "-f", file, $"127.0.0.1:{acctPort}", "acct", "testing123"]);
+            Assert.True(result.ExitCode == 0, result.ToString());
+            server.Kill(entireProcessTree: true); // SIGKILL: no shutdown, no flush
+            await server.WaitForExitAsync();
+        }
+        finally
+        {
+            if (!server.HasExited)
+                server.Kill(entireProcessTree: true);
+            server.Dispose();
+        }
+        var list = await Forewarn("accounting", "list", "--user", "erin", "--limit", "1000");
+        Assert.True(list.ExitCode == 0, list.ToString());
+        var sessions = list.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('\t')[5]).ToHashSet();
+        Assert.Equal(300, sessions.Count);
+
+        // The database is intact: the server starts again and answers.
+        var (again, authPort, _) = await StartServerAsync();
+        try
+        {
+            var radtest = await Peer.RunAsync("radtest", ["erin", "pw", $"127.0.0.1:{authPort}", "0", "testing123"]);
+            Assert.Contains("Received Access-Accept", radtest.Output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            again.Kill(entireProcessTree: true);
+            await again.WaitForExitAsync();
+            again.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task Sigterm_StopsGracefully()
+    {
+        var (server, authPort, _) = await StartServerAsync();
+        using var _ = server;
+        var radtest = await Peer.RunAsync("radtest", ["nobody", "pw", $"127.0.0.1:{authPort}", "0", "testing123"]);
+        Assert.Contains("Received Access-Reject", radtest.Output, StringComparison.Ordinal);
+        await Peer.RunAsync("kill", ["-TERM", server.Id.ToString(CultureInfo.InvariantCulture)]);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await server.WaitForExitAsync(cts.Token);
+        Assert.Equal(0, server.ExitCode);
+    }
+}
