@@ -126,9 +126,7 @@ public sealed class RequestPipeline(
                     return DropReason.BadRequestAuthenticator;
                 break;
             case RadiusCode.StatusServer:
-                // RFC 5997 §3: Status-Server MUST carry Message-Authenticator.
-                if (!hasMessageAuthenticator)
-                    return DropReason.MissingMessageAuthenticator;
+                // RadiusPacket.TryParse has required its Message-Authenticator (RFC 5997 §3).
                 break;
             default:
                 return DropReason.UnexpectedCode;

@@ -35,6 +35,7 @@ public static class AttributeTypes
     public const byte TunnelPassword = 69;
     public const byte EapMessage = 79;
     public const byte MessageAuthenticator = 80;
+    public const byte ChargeableUserIdentity = 89;
     public const byte NasIpv6Address = 95;
     public const byte FramedIpv6Prefix = 97;
 

@@ -124,6 +124,7 @@ public static class RadiusCrypto
     /// <summary>b(1) = MD5(S + iv), b(i) = MD5(S + c(i-1)); xors each 16-octet block in place.</summary>
     private static void XorChain(Span<byte> data, ReadOnlySpan<byte> secret, ReadOnlySpan<byte> iv, bool encrypt)
     {
+        // A trailing partial block (only in salt-encrypted values that fill the attribute) is xored as far as it goes.
         Span<byte> b = stackalloc byte[16];
         Span<byte> previousCipher = stackalloc byte[16];
         var md5 = Md5;
@@ -132,10 +133,10 @@ public static class RadiusCrypto
             md5.AppendData(secret);
             md5.AppendData(block == 0 ? iv : previousCipher);
             md5.GetHashAndReset(b);
-            var chunk = data.Slice(block, 16);
+            var chunk = data.Slice(block, Math.Min(16, data.Length - block));
             if (!encrypt)
                 chunk.CopyTo(previousCipher);
-            for (int i = 0; i < 16; i++)
+            for (int i = 0; i < chunk.Length; i++)
                 chunk[i] ^= b[i];
             if (encrypt)
                 chunk.CopyTo(previousCipher);
@@ -167,7 +168,8 @@ public static class RadiusCrypto
     /// <summary>Reverses <see cref="SaltEncrypt"/>. Returns the plaintext length, or -1 if malformed.</summary>
     public static int SaltDecrypt(ReadOnlySpan<byte> encrypted, ReadOnlySpan<byte> secret, ReadOnlySpan<byte> requestAuthenticator, Span<byte> destination)
     {
-        if (encrypted.Length < 18 || ((encrypted.Length - 2) & 15) != 0)
+        // A full value is a multiple of 16; one that fills the attribute to 253 octets ends in a partial block.
+        if (encrypted.Length < 18)
             return -1;
         int bodyLength = encrypted.Length - 2;
         byte[] rented = ArrayPool<byte>.Shared.Rent(bodyLength);

@@ -60,6 +60,14 @@ public readonly ref struct RadiusPacket
         if (reason != DropReason.None)
             return reason;
         packet = new RadiusPacket(bytes);
+        // RFC 5997 §3: Status-Server MUST carry Message-Authenticator. RFC 3579 §3.2: so MUST any
+        // packet with EAP-Message.
+        if ((packet.Code == RadiusCode.StatusServer || packet.HasAttribute(AttributeTypes.EapMessage))
+            && !packet.HasAttribute(AttributeTypes.MessageAuthenticator))
+        {
+            packet = default;
+            return DropReason.MissingMessageAuthenticator;
+        }
         return DropReason.None;
     }
 
@@ -73,7 +81,8 @@ public readonly ref struct RadiusPacket
                 return DropReason.AttributeMalformed;
             byte type = attributes[offset];
             int len = attributes[offset + 1];
-            if (len < 2)
+            // Type 0 is reserved (RFC 6929 §2.1 lists 0 as never to be allocated).
+            if (len < 2 || type == 0)
                 return DropReason.AttributeMalformed;
             if (offset + len > attributes.Length)
                 return DropReason.AttributeOverrun;

@@ -18,11 +18,24 @@ public static class AttributeDecoder
     public static List<DecodedAttribute> Decode(ReadOnlySpan<byte> attributes, RadiusDictionary dictionary, ReadOnlySpan<byte> secret = default, ReadOnlySpan<byte> requestAuthenticator = default)
     {
         var result = new List<DecodedAttribute>();
+        int previousType = -1;
         foreach (var attribute in new AttributeEnumerator(attributes))
         {
+            // Zero-length attributes carry nothing and are skipped, as FreeRADIUS does, except an empty
+            // Chargeable-User-Identity, which means "please send me one" (RFC 4372 §2.1).
+            if (attribute.Value.IsEmpty && attribute.Type != AttributeTypes.ChargeableUserIdentity)
+                continue;
             if (attribute.Type == AttributeTypes.VendorSpecific && TryDecodeVendor(attribute.Value, dictionary, secret, requestAuthenticator, result))
                 continue;
-            result.Add(Make(dictionary.Find(0, attribute.Type), 0, attribute.Type, attribute.Value, secret, requestAuthenticator));
+            var definition = dictionary.Find(0, attribute.Type);
+            // Consecutive parts of a concatenated attribute (EAP-Message, RFC 3579 §3.1) form one value.
+            if (definition is { Concat: true } && previousType == attribute.Type && result.Count > 0 && result[^1].Definition == definition)
+            {
+                result[^1] = result[^1] with { Value = [.. result[^1].Value, .. attribute.Value] };
+                continue;
+            }
+            previousType = attribute.Type;
+            result.Add(Make(definition, 0, attribute.Type, attribute.Value, secret, requestAuthenticator));
         }
         return result;
     }
@@ -97,11 +110,9 @@ public static class AttributeDecoder
                 Span<byte> untagged = [0, value[1], value[2], value[3]];
                 return new DecodedAttribute(name, definition, vendorId, number, tag, untagged.ToArray());
             }
-            if (definition.Encryption == AttributeEncryption.TunnelPassword || value[0] != 0)
-            {
-                tag = value[0];
-                value = value[1..];
-            }
+            // RFC 2868 §3.3: 0x01-0x1F is a tag; 0x00 stands for "no tag" and is not part of the value.
+            tag = value[0];
+            value = value[1..];
         }
         if (definition is not null && !secret.IsEmpty && requestAuthenticator.Length == 16)
         {

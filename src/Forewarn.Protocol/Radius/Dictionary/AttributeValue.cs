@@ -48,16 +48,25 @@ public sealed record AttributeValue(AttributeDefinition Definition, byte[] Value
     /// </summary>
     public void WriteTo(ref RadiusWriter writer, RadiusDictionary dictionary, ReadOnlySpan<byte> secret, ReadOnlySpan<byte> requestAuthenticator)
     {
-        Span<byte> inner = stackalloc byte[256];
+        // A zero-length value is not sent (FreeRADIUS skips it too), except Chargeable-User-Identity,
+        // whose empty form means "please send me one" (RFC 4372 §2.1).
+        if (Value.Length == 0 && Definition.Encryption == AttributeEncryption.None && Tag == 0
+            && !(Definition.VendorId == 0 && Definition.Number == AttributeTypes.ChargeableUserIdentity))
+            return;
+        if (Definition.Concat && Definition.VendorId == 0)
+        {
+            writer.AddSplit((byte)Definition.Number, Value);
+            return;
+        }
+        if (Value.Length > 253)
+            throw new InvalidOperationException($"{Definition.Name} value of {Value.Length} octets exceeds 253.");
+        Span<byte> inner = stackalloc byte[256 + 16];
         int length = EncodeValue(inner, secret, requestAuthenticator);
         var value = inner[..length];
 
         if (Definition.VendorId == 0)
         {
-            if (Definition.Concat)
-                writer.AddSplit((byte)Definition.Number, value);
-            else
-                writer.Add((byte)Definition.Number, value);
+            writer.Add((byte)Definition.Number, value);
             return;
         }
         var vendor = dictionary.FindVendor(Definition.VendorId) ?? new VendorDefinition("", Definition.VendorId);
@@ -99,7 +108,8 @@ public sealed record AttributeValue(AttributeDefinition Definition, byte[] Value
                 return offset + RadiusCrypto.SaltEncrypt(Value, secret, requestAuthenticator, salt, destination[offset..]);
             }
         }
-        if (Definition.HasTag && Tag != 0)
+        // RFC 2868 §3.3: a first octet of 0x00-0x1F reads as a tag, so an untagged value starting so gets tag 0.
+        if (Definition.HasTag && (Tag != 0 || (Definition.Type != RadiusDataType.Integer && Value.Length > 0 && Value[0] <= 0x1F)))
         {
             if (Definition.Type == RadiusDataType.Integer && Value.Length == 4)
             {

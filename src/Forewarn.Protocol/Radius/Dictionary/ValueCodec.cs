@@ -186,6 +186,7 @@ public static class ValueCodec
                 Span<byte> address = stackalloc byte[16];
                 address.Clear();
                 value[2..].CopyTo(address);
+                MaskHostBits(address, value[1]);
                 return $"{new IPAddress(address)}/{value[1]}";
             }
             case RadiusDataType.Ipv4Prefix when value.Length == 6 && value[1] <= 32:
@@ -209,6 +210,13 @@ public static class ValueCodec
             default:
                 return Hex(value);
         }
+    }
+
+    /// <summary>RFC 8044 §3.11: bits beyond the prefix length are zero; a sender's stray bits are not shown.</summary>
+    private static void MaskHostBits(Span<byte> address, int prefixLength)
+    {
+        for (int bit = prefixLength; bit < address.Length * 8; bit++)
+            address[bit / 8] &= (byte)~(0x80 >> (bit % 8));
     }
 
     private static string Named(AttributeDefinition d, ulong number) =>
