@@ -156,6 +156,12 @@ public sealed class RadiusServer(
                     if (length > 0)
                         await SendAsync(item.Socket, response.AsMemory(0, length), item.Source).ConfigureAwait(false);
                 }
+                catch (Exception e)
+                {
+                    // The pipeline counts and logs its own failures; this keeps a worker alive whatever escapes it.
+                    counters.OnDrop(Protocol.Radius.DropReason.InternalError);
+                    LogMessages.RequestFailed(logger, item.Source, e);
+                }
                 finally
                 {
                     ArrayPool<byte>.Shared.Return(item.Buffer);

@@ -21,8 +21,6 @@ public sealed class RequestPipeline(
     ServerCounters counters,
     ILogger<RequestPipeline> logger)
 {
-    private long _unknownLogged;
-
     /// <summary>Processes one datagram; returns the response length written to <paramref name="response"/>, or 0 for no response.</summary>
     public async ValueTask<int> ProcessAsync(ReadOnlyMemory<byte> datagram, IPEndPoint source, PortKind port, Memory<byte> response, CancellationToken cancellationToken)
     {
@@ -34,10 +32,7 @@ public sealed class RequestPipeline(
             long count = counters.Dropped(DropReason.UnknownClient);
             // Rate-limited: the first, then every 1000th.
             if (count == 1 || count % 1000 == 0)
-            {
-                Interlocked.Increment(ref _unknownLogged);
                 LogMessages.UnknownClient(logger, source, count);
-            }
             return 0;
         }
 
@@ -78,7 +73,10 @@ public sealed class RequestPipeline(
             return Drop(DropReason.MissingAttribute, client, source);
         }
         duplicates.Complete(key, response.Span[..length]);
-        counters.OnResponse((RadiusCode)response.Span[0]);
+        if ((RadiusCode)datagram.Span[0] == RadiusCode.StatusServer)
+            counters.OnStatusResponse();
+        else
+            counters.OnResponse((RadiusCode)response.Span[0]);
         return length;
     }
 
@@ -144,7 +142,6 @@ public sealed class RequestPipeline(
             case RadiusCode.AccountingRequest:
                 return await accounting.HandleAsync(datagram, client, source.Address.ToString(), response, cancellationToken).ConfigureAwait(false);
             default:
-                counters.OnStatusResponse();
                 return StatusResponse(datagram.Span, client, port, response.Span);
         }
     }

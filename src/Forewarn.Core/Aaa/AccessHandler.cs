@@ -55,8 +55,10 @@ public sealed partial class AccessHandler(IUserStore users, PasswordHasher hashe
         Span<byte> ntHash = stackalloc byte[16];
         Span<byte> cleartext = stackalloc byte[256];
         int cleartextLength = user.Credential.SealedPassword is { } sealedPassword ? sealer.TryUnseal(sealedPassword, cleartext) : -1;
+        // The NT hash is needed only by MS-CHAP and MS-CHAPv2, and by PAP for users stored as an NT hash.
+        bool needNt = method is AuthMethod.MsChap or AuthMethod.MsChapV2;
         bool haveNt = user.Credential.NtHash is { Length: 16 } nt ? Copy(nt, ntHash)
-            : cleartextLength >= 0 && NtHashOf(cleartext[..cleartextLength], ntHash);
+            : needNt && cleartextLength >= 0 && NtHashOf(cleartext[..cleartextLength], ntHash);
 
         bool verified = method switch
         {
