@@ -1,0 +1,172 @@
+using Microsoft.Extensions.Logging;
+
+namespace Forewarn.Core.Health;
+
+/// <summary>One client class's standing.</summary>
+public sealed record ClassZone(string Class, Zone Zone, bool AdmitsNew, bool AdmitsReturning, Thresholds Thresholds);
+
+/// <summary>Everything the monitor knows at one tick: what status and the admin API show.</summary>
+public sealed record HealthSnapshot(
+    DateTimeOffset At,
+    double Score,
+    double Predicted,
+    double TrendPerSecond,
+    double ForecastHorizonSeconds,
+    IReadOnlyList<ProbeSample> Probes,
+    IReadOnlyList<ClassZone> Zones,
+    bool Draining,
+    DrillState.Info? Drill,
+    IReadOnlyList<ZoneChange> RecentChanges,
+    IReadOnlyList<Alert> RecentAlerts)
+{
+    public Zone Zone => Zones.Count > 0 ? Zones[0].Zone : Zone.Accept;
+}
+
+/// <summary>
+/// The monitor loop's body, free of timers and sockets: each <see cref="Tick"/> samples every probe,
+/// folds the samples into the score, advances the forecast, and moves each class's zone machine.
+/// A mandatory service down, a dependent service down (patent ¶[0068]: defer every client and alert)
+/// and a drain force the Defer zone. Zone changes are published through <see cref="ZoneChanged"/>.
+/// </summary>
+public sealed partial class HealthMonitor
+{
+    public const string DefaultClass = "default";
+
+    private readonly IProbe[] _probes;
+    private readonly HealthOptions _options;
+    private readonly TimeProvider _time;
+    private readonly AlertHub _alerts;
+    private readonly DrillState _drill;
+    private readonly ILogger _logger;
+    private readonly ScoreFunction _score;
+    private readonly TrendForecaster _forecast;
+    private readonly ZoneMachine[] _zones;
+    private readonly Queue<ZoneChange> _changes = new();
+    private readonly Lock _lock = new();
+    private readonly HashSet<string> _failedServices = new(StringComparer.Ordinal);
+    private volatile bool _draining;
+    private HealthSnapshot? _current;
+
+    public HealthMonitor(IEnumerable<IProbe> probes, HealthOptions options, TimeProvider time, AlertHub alerts, DrillState drill, ILogger<HealthMonitor> logger)
+    {
+        _probes = [.. probes];
+        _options = options;
+        _time = time;
+        _alerts = alerts;
+        _drill = drill;
+        _logger = logger;
+        _score = new ScoreFunction(options);
+        _forecast = new TrendForecaster(options);
+        var zones = new List<ZoneMachine> { new(DefaultClass, options.Thresholds, options, time) };
+        foreach (var (name, thresholds) in options.ClassThresholds)
+            zones.Add(new ZoneMachine(name, thresholds, options, time));
+        _zones = [.. zones];
+    }
+
+    /// <summary>Raised on the monitor's thread for every zone change of every class.</summary>
+    public event Action<ZoneChange>? ZoneChanged;
+
+    public HealthSnapshot Current => _current ?? Tick();
+
+    public IReadOnlyList<IProbe> Probes => _probes;
+
+    public ZoneMachine ZoneOf(string? clientClass)
+    {
+        if (clientClass is not null)
+        {
+            foreach (var zone in _zones)
+            {
+                if (zone.Class == clientClass)
+                    return zone;
+            }
+        }
+        return _zones[0];
+    }
+
+    public bool Draining => _draining;
+
+    /// <summary>Planned maintenance: move every client away, whatever the score.</summary>
+    public void Drain()
+    {
+        _draining = true;
+        _alerts.Raise(AlertSeverity.Info, "operator", "drain requested: every client is deferred");
+    }
+
+    public void Resume()
+    {
+        _draining = false;
+        _alerts.Raise(AlertSeverity.Info, "operator", "resume requested: zones follow the score again");
+    }
+
+    public HealthSnapshot Tick()
+    {
+        var samples = new ProbeSample[_probes.Length];
+        for (int i = 0; i < _probes.Length; i++)
+        {
+            try
+            {
+                samples[i] = _probes[i].Sample();
+            }
+            catch (Exception e)
+            {
+                // A probe that cannot read is reported, not fatal; a broken mandatory probe counts as down.
+                samples[i] = new ProbeSample(_probes[i].Name, _probes[i].Kind, _probes[i].Kind == ProbeKind.Mandatory ? 0 : 1, double.NaN, "",
+                    _probes[i].Kind is not (ProbeKind.Mandatory or ProbeKind.Dependent), "probe failed: " + e.Message);
+            }
+        }
+
+        double score = _score.Compute(samples);
+        long now = _time.GetTimestamp();
+        _forecast.Add(score, now, _time.TimestampFrequency);
+        double predicted = _options.ForecastHorizonSeconds > 0 ? _forecast.Predict(_options.ForecastHorizonSeconds) : score;
+
+        ZoneCause? forced = null;
+        if (_draining)
+            forced = ZoneCause.Drain;
+        foreach (var sample in samples)
+        {
+            bool down = sample.Kind is ProbeKind.Mandatory or ProbeKind.Dependent && !sample.Healthy;
+            if (down && _failedServices.Add(sample.Name))
+            {
+                _alerts.Raise(AlertSeverity.Critical, sample.Name, sample.Kind == ProbeKind.Dependent
+                    ? $"dependent service {sample.Name} failed ({sample.Detail}): deferring every client until it is restored"
+                    : $"mandatory service {sample.Name} failed ({sample.Detail})");
+            }
+            else if (!down && sample.Kind is ProbeKind.Mandatory or ProbeKind.Dependent && _failedServices.Remove(sample.Name))
+            {
+                _alerts.Raise(AlertSeverity.Info, sample.Name, $"service {sample.Name} restored");
+            }
+            if (down)
+                forced ??= sample.Kind == ProbeKind.Mandatory ? ZoneCause.MandatoryService : ZoneCause.DependentService;
+        }
+
+        foreach (var zone in _zones)
+        {
+            var change = zone.Update(score, predicted, forced);
+            if (change is null)
+                continue;
+            lock (_lock)
+            {
+                _changes.Enqueue(change);
+                while (_changes.Count > 200)
+                    _changes.Dequeue();
+            }
+            LogZoneChange(_logger, change.Class, change.From, change.To, change.Cause, change.Score, change.Predicted);
+            ZoneChanged?.Invoke(change);
+        }
+
+        var zones = new ClassZone[_zones.Length];
+        for (int i = 0; i < _zones.Length; i++)
+            zones[i] = new ClassZone(_zones[i].Class, _zones[i].Current, _zones[i].AdmitsNew, _zones[i].AdmitsReturning, _zones[i].Thresholds);
+        ZoneChange[] recent;
+        lock (_lock)
+            recent = [.. _changes];
+        var snapshot = new HealthSnapshot(_time.GetUtcNow(), score, predicted, _forecast.Trend, _options.ForecastHorizonSeconds,
+            samples, zones, _draining, _drill.Current, recent, _alerts.Recent);
+        _current = snapshot;
+        return snapshot;
+    }
+
+    [LoggerMessage(EventId = 400, Level = LogLevel.Warning, Message = "Zone of class {Class}: {From} -> {To} ({Cause}; score {Score:0.000}, predicted {Predicted:0.000})")]
+    private static partial void LogZoneChange(ILogger logger, string @class, Zone from, Zone to, ZoneCause cause, double score, double predicted);
+}

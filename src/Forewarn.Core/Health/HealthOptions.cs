@@ -1,0 +1,104 @@
+namespace Forewarn.Core.Health;
+
+/// <summary>Thresholds on the performance score (0 worst, 1 best).</summary>
+public sealed record Thresholds
+{
+    /// <summary>Below it, clients are told to move away.</summary>
+    public double Failover { get; init; } = 0.25;
+    /// <summary>At or above it, new clients may connect.</summary>
+    public double ConnectNew { get; init; } = 0.45;
+    /// <summary>At or above it, previously deferred clients may return (usually stricter than new).</summary>
+    public double ConnectReturning { get; init; } = 0.5;
+
+    public IEnumerable<string> Validate(string name)
+    {
+        foreach (var (label, value) in new[] { ("Failover", Failover), ("ConnectNew", ConnectNew), ("ConnectReturning", ConnectReturning) })
+        {
+            if (value is < 0 or > 1 || double.IsNaN(value))
+                yield return $"{name}:{label} must be between 0 and 1 (is {value}).";
+        }
+    }
+}
+
+/// <summary>The health monitor's settings: section <c>Forewarn:Health</c>.</summary>
+public sealed class HealthOptions
+{
+    /// <summary>Samples per second.</summary>
+    public double SampleHz { get; set; } = 10;
+
+    public Thresholds Thresholds { get; set; } = new();
+
+    /// <summary>Thresholds for client classes (quality of service promised to a class), by class name.</summary>
+    public Dictionary<string, Thresholds> ClassThresholds { get; set; } = [];
+
+    /// <summary>How far above a boundary the score must rise before the zone improves.</summary>
+    public double Hysteresis { get; set; } = 0.05;
+
+    /// <summary>Least time in a zone before it may change again (forced changes excepted).</summary>
+    public double MinimumDwellSeconds { get; set; } = 3;
+
+    /// <summary>In the centre zone of a "connection below failover" layout, how long a new client is served before it is deferred.</summary>
+    public double GraceSeconds { get; set; } = 30;
+
+    /// <summary>How far ahead the forecast looks; a predicted crossing within it counts as a crossing. 0 turns the forecast off.</summary>
+    public double ForecastHorizonSeconds { get; set; } = 5;
+
+    /// <summary>How much history the trend is fitted to.</summary>
+    public double ForecastWindowSeconds { get; set; } = 5;
+
+    /// <summary>A predicted fall counts only when the slope is this many standard errors below zero.</summary>
+    public double ForecastNoiseFactor { get; set; } = 4;
+
+    /// <summary>Score function: "min" (the default: the scarcest resource decides) or "weighted-mean".</summary>
+    public string ScoreFunction { get; set; } = "min";
+
+    /// <summary>Per-probe weights (weighted-mean), by probe name; 0 leaves a probe out of the score.</summary>
+    public Dictionary<string, double> Weights { get; set; } = [];
+
+    /// <summary>The latency objective: p99 service latency at which the latency probe reads zero headroom.</summary>
+    public double LatencyObjectiveMs { get; set; } = 50;
+
+    /// <summary>Drops per second (all reasons but unknown clients) at which the drop probe reads zero headroom.</summary>
+    public double DropRateLimit { get; set; } = 100;
+
+    /// <summary>CPU (machine) utilisation at which the CPU probe reads zero headroom, 0..1.</summary>
+    public double CpuLimit { get; set; } = 0.95;
+
+    /// <summary>Runnable tasks per core at which the run-queue probe reads zero headroom.</summary>
+    public double RunQueuePerCoreLimit { get; set; } = 4;
+
+    /// <summary>UDP receive errors per second (buffer overflows, checksum errors) at which the network probe reads zero headroom.</summary>
+    public double UdpErrorRateLimit { get; set; } = 50;
+
+    /// <summary>How often the service checks (self Status-Server, store ping, sink writes) run.</summary>
+    public double ServiceCheckSeconds { get; set; } = 1;
+
+    /// <summary>A service check slower than this counts as failed.</summary>
+    public double ServiceCheckTimeoutSeconds { get; set; } = 2;
+
+    /// <summary>Where alerts are POSTed as JSON (optional).</summary>
+    public string? AlertWebhook { get; set; }
+
+    public IEnumerable<string> Validate()
+    {
+        foreach (var error in Thresholds.Validate("Forewarn:Health:Thresholds"))
+            yield return error;
+        foreach (var (name, thresholds) in ClassThresholds)
+        {
+            foreach (var error in thresholds.Validate($"Forewarn:Health:ClassThresholds:{name}"))
+                yield return error;
+        }
+        if (SampleHz is <= 0 or > 100)
+            yield return "Forewarn:Health:SampleHz must be above 0 and at most 100.";
+        if (Hysteresis is < 0 or > 0.5)
+            yield return "Forewarn:Health:Hysteresis must be between 0 and 0.5.";
+        if (ScoreFunction is not ("min" or "weighted-mean"))
+            yield return "Forewarn:Health:ScoreFunction is 'min' or 'weighted-mean'.";
+        if (ForecastWindowSeconds is < 1 or > 300)
+            yield return "Forewarn:Health:ForecastWindowSeconds must be between 1 and 300.";
+        if (LatencyObjectiveMs <= 0)
+            yield return "Forewarn:Health:LatencyObjectiveMs must be positive.";
+        if (AlertWebhook is not null && !Uri.TryCreate(AlertWebhook, UriKind.Absolute, out _))
+            yield return $"Forewarn:Health:AlertWebhook '{AlertWebhook}' is not an absolute URL.";
+    }
+}

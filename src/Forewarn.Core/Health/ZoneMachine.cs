@@ -1,0 +1,148 @@
+namespace Forewarn.Core.Health;
+
+/// <summary>
+/// Where the score stands against the two thresholds (patent ¶[0060]–[0062]):
+/// connection above failover gives Accept / Hold / Defer; equal gives Accept / Defer; connection below
+/// failover gives Accept / AdmitThenDefer / Defer.
+/// </summary>
+public enum Zone
+{
+    /// <summary>Clients are served and may connect.</summary>
+    Accept,
+    /// <summary>Between the thresholds (connection above failover): no client is deferred and none may connect.</summary>
+    Hold,
+    /// <summary>Between the thresholds (connection below failover): new clients are admitted, then deferred after a grace time.</summary>
+    AdmitThenDefer,
+    /// <summary>Clients are told to fail over.</summary>
+    Defer,
+}
+
+/// <summary>Why the zone changed.</summary>
+public enum ZoneCause { Score, Forecast, MandatoryService, DependentService, Drain, Resume }
+
+public sealed record ZoneChange(
+    string Class,
+    DateTimeOffset At,
+    Zone From,
+    Zone To,
+    double Score,
+    double Predicted,
+    ZoneCause Cause)
+{
+    /// <summary>For a change the forecast made: how long before the actual score crossed (set once it has).</summary>
+    public TimeSpan? LeadTime { get; set; }
+}
+
+/// <summary>
+/// The zone of one client class, with hysteresis (the score must clear a boundary by a margin before
+/// the zone improves) and a minimum dwell time (no change until it has passed, except a forced move to
+/// Defer). The forecast may only make things worse: a predicted fall below a boundary moves the zone
+/// early; recovery waits for the actual score.
+/// </summary>
+public sealed class ZoneMachine(string className, Thresholds thresholds, HealthOptions options, TimeProvider time)
+{
+    private long _enteredAt = long.MinValue;
+    private ZoneChange? _pendingLead;
+
+    public string Class { get; } = className;
+    public Thresholds Thresholds { get; } = thresholds;
+    public Zone Current { get; private set; } = Zone.Accept;
+
+    /// <summary>May a client that was never deferred connect now?</summary>
+    public bool AdmitsNew { get; private set; } = true;
+
+    /// <summary>May a previously deferred client return now?</summary>
+    public bool AdmitsReturning { get; private set; } = true;
+
+    /// <summary>The zone the score alone puts us in (no hysteresis, no dwell).</summary>
+    public Zone Classify(double score)
+    {
+        double failover = Thresholds.Failover, connect = Thresholds.ConnectNew;
+        if (score < failover)
+            return connect < failover && score >= connect ? Zone.AdmitThenDefer : Zone.Defer;
+        if (score < connect)
+            return Zone.Hold;
+        return Zone.Accept;
+    }
+
+    private static int Rank(Zone zone) => zone switch
+    {
+        Zone.Accept => 0,
+        Zone.Hold or Zone.AdmitThenDefer => 1,
+        _ => 2,
+    };
+
+    /// <summary>The lowest score at which the better zone <paramref name="zone"/> is entered.</summary>
+    private double LowerBound(Zone zone) => zone switch
+    {
+        Zone.Accept => Math.Max(Thresholds.Failover, Thresholds.ConnectNew),
+        Zone.Hold => Thresholds.Failover,
+        Zone.AdmitThenDefer => Thresholds.ConnectNew,
+        _ => 0,
+    };
+
+    /// <summary>
+    /// Feeds one sample. <paramref name="forced"/> (a mandatory service down, a dependent-service
+    /// failure, a drain) moves straight to Defer. Returns the change, if any.
+    /// </summary>
+    public ZoneChange? Update(double score, double predicted, ZoneCause? forced)
+    {
+        long now = time.GetTimestamp();
+        UpdateLeadTime(score);
+        if (forced is { } cause)
+        {
+            AdmitsNew = AdmitsReturning = false;
+            return Current == Zone.Defer ? null : Move(Zone.Defer, score, predicted, cause, now);
+        }
+
+        double h = options.Hysteresis;
+        AdmitsNew = score >= Thresholds.ConnectNew + (AdmitsNew ? 0 : h) && predicted >= Thresholds.ConnectNew;
+        AdmitsReturning = score >= Thresholds.ConnectReturning + (AdmitsReturning ? 0 : h) && predicted >= Thresholds.ConnectReturning;
+
+        var byScore = Classify(score);
+        var byForecast = Classify(Math.Min(score, predicted));
+        var target = Rank(byForecast) > Rank(byScore) ? byForecast : byScore;
+        var cause2 = Rank(byForecast) > Rank(byScore) ? ZoneCause.Forecast : ZoneCause.Score;
+        if (target == Current)
+            return null;
+        bool dwelt = _enteredAt == long.MinValue || time.GetElapsedTime(_enteredAt, now).TotalSeconds >= options.MinimumDwellSeconds;
+        if (!dwelt)
+            return null;
+        if (Rank(target) < Rank(Current))
+        {
+            // Improving: the actual score must clear the better zone's boundary by the hysteresis margin.
+            if (score < LowerBound(target) + h)
+                return null;
+            cause2 = ZoneCause.Score;
+        }
+        return Move(target, score, predicted, cause2, now);
+    }
+
+    private ZoneChange Move(Zone to, double score, double predicted, ZoneCause cause, long now)
+    {
+        var change = new ZoneChange(Class, time.GetUtcNow(), Current, to, score, predicted, cause);
+        Current = to;
+        _enteredAt = now;
+        _pendingLead = cause == ZoneCause.Forecast ? change : null;
+        return change;
+    }
+
+    /// <summary>Once the actual score reaches the zone the forecast moved to, the lead time is known.</summary>
+    private void UpdateLeadTime(double score)
+    {
+        if (_pendingLead is not { } pending)
+            return;
+        if (Rank(Classify(score)) >= Rank(pending.To))
+        {
+            pending.LeadTime = time.GetUtcNow() - pending.At;
+            _pendingLead = null;
+        }
+        else if (Rank(Current) < Rank(pending.To))
+        {
+            _pendingLead = null; // recovered before the actual score ever crossed: no lead to report
+        }
+    }
+
+    /// <summary>A change made by the forecast whose lead time is still open (the actual score has not crossed yet).</summary>
+    public ZoneChange? AwaitingCrossing => _pendingLead;
+}

@@ -1,0 +1,245 @@
+using Forewarn.Core.Health;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Forewarn.Core.Tests;
+
+/// <summary>A probe whose reading the test sets.</summary>
+internal sealed class ScriptedProbe(string name, ProbeKind kind) : IProbe
+{
+    public string Name { get; } = name;
+    public ProbeKind Kind { get; } = kind;
+    public double Headroom { get; set; } = 1;
+    public bool Healthy { get; set; } = true;
+    public ProbeSample Sample() => new(Name, Kind, Headroom, Headroom, "", Healthy, Healthy ? null : "scripted failure");
+}
+
+/// <summary>The monitor under a fake clock with scripted probes: no sleeps, every step explicit.</summary>
+public class HealthTests
+{
+    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 11, 27, 0, 0, 0, TimeSpan.Zero));
+    private readonly ScriptedProbe _load = new("load", ProbeKind.Server);
+    private readonly ScriptedProbe _store = new("user-store", ProbeKind.Mandatory);
+    private readonly ScriptedProbe _log = new("log-sink", ProbeKind.Dependent);
+    private readonly AlertHub _alerts;
+
+    public HealthTests() => _alerts = new AlertHub([], _time, NullLogger<AlertHub>.Instance);
+
+    private HealthMonitor Monitor(Thresholds thresholds, double forecastHorizon = 0, double dwell = 1, double hysteresis = 0.05) =>
+        new([_load, _store, _log], new HealthOptions
+        {
+            Thresholds = thresholds,
+            ForecastHorizonSeconds = forecastHorizon,
+            MinimumDwellSeconds = dwell,
+            Hysteresis = hysteresis,
+        }, _time, _alerts, new DrillState(_time), NullLogger<HealthMonitor>.Instance);
+
+    /// <summary>Holds the load at <paramref name="headroom"/> for <paramref name="seconds"/> at 10 Hz; returns the zone at the end.</summary>
+    private static Zone Hold(HealthMonitor monitor, FakeTimeProvider time, ScriptedProbe probe, double headroom, double seconds)
+    {
+        probe.Headroom = headroom;
+        HealthSnapshot snapshot = monitor.Tick();
+        for (int i = 0; i < seconds * 10; i++)
+        {
+            time.Advance(TimeSpan.FromMilliseconds(100));
+            snapshot = monitor.Tick();
+        }
+        return snapshot.Zone;
+    }
+
+    private Zone Hold(HealthMonitor monitor, double headroom, double seconds = 2) => Hold(monitor, _time, _load, headroom, seconds);
+
+    [Fact]
+    public void ConnectionAboveFailover_AcceptHoldDefer()
+    {
+        var m = Monitor(new Thresholds { Failover = 0.3, ConnectNew = 0.6, ConnectReturning = 0.6 });
+        Assert.Equal(Zone.Accept, Hold(m, 0.9));
+        Assert.Equal(Zone.Hold, Hold(m, 0.45));
+        var hold = m.Current.Zones[0];
+        Assert.False(hold.AdmitsNew); // in Hold no client may connect ...
+        Assert.Equal(Zone.Defer, Hold(m, 0.1)); // ... and below failover they are deferred
+        Assert.Equal(Zone.Hold, Hold(m, 0.4));
+        Assert.Equal(Zone.Accept, Hold(m, 0.9));
+    }
+
+    [Fact]
+    public void EqualThresholds_TwoZones()
+    {
+        var m = Monitor(new Thresholds { Failover = 0.4, ConnectNew = 0.4, ConnectReturning = 0.4 });
+        Assert.Equal(Zone.Accept, Hold(m, 0.41));
+        Assert.Equal(Zone.Defer, Hold(m, 0.39));
+        Assert.Equal(Zone.Defer, Hold(m, 0.42)); // hysteresis: 0.4 + 0.05 must be cleared
+        Assert.Equal(Zone.Accept, Hold(m, 0.46));
+        Assert.DoesNotContain(m.Current.RecentChanges, c => c.To == Zone.Hold || c.To == Zone.AdmitThenDefer);
+    }
+
+    [Fact]
+    public void ConnectionBelowFailover_CentreZoneAdmitsThenDefers()
+    {
+        var m = Monitor(new Thresholds { Failover = 0.5, ConnectNew = 0.3, ConnectReturning = 0.35 });
+        Assert.Equal(Zone.AdmitThenDefer, Hold(m, 0.4));
+        var centre = m.Current.Zones[0];
+        Assert.True(centre.AdmitsNew);
+        Assert.True(centre.AdmitsReturning);
+        Assert.Equal(Zone.Defer, Hold(m, 0.2));
+        Assert.False(m.Current.Zones[0].AdmitsNew);
+    }
+
+    [Fact]
+    public void Hysteresis_AndDwell_KeepTheZoneFromFlapping()
+    {
+        var m = Monitor(new Thresholds { Failover = 0.3, ConnectNew = 0.3, ConnectReturning = 0.3 }, dwell: 5);
+        Assert.Equal(Zone.Defer, Hold(m, 0.2, seconds: 0.1));
+        // Back above the boundary at once: the dwell time holds the zone.
+        Assert.Equal(Zone.Defer, Hold(m, 0.9, seconds: 3));
+        Assert.Equal(Zone.Accept, Hold(m, 0.9, seconds: 3));
+        // Noise across the boundary within the margin moves nothing back.
+        Assert.Equal(Zone.Defer, Hold(m, 0.29, seconds: 6));
+        for (int i = 0; i < 100; i++)
+        {
+            _load.Headroom = i % 2 == 0 ? 0.29 : 0.33;
+            m.Tick();
+            _time.Advance(TimeSpan.FromMilliseconds(100));
+        }
+        Assert.Equal(Zone.Defer, m.Current.Zone);
+        Assert.Equal(3, m.Current.RecentChanges.Count);
+    }
+
+    [Fact]
+    public void SeparateThresholds_ForNewAndReturningClients()
+    {
+        var m = Monitor(new Thresholds { Failover = 0.2, ConnectNew = 0.4, ConnectReturning = 0.6 });
+        Hold(m, 0.5);
+        var zone = m.Current.Zones[0];
+        Assert.True(zone.AdmitsNew);
+        Assert.False(zone.AdmitsReturning);
+        Hold(m, 0.7);
+        Assert.True(m.Current.Zones[0].AdmitsReturning);
+    }
+
+    [Fact]
+    public void ClassThresholds_GiveEachClassItsOwnZone()
+    {
+        var options = new HealthOptions
+        {
+            Thresholds = new Thresholds { Failover = 0.2, ConnectNew = 0.3, ConnectReturning = 0.3 },
+            ClassThresholds = { ["gold"] = new Thresholds { Failover = 0.6, ConnectNew = 0.7, ConnectReturning = 0.7 } },
+            ForecastHorizonSeconds = 0,
+        };
+        var m = new HealthMonitor([_load], options, _time, _alerts, new DrillState(_time), NullLogger<HealthMonitor>.Instance);
+        Hold(m, _time, _load, 0.5, 2);
+        Assert.Equal(Zone.Accept, m.ZoneOf("default").Current);
+        Assert.Equal(Zone.Defer, m.ZoneOf("gold").Current);
+        Assert.Equal(Zone.Accept, m.ZoneOf("no-such-class").Current);
+    }
+
+    [Fact]
+    public void Forecast_MovesBeforeTheCrossing_OnARamp_AndRecordsTheLeadTime()
+    {
+        var m = Monitor(new Thresholds { Failover = 0.3, ConnectNew = 0.3, ConnectReturning = 0.3 }, forecastHorizon: 5);
+        Hold(m, 0.9, 3);
+        // A steady fall of 0.06 per second: the actual score crosses 0.3 after 10 s.
+        DateTimeOffset? movedAt = null, crossedAt = null;
+        for (int i = 0; i <= 150; i++)
+        {
+            _load.Headroom = Math.Max(0, 0.9 - 0.006 * i);
+            var snapshot = m.Tick();
+            if (movedAt is null && snapshot.Zone == Zone.Defer)
+                movedAt = snapshot.At;
+            if (crossedAt is null && snapshot.Score < 0.3)
+                crossedAt = snapshot.At;
+            _time.Advance(TimeSpan.FromMilliseconds(100));
+        }
+        Assert.NotNull(movedAt);
+        Assert.NotNull(crossedAt);
+        var change = Assert.Single(m.Current.RecentChanges);
+        Assert.Equal(ZoneCause.Forecast, change.Cause);
+        Assert.True(crossedAt - movedAt >= TimeSpan.FromSeconds(2), $"lead {crossedAt - movedAt}");
+        Assert.NotNull(change.LeadTime);
+        Assert.InRange(change.LeadTime!.Value.TotalSeconds, (crossedAt - movedAt)!.Value.TotalSeconds - 0.11, (crossedAt - movedAt)!.Value.TotalSeconds + 0.11);
+    }
+
+    [Fact]
+    public void Forecast_StaysSilent_OnNoise()
+    {
+        var m = Monitor(new Thresholds { Failover = 0.3, ConnectNew = 0.3, ConnectReturning = 0.3 }, forecastHorizon: 5);
+        var random = new Random(42);
+        for (int i = 0; i < 3000; i++)
+        {
+            _load.Headroom = 0.55 + (random.NextDouble() - 0.5) * 0.3; // 0.40 .. 0.70, never below failover
+            m.Tick();
+            _time.Advance(TimeSpan.FromMilliseconds(100));
+        }
+        Assert.Empty(m.Current.RecentChanges);
+    }
+
+    [Fact]
+    public void MandatoryServiceDown_ForcesTheWorstScore()
+    {
+        var m = Monitor(new Thresholds());
+        Hold(m, 0.9);
+        _store.Healthy = false;
+        var snapshot = m.Tick();
+        Assert.Equal(0, snapshot.Score);
+        Assert.Equal(Zone.Defer, snapshot.Zone);
+        Assert.Equal(ZoneCause.MandatoryService, snapshot.RecentChanges[^1].Cause);
+    }
+
+    [Fact]
+    public void DependentServiceDown_DefersEveryClient_AndAlerts()
+    {
+        var m = Monitor(new Thresholds(), dwell: 1);
+        Hold(m, 0.9);
+        _log.Healthy = false;
+        var snapshot = m.Tick();
+        Assert.Equal(0.9, snapshot.Score, 3); // the score itself is untouched ...
+        Assert.Equal(Zone.Defer, snapshot.Zone); // ... but every client is deferred
+        Assert.Equal(ZoneCause.DependentService, snapshot.RecentChanges[^1].Cause);
+        Assert.Contains(_alerts.Recent, a => a.Severity == AlertSeverity.Critical && a.Source == "log-sink");
+        _log.Healthy = true;
+        Assert.Equal(Zone.Accept, Hold(m, 0.9, 2));
+        Assert.Contains(_alerts.Recent, a => a.Source == "log-sink" && a.Message.Contains("restored", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Drain_DefersRegardlessOfScore_ResumeRestores()
+    {
+        var m = Monitor(new Thresholds());
+        Hold(m, 1);
+        m.Drain();
+        Assert.Equal(Zone.Defer, m.Tick().Zone);
+        Assert.Equal(ZoneCause.Drain, m.Current.RecentChanges[^1].Cause);
+        m.Resume();
+        Assert.Equal(Zone.Accept, Hold(m, 1, 2));
+    }
+
+    [Fact]
+    public void ScoreDrill_RampsTheSyntheticProbe()
+    {
+        var drill = new DrillState(_time);
+        var probe = new DrillProbe(drill);
+        drill.Start(DrillKind.Score, 10);
+        _time.Advance(TimeSpan.FromSeconds(2.5));
+        Assert.Equal(0.5, probe.Sample().Headroom, 3);
+        _time.Advance(TimeSpan.FromSeconds(2.5));
+        Assert.Equal(0, probe.Sample().Headroom, 3);
+        _time.Advance(TimeSpan.FromSeconds(6));
+        Assert.Null(drill.Current);
+        Assert.Equal(1, probe.Sample().Headroom);
+    }
+
+    [Theory]
+    [InlineData("min", 0.2)]
+    [InlineData("weighted-mean", 0.5)]
+    public void ScoreFunctions(string function, double expected)
+    {
+        var options = new HealthOptions { ScoreFunction = function, Weights = { ["ignored"] = 0 } };
+        var score = new ScoreFunction(options).Compute([
+            new ProbeSample("a", ProbeKind.Server, 0.2, 0, ""),
+            new ProbeSample("b", ProbeKind.System, 0.8, 0, ""),
+            new ProbeSample("ignored", ProbeKind.System, 0, 0, ""),
+            new ProbeSample("log", ProbeKind.Dependent, 0, 0, "", Healthy: false),
+        ]);
+        Assert.Equal(expected, score, 6);
+    }
+}
