@@ -45,6 +45,7 @@ internal static class ServeCommand
                 var store = host.Services.GetRequiredService<SqliteStore>();
                 await ServerServices.SeedDefaultsAsync(store).ConfigureAwait(false);
                 _ = host.Services.GetRequiredService<IOptions<ForewarnOptions>>().Value;
+                _ = host.Services.GetRequiredService<IOptions<Forewarn.Core.Health.HealthOptions>>().Value;
             }
             catch (OptionsValidationException e)
             {

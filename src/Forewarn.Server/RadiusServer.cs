@@ -19,9 +19,11 @@ public sealed class RadiusServer(
     RequestPipeline pipeline,
     AccountingWriter accountingWriter,
     ServerCounters counters,
+    Health.LatencyWindow latency,
+    TimeProvider time,
     ILogger<RadiusServer> logger) : IHostedService, IAsyncDisposable
 {
-    private readonly record struct WorkItem(Socket Socket, PortKind Port, byte[] Buffer, int Length, IPEndPoint Source);
+    private readonly record struct WorkItem(Socket Socket, PortKind Port, byte[] Buffer, int Length, IPEndPoint Source, long ReceivedAt);
 
     private readonly ForewarnOptions _options = options.Value;
     private readonly List<(Socket Socket, PortKind Port)> _sockets = [];
@@ -125,7 +127,7 @@ public sealed class RadiusServer(
                 LogMessages.ReceiveFailed(logger, socket.LocalEndPoint!, e);
                 continue;
             }
-            var item = new WorkItem(socket, port, buffer, received.ReceivedBytes, (IPEndPoint)received.RemoteEndPoint);
+            var item = new WorkItem(socket, port, buffer, received.ReceivedBytes, (IPEndPoint)received.RemoteEndPoint, time.GetTimestamp());
             if (!_queue!.Writer.TryWrite(item))
             {
                 ArrayPool<byte>.Shared.Return(buffer);
@@ -154,7 +156,10 @@ public sealed class RadiusServer(
                 {
                     int length = await pipeline.ProcessAsync(item.Buffer.AsMemory(0, item.Length), item.Source, item.Port, response, CancellationToken.None).ConfigureAwait(false);
                     if (length > 0)
+                    {
                         await SendAsync(item.Socket, response.AsMemory(0, length), item.Source).ConfigureAwait(false);
+                        latency.Record(time.GetElapsedTime(item.ReceivedAt));
+                    }
                 }
                 catch (Exception e)
                 {

@@ -19,13 +19,15 @@ public sealed class RequestPipeline(
     AccessHandler access,
     AccountingHandler accounting,
     ServerCounters counters,
+    Health.SelfClient self,
     ILogger<RequestPipeline> logger)
 {
     /// <summary>Processes one datagram; returns the response length written to <paramref name="response"/>, or 0 for no response.</summary>
     public async ValueTask<int> ProcessAsync(ReadOnlyMemory<byte> datagram, IPEndPoint source, PortKind port, Memory<byte> response, CancellationToken cancellationToken)
     {
         counters.OnReceived();
-        var client = clients.Find(source.Address);
+        // The server's own health checks come from a loopback socket of this process, with its own secret.
+        var client = self.IsSelf(source) ? self.Client : clients.Find(source.Address);
         if (client is null)
         {
             counters.OnDrop(DropReason.UnknownClient);

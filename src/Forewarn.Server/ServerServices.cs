@@ -2,7 +2,9 @@ using System.ComponentModel.DataAnnotations;
 using Forewarn.Core.Aaa;
 using Forewarn.Core.Clients;
 using Forewarn.Core.Store;
+using Forewarn.Core.Health;
 using Forewarn.Protocol.Radius.Dictionary;
+using Forewarn.Server.Health;
 using Forewarn.Storage.Sqlite;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -26,9 +28,10 @@ public static class ServerServices
             var directory = DataDirectory.Ensure(options.DataDirectory);
             return SqliteStore.Open(Path.Combine(directory, DataDirectory.DatabaseFile));
         });
-        services.AddSingleton<IUserStore>(sp => sp.GetRequiredService<SqliteStore>());
+        // The request path sees the stores through the drill decorators, so that rehearsals degrade real work.
+        services.AddSingleton<IUserStore>(sp => new DrillingUserStore(sp.GetRequiredService<SqliteStore>(), sp.GetRequiredService<DrillState>(), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<IClientStore>(sp => sp.GetRequiredService<SqliteStore>());
-        services.AddSingleton<IAccountingStore>(sp => sp.GetRequiredService<SqliteStore>());
+        services.AddSingleton<IAccountingStore>(sp => new DrillingAccountingStore(sp.GetRequiredService<SqliteStore>(), sp.GetRequiredService<DrillState>()));
         services.AddSingleton(sp => RadiusDictionary.LoadBuiltIn(sp.GetRequiredService<IOptions<ForewarnOptions>>().Value.Dictionaries));
         services.AddSingleton<PasswordHasher>();
         services.AddSingleton(sp => PasswordSealer.FromKeyFile(Path.Combine(
@@ -47,6 +50,39 @@ public static class ServerServices
         services.AddHostedService(sp => sp.GetRequiredService<ClientLoader>());
         services.AddSingleton<RadiusServer>();
         services.AddHostedService(sp => sp.GetRequiredService<RadiusServer>());
+        services.AddForewarnHealth(configuration);
+        return services;
+    }
+
+    /// <summary>The health monitor: probes, score, forecast, zones, alerts, drills, and the admin API.</summary>
+    private static IServiceCollection AddForewarnHealth(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<HealthOptions>().Bind(configuration.GetSection("Forewarn:Health")).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<HealthOptions>, HealthOptionsValidator>();
+        services.AddSingleton(sp => sp.GetRequiredService<IOptions<HealthOptions>>().Value);
+        services.AddOptions<AdminOptions>().Bind(configuration.GetSection("Forewarn:Admin"));
+        services.AddSingleton(sp => sp.GetRequiredService<IOptions<AdminOptions>>().Value);
+        services.AddSingleton(sp => sp.GetRequiredService<IOptions<ForewarnOptions>>().Value);
+        services.AddSingleton<DrillState>();
+        services.AddSingleton<DrillController>();
+        services.AddSingleton<SelfClient>();
+        services.AddSingleton(sp => new LatencyWindow(sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<SharedHttpClient>();
+        services.AddSingleton<IHttpClientFactoryLite>(sp => sp.GetRequiredService<SharedHttpClient>());
+        services.AddSingleton<IEnumerable<IAlertSink>>(sp => sp.GetRequiredService<HealthOptions>().AlertWebhook is null
+            ? []
+            : [new WebhookAlertSink(sp.GetRequiredService<HealthOptions>(), sp.GetRequiredService<IHttpClientFactoryLite>())]);
+        services.AddSingleton<AlertHub>();
+        services.AddSingleton(sp => new HealthMonitor(
+            ProbeSet.Create(sp, sp.GetRequiredService<HealthOptions>(), sp.GetRequiredService<ForewarnOptions>(), sp.GetRequiredService<TimeProvider>()).ToList(),
+            sp.GetRequiredService<HealthOptions>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<AlertHub>(),
+            sp.GetRequiredService<DrillState>(), sp.GetRequiredService<ILogger<HealthMonitor>>()));
+        services.AddSingleton(sp => new ServiceCheckLoop(sp.GetRequiredService<HealthMonitor>().Probes, sp.GetRequiredService<HealthOptions>(), sp.GetRequiredService<TimeProvider>()));
+        services.AddHostedService(sp => sp.GetRequiredService<ServiceCheckLoop>());
+        services.AddSingleton<HealthLoop>();
+        services.AddHostedService(sp => sp.GetRequiredService<HealthLoop>());
+        services.AddSingleton<AdminServer>();
+        services.AddHostedService(sp => sp.GetRequiredService<AdminServer>());
         return services;
     }
 

@@ -37,6 +37,9 @@ public sealed partial class AccountingWriter : IAsyncDisposable
     public long Batches => Interlocked.Read(ref _batches);
     public long Failures => Interlocked.Read(ref _failures);
 
+    /// <summary>True from a failed commit until the next one succeeds.</summary>
+    public bool LastCommitFailed { get; private set; }
+
     /// <summary>Completes once the record is durably stored: true if new, false if it was already there.</summary>
     public Task<bool> WriteAsync(AccountingRecord record)
     {
@@ -65,6 +68,7 @@ public sealed partial class AccountingWriter : IAsyncDisposable
                 Interlocked.Add(ref _committed, inserted);
                 Interlocked.Add(ref _duplicates, records.Count - inserted);
                 Interlocked.Increment(ref _batches);
+                LastCommitFailed = false;
                 // Which records were duplicates does not matter to the NAS: each gets its response.
                 foreach (var pending in batch)
                     pending.Done.TrySetResult(true);
@@ -72,6 +76,7 @@ public sealed partial class AccountingWriter : IAsyncDisposable
             catch (Exception e)
             {
                 Interlocked.Increment(ref _failures);
+                LastCommitFailed = true;
                 LogCommitFailed(_logger, batch.Count, e);
                 foreach (var pending in batch)
                     pending.Done.TrySetException(e);

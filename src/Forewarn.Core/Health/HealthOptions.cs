@@ -61,14 +61,28 @@ public sealed class HealthOptions
     /// <summary>Drops per second (all reasons but unknown clients) at which the drop probe reads zero headroom.</summary>
     public double DropRateLimit { get; set; } = 100;
 
-    /// <summary>CPU (machine) utilisation at which the CPU probe reads zero headroom, 0..1.</summary>
-    public double CpuLimit { get; set; } = 0.95;
+    /// <summary>CPU (machine) utilisation, 0..1, up to which the CPU probe reads full headroom ...</summary>
+    public double CpuKnee { get; set; } = 0.7;
 
-    /// <summary>Runnable tasks per core at which the run-queue probe reads zero headroom.</summary>
+    /// <summary>... and at which it reads zero.</summary>
+    public double CpuLimit { get; set; } = 0.98;
+
+    /// <summary>Memory in use, 0..1: full headroom up to the knee, zero at the limit.</summary>
+    public double MemoryKnee { get; set; } = 0.8;
+    public double MemoryLimit { get; set; } = 0.97;
+
+    /// <summary>Runnable tasks per core: full headroom up to the knee, zero at the limit.</summary>
+    public double RunQueuePerCoreKnee { get; set; } = 1;
     public double RunQueuePerCoreLimit { get; set; } = 4;
+
+    /// <summary>Share of the latency objective that p99 may use before the latency probe's headroom starts to fall.</summary>
+    public double LatencyKnee { get; set; } = 0.2;
 
     /// <summary>UDP receive errors per second (buffer overflows, checksum errors) at which the network probe reads zero headroom.</summary>
     public double UdpErrorRateLimit { get; set; } = 50;
+
+    /// <summary>Network interfaces whose operational state the network probe watches (e.g. eth0); down reads zero headroom.</summary>
+    public List<string> Interfaces { get; set; } = [];
 
     /// <summary>How often the service checks (self Status-Server, store ping, sink writes) run.</summary>
     public double ServiceCheckSeconds { get; set; } = 1;

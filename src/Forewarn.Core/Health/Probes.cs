@@ -21,8 +21,12 @@ public readonly record struct ProbeSample(string Name, ProbeKind Kind, double He
 {
     public static double Clamp(double headroom) => double.IsNaN(headroom) ? 1 : Math.Clamp(headroom, 0, 1);
 
-    /// <summary>Headroom of a load figure against the level at which it counts as exhausted: 1 - value / limit.</summary>
-    public static double FromLoad(double value, double limit) => limit <= 0 ? 1 : Clamp(1 - value / limit);
+    /// <summary>
+    /// Headroom of a load figure: 1 up to <paramref name="knee"/> (load that costs nothing), then falling
+    /// linearly to 0 at <paramref name="limit"/> (the level at which the resource counts as exhausted).
+    /// </summary>
+    public static double FromLoad(double value, double limit, double knee = 0) =>
+        limit <= knee ? 1 : value <= knee ? 1 : Clamp(1 - (value - knee) / (limit - knee));
 }
 
 /// <summary>A cheap, synchronous measurement taken on every monitor tick (10 Hz by default).</summary>

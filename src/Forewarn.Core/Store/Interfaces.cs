@@ -34,4 +34,6 @@ public interface IAccountingStore
     /// <summary>Stores the batch in one transaction; returns how many were new (the rest were duplicates).</summary>
     Task<int> AppendBatchAsync(IReadOnlyList<AccountingRecord> records, CancellationToken cancellationToken = default);
     Task<IReadOnlyList<AccountingRecord>> QueryAsync(AccountingQuery query, CancellationToken cancellationToken = default);
+    /// <summary>Commits one small durable write (a heartbeat): the "accounting sink accepts writes" health check.</summary>
+    Task ProbeWriteAsync(CancellationToken cancellationToken = default);
 }

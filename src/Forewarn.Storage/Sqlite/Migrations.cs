@@ -54,5 +54,9 @@ internal static class Migrations
         CREATE INDEX accounting_user ON accounting (user_name, received_at);
         CREATE INDEX accounting_client ON accounting (client, received_at);
         """,
+        // 2: a row the accounting-sink health check rewrites, proving the store still accepts durable writes.
+        """
+        INSERT INTO meta (key, value) VALUES ('heartbeat', 0);
+        """,
     ];
 }

@@ -292,6 +292,15 @@ public sealed class SqliteStore : IUserStore, IClientStore, IAccountingStore, ID
         return Task.FromResult(inserted);
     }
 
+    public Task ProbeWriteAsync(CancellationToken cancellationToken = default)
+    {
+        using var lease = Lease();
+        using var command = Command(lease.Connection, "UPDATE meta SET value = $now WHERE key = 'heartbeat'", ("$now", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()));
+        if (command.ExecuteNonQuery() != 1)
+            throw new InvalidOperationException("The heartbeat row is missing.");
+        return Task.CompletedTask;
+    }
+
     public Task<IReadOnlyList<AccountingRecord>> QueryAsync(AccountingQuery query, CancellationToken cancellationToken = default)
     {
         var sql = new StringBuilder("SELECT id, received_at, client, client_address, user_name, session_id, status_type, attributes, dedup_key FROM accounting WHERE 1 = 1");

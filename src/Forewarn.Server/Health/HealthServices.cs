@@ -1,0 +1,95 @@
+using System.Net.Http.Json;
+using Forewarn.Core.Aaa;
+using Forewarn.Core.Health;
+using Forewarn.Core.Store;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace Forewarn.Server.Health;
+
+/// <summary>Ticks the monitor at the sampling rate (10 Hz by default).</summary>
+public sealed class HealthLoop(HealthMonitor monitor, HealthOptions options, TimeProvider time) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1 / options.SampleHz), time);
+        monitor.Tick();
+        while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
+            monitor.Tick();
+    }
+}
+
+/// <summary>Runs the service checks (listeners, store, sinks) on their own cadence, each with a time limit.</summary>
+public sealed class ServiceCheckLoop(IEnumerable<Core.Health.IProbe> probes, HealthOptions options, TimeProvider time) : BackgroundService
+{
+    private readonly ServiceProbe[] _services = [.. probes.OfType<ServiceProbe>()];
+
+    public Task RunOnceAsync(CancellationToken cancellationToken)
+    {
+        var timeout = TimeSpan.FromSeconds(options.ServiceCheckTimeoutSeconds);
+        return Task.WhenAll(_services.Select(s => s.RunAsync(timeout, time, cancellationToken)));
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(options.ServiceCheckSeconds), time);
+        do
+        {
+            await RunOnceAsync(stoppingToken).ConfigureAwait(false);
+        }
+        while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false));
+    }
+}
+
+/// <summary>POSTs each alert as JSON to <see cref="HealthOptions.AlertWebhook"/>.</summary>
+public sealed class WebhookAlertSink(HealthOptions options, IHttpClientFactoryLite http) : IAlertSink
+{
+    public async Task SendAsync(Alert alert, CancellationToken cancellationToken)
+    {
+        using var response = await http.Client.PostAsJsonAsync(options.AlertWebhook, alert, AdminJson.Options, cancellationToken).ConfigureAwait(false);
+        response.EnsureSuccessStatusCode();
+    }
+}
+
+/// <summary>One shared HttpClient for outbound calls (alert webhooks).</summary>
+public interface IHttpClientFactoryLite
+{
+    HttpClient Client { get; }
+}
+
+internal sealed class SharedHttpClient : IHttpClientFactoryLite, IDisposable
+{
+    public HttpClient Client { get; } = new() { Timeout = TimeSpan.FromSeconds(5) };
+    public void Dispose() => Client.Dispose();
+}
+
+internal sealed class HealthOptionsValidator : IValidateOptions<HealthOptions>
+{
+    public ValidateOptionsResult Validate(string? name, HealthOptions options)
+    {
+        var errors = options.Validate().ToList();
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}
+
+/// <summary>Builds the probe set from the server's parts.</summary>
+internal static class ProbeSet
+{
+    public static IEnumerable<Core.Health.IProbe> Create(IServiceProvider sp, HealthOptions options, ForewarnOptions server, TimeProvider time)
+    {
+        T Get<T>() where T : notnull => (T)sp.GetService(typeof(T))!;
+        yield return new WorkersProbe(Get<RadiusServer>());
+        yield return new QueueProbe(Get<RadiusServer>());
+        yield return new LatencyProbe(Get<LatencyWindow>(), options);
+        yield return new DropsProbe(Get<ServerCounters>(), options, time);
+        yield return new CpuProbe(options, time);
+        yield return new MemoryProbe(options);
+        yield return new NetworkProbe(options, options.Interfaces, time);
+        yield return new ProcessesProbe(options);
+        yield return new DrillProbe(Get<DrillState>());
+        yield return new ServiceProbe("radius-listeners", ProbeKind.Mandatory, new RadiusListenerCheck(Get<RadiusServer>(), Get<SelfClient>()));
+        yield return new ServiceProbe("user-store", ProbeKind.Mandatory, new UserStoreCheck(Get<IUserStore>()));
+        yield return new ServiceProbe("accounting-sink", ProbeKind.Dependent, new AccountingSinkCheck(Get<IAccountingStore>(), Get<AccountingWriter>(), server.DataDirectory));
+        yield return new ServiceProbe("log-sink", ProbeKind.Dependent, new LogSinkCheck());
+    }
+}
