@@ -34,6 +34,28 @@ public sealed class RadiusServer(
     private readonly TaskCompletionSource _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public int BusyWorkers => Volatile.Read(ref _busy);
+
+    // Per worker: total ticks spent processing, and when the current item started (0 when idle).
+    // The sampler reads them to get utilisation over an interval instead of an instantaneous count.
+    private long[] _busyTotal = [];
+    private long[] _busySince = [];
+
+    /// <summary>Total time all workers have spent processing (in-flight work included), in TimeProvider ticks.</summary>
+    public long BusyTicks
+    {
+        get
+        {
+            long now = time.GetTimestamp(), total = 0;
+            for (int i = 0; i < _busyTotal.Length; i++)
+            {
+                long since = Volatile.Read(ref _busySince[i]);
+                total += Volatile.Read(ref _busyTotal[i]) + (since != 0 ? Math.Max(0, now - since) : 0);
+            }
+            return total;
+        }
+    }
+
+    public long TickFrequency => time.TimestampFrequency;
     public int MaxWorkers => _options.Workers;
     public int QueueDepth => _queue?.Reader.Count ?? 0;
     public int QueueCapacity => _options.QueueCapacity;
@@ -67,8 +89,13 @@ public sealed class RadiusServer(
             _loops.Add(Task.Run(() => ReceiveLoopAsync(socket, port), CancellationToken.None));
         }
         var workers = new Task[_options.Workers];
+        _busyTotal = new long[workers.Length];
+        _busySince = new long[workers.Length];
         for (int i = 0; i < workers.Length; i++)
-            workers[i] = Task.Run(WorkerLoopAsync, CancellationToken.None);
+        {
+            int index = i;
+            workers[i] = Task.Run(() => WorkerLoopAsync(index), CancellationToken.None);
+        }
         _workers = workers;
         _started.TrySetResult();
         return Task.CompletedTask;
@@ -143,7 +170,7 @@ public sealed class RadiusServer(
     /// <summary>Datagrams larger than a RADIUS packet are truncated by the receive and then dropped as too long by validation.</summary>
     private const int RadiusPacket4096 = Protocol.Radius.RadiusPacket.MaxLength + 1;
 
-    private async Task WorkerLoopAsync()
+    private async Task WorkerLoopAsync(int index)
     {
         var response = new byte[Protocol.Radius.RadiusPacket.MaxLength];
         var reader = _queue!.Reader;
@@ -152,6 +179,8 @@ public sealed class RadiusServer(
             while (reader.TryRead(out var item))
             {
                 Interlocked.Increment(ref _busy);
+                long started = time.GetTimestamp();
+                Volatile.Write(ref _busySince[index], started);
                 try
                 {
                     int length = await pipeline.ProcessAsync(item.Buffer.AsMemory(0, item.Length), item.Source, item.Port, response, CancellationToken.None).ConfigureAwait(false);
@@ -170,6 +199,8 @@ public sealed class RadiusServer(
                 finally
                 {
                     ArrayPool<byte>.Shared.Return(item.Buffer);
+                    Volatile.Write(ref _busyTotal[index], _busyTotal[index] + (time.GetTimestamp() - started));
+                    Volatile.Write(ref _busySince[index], 0);
                     Interlocked.Decrement(ref _busy);
                 }
             }

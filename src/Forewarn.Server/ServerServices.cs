@@ -66,7 +66,7 @@ public static class ServerServices
         services.AddSingleton<DrillState>();
         services.AddSingleton<DrillController>();
         services.AddSingleton<SelfClient>();
-        services.AddSingleton(sp => new LatencyWindow(sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(sp => new LatencyWindow(sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<HealthOptions>().LatencyWindowSeconds));
         services.AddSingleton<SharedHttpClient>();
         services.AddSingleton<IHttpClientFactoryLite>(sp => sp.GetRequiredService<SharedHttpClient>());
         services.AddSingleton<IEnumerable<IAlertSink>>(sp => sp.GetRequiredService<HealthOptions>().AlertWebhook is null

@@ -1,11 +1,10 @@
-using System.Diagnostics;
 using System.Globalization;
-using System.Text.RegularExpressions;
 
 namespace Forewarn.Server.Tests;
 
 /// <summary>The real `forewarn` program in its own process: the command line, start-up errors, and a kill -9.</summary>
-public sealed partial class ProcessTests : IDisposable
+[Collection(nameof(Serial))]
+public sealed class ProcessTests : IDisposable
 {
     private readonly string _data = Path.Combine(Path.GetTempPath(), "forewarn-proc-" + Guid.NewGuid().ToString("N")[..12]);
     private static readonly string Program = Path.Combine(AppContext.BaseDirectory, "forewarn.dll");
@@ -69,42 +68,13 @@ public sealed partial class ProcessTests : IDisposable
         Assert.Contains("'not-an-ip' is not an IP address", listen.Error, StringComparison.Ordinal);
     }
 
-    [GeneratedRegex(@"Ready: (auth|acct) 127\.0\.0\.1:(\d+)")]
-    private static partial Regex ReadyLine();
-
-    private async Task<(Process Process, int AuthPort, int AcctPort)> StartServerAsync()
-    {
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var argument in new[] { Program, "serve", "--data", _data, "--auth-port", "0", "--acct-port", "0" })
-            info.ArgumentList.Add(argument);
-        var process = Process.Start(info)!;
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginErrorReadLine();
-        int auth = 0, acct = 0;
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        while ((auth == 0 || acct == 0) && await process.StandardOutput.ReadLineAsync(cts.Token) is { } line)
-        {
-            var match = ReadyLine().Match(line);
-            if (match.Success)
-            {
-                int port = int.Parse(match.Groups[2].Value, CultureInfo.InvariantCulture);
-                if (match.Groups[1].Value == "auth")
-                    auth = port;
-                else
-                    acct = port;
-            }
-        }
-        Assert.True(auth != 0 && acct != 0, "the server did not report its ports");
-        _ = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
-        return (process, auth, acct);
-    }
-
     /// <summary>Every Accounting-Response radclient received stands for a record that survives kill -9.</summary>
     [Fact]
     public async Task AccountingRecords_SurviveKillNine()
     {
         Assert.Equal(0, (await Forewarn("users", "add", "erin", "--password", "pw")).ExitCode);
-        var (server, _, acctPort) = await StartServerAsync();
+        var server = await ServerProcess.StartAsync(_data);
+        int acctPort = server.AcctPort;
         try
         {
             const int count = 300;
@@ -114,14 +84,11 @@ public sealed partial class ProcessTests : IDisposable
             await File.WriteAllTextAsync(file, string.Join("\n", lines));
             var result = await Peer.RunAsync("radclient", ["-q", "-p", "64", "-f", file, $"127.0.0.1:{acctPort}", "acct", "testing123"]);
             Assert.True(result.ExitCode == 0, result.ToString());
-            server.Kill(entireProcessTree: true); // SIGKILL: no shutdown, no flush
-            await server.WaitForExitAsync();
+            await server.KillAsync(); // SIGKILL: no shutdown, no flush
         }
         finally
         {
-            if (!server.HasExited)
-                server.Kill(entireProcessTree: true);
-            server.Dispose();
+            await server.DisposeAsync();
         }
         var list = await Forewarn("accounting", "list", "--user", "erin", "--limit", "1000");
         Assert.True(list.ExitCode == 0, list.ToString());
@@ -129,30 +96,17 @@ public sealed partial class ProcessTests : IDisposable
         Assert.Equal(300, sessions.Count);
 
         // The database is intact: the server starts again and answers.
-        var (again, authPort, _) = await StartServerAsync();
-        try
-        {
-            var radtest = await Peer.RunAsync("radtest", ["erin", "pw", $"127.0.0.1:{authPort}", "0", "testing123"]);
-            Assert.Contains("Received Access-Accept", radtest.Output, StringComparison.Ordinal);
-        }
-        finally
-        {
-            again.Kill(entireProcessTree: true);
-            await again.WaitForExitAsync();
-            again.Dispose();
-        }
+        await using var again = await ServerProcess.StartAsync(_data);
+        var radtest = await Peer.RunAsync("radtest", ["erin", "pw", $"127.0.0.1:{again.AuthPort}", "0", "testing123"]);
+        Assert.Contains("Received Access-Accept", radtest.Output, StringComparison.Ordinal);
     }
 
     [Fact]
     public async Task Sigterm_StopsGracefully()
     {
-        var (server, authPort, _) = await StartServerAsync();
-        using var _ = server;
-        var radtest = await Peer.RunAsync("radtest", ["nobody", "pw", $"127.0.0.1:{authPort}", "0", "testing123"]);
+        await using var server = await ServerProcess.StartAsync(_data);
+        var radtest = await Peer.RunAsync("radtest", ["nobody", "pw", $"127.0.0.1:{server.AuthPort}", "0", "testing123"]);
         Assert.Contains("Received Access-Reject", radtest.Output, StringComparison.Ordinal);
-        await Peer.RunAsync("kill", ["-TERM", server.Id.ToString(CultureInfo.InvariantCulture)]);
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        await server.WaitForExitAsync(cts.Token);
-        Assert.Equal(0, server.ExitCode);
+        Assert.Equal(0, await server.TerminateAsync());
     }
 }

@@ -55,6 +55,9 @@ public sealed class HealthOptions
     /// <summary>Per-probe weights (weighted-mean), by probe name; 0 leaves a probe out of the score.</summary>
     public Dictionary<string, double> Weights { get; set; } = [];
 
+    /// <summary>How many seconds of service latencies the latency probe's percentiles cover.</summary>
+    public int LatencyWindowSeconds { get; set; } = 10;
+
     /// <summary>The latency objective: p99 service latency at which the latency probe reads zero headroom.</summary>
     public double LatencyObjectiveMs { get; set; } = 50;
 
@@ -110,6 +113,8 @@ public sealed class HealthOptions
             yield return "Forewarn:Health:ScoreFunction is 'min' or 'weighted-mean'.";
         if (ForecastWindowSeconds is < 1 or > 300)
             yield return "Forewarn:Health:ForecastWindowSeconds must be between 1 and 300.";
+        if (LatencyWindowSeconds is < 1 or > 600)
+            yield return "Forewarn:Health:LatencyWindowSeconds must be between 1 and 600.";
         if (LatencyObjectiveMs <= 0)
             yield return "Forewarn:Health:LatencyObjectiveMs must be positive.";
         if (AlertWebhook is not null && !Uri.TryCreate(AlertWebhook, UriKind.Absolute, out _))

@@ -78,7 +78,7 @@ internal static class ProbeSet
     public static IEnumerable<Core.Health.IProbe> Create(IServiceProvider sp, HealthOptions options, ForewarnOptions server, TimeProvider time)
     {
         T Get<T>() where T : notnull => (T)sp.GetService(typeof(T))!;
-        yield return new WorkersProbe(Get<RadiusServer>());
+        yield return new WorkersProbe(Get<RadiusServer>(), time);
         yield return new QueueProbe(Get<RadiusServer>());
         yield return new LatencyProbe(Get<LatencyWindow>(), options);
         yield return new DropsProbe(Get<ServerCounters>(), options, time);

@@ -3,16 +3,31 @@ using Forewarn.Protocol.Radius;
 
 namespace Forewarn.Server.Health;
 
-/// <summary>Busy versus maximum request workers (patent ¶[0065]: available threads nearing zero).</summary>
-public sealed class WorkersProbe(RadiusServer server) : IProbe
+/// <summary>
+/// Busy versus maximum request workers (patent ¶[0065]: available threads nearing zero), as the
+/// share of worker time spent processing since the previous sample: steadier than an instantaneous
+/// count, which jumps with every burst. Full headroom up to a quarter of worker time: a knee any
+/// higher would hide the start of a rise from the forecast.
+/// </summary>
+public sealed class WorkersProbe(RadiusServer server, TimeProvider time) : IProbe
 {
+    private long _lastBusy = -1;
+    private long _lastTimestamp;
+    private double _utilisation;
+
     public string Name => "workers";
     public ProbeKind Kind => ProbeKind.Server;
 
     public ProbeSample Sample()
     {
-        int busy = server.BusyWorkers, max = server.MaxWorkers;
-        return new ProbeSample(Name, Kind, ProbeSample.FromLoad(busy, max), busy, "busy", true, $"{busy}/{max} busy");
+        long busy = server.BusyTicks, now = time.GetTimestamp();
+        int max = server.MaxWorkers;
+        if (_lastBusy >= 0 && now > _lastTimestamp && max > 0)
+            _utilisation = Math.Clamp((busy - _lastBusy) / (double)((now - _lastTimestamp) * max), 0, 1);
+        _lastBusy = busy;
+        _lastTimestamp = now;
+        return new ProbeSample(Name, Kind, ProbeSample.FromLoad(_utilisation, 1, 0.25), _utilisation * 100, "% busy", true,
+            $"{server.BusyWorkers}/{max} busy now, {_utilisation * 100:0.#} % utilised since the last sample");
     }
 }
 

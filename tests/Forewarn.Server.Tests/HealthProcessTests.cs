@@ -1,0 +1,219 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Forewarn.Core.Health;
+
+namespace Forewarn.Server.Tests;
+
+/// <summary>Machine-wide measurements (CPU, run queue) would see other tests' load: these run alone.</summary>
+[CollectionDefinition(nameof(Serial), DisableParallelization = true)]
+public sealed class Serial;
+
+/// <summary>The health monitor of a real server process, seen through its admin API (what `forewarn status` prints).</summary>
+[Collection(nameof(Serial))]
+public sealed class HealthProcessTests(Xunit.Abstractions.ITestOutputHelper output) : IDisposable
+{
+    /// <summary>Leaves machine-wide probes out of the score, for tests about one cause.</summary>
+    private static readonly string[] OnlyTheCauseUnderTest =
+        ["--set", "Forewarn:Health:Weights:cpu=0", "--set", "Forewarn:Health:Weights:processes=0", "--set", "Forewarn:Health:Weights:latency=0"];
+
+    private readonly string _data = Path.Combine(Path.GetTempPath(), "forewarn-health-" + Guid.NewGuid().ToString("N")[..12]);
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(_data, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    private static readonly string[] ProbeNames =
+        ["workers", "queue", "latency", "drops", "cpu", "memory", "network", "processes", "drill", "radius-listeners", "user-store", "accounting-sink", "log-sink"];
+
+    [Fact]
+    public async Task Status_ShowsRealFiguresForEveryProbe()
+    {
+        await using var server = await ServerProcess.StartAsync(_data);
+        // Let the service checks run once and the CPU probe take two readings.
+        var status = await server.WaitForAsync(s => s.Health.Probes.All(p => p.Detail != "not checked yet"), TimeSpan.FromSeconds(10));
+        Assert.Equal(ProbeNames, status.Health.Probes.Select(p => p.Name));
+        foreach (var probe in status.Health.Probes)
+        {
+            Assert.False(double.IsNaN(probe.Raw), $"{probe.Name} has no figure: {probe.Detail}");
+            Assert.InRange(probe.Headroom, 0, 1);
+            Assert.True(probe.Healthy, $"{probe.Name}: {probe.Detail}");
+        }
+        Assert.Contains("2 listeners answered", status.Health.Probes.Single(p => p.Name == "radius-listeners").Detail, StringComparison.Ordinal);
+        Assert.Contains("MiB available", status.Health.Probes.Single(p => p.Name == "memory").Detail, StringComparison.Ordinal);
+        Assert.Contains("run queue", status.Health.Probes.Single(p => p.Name == "processes").Detail, StringComparison.Ordinal);
+
+        // The command line renders the same.
+        var text = await Peer.RunAsync("/usr/bin/env", ["dotnet", Path.Combine(AppContext.BaseDirectory, "forewarn.dll"), "status", "--data", _data]);
+        Assert.True(text.ExitCode == 0, text.ToString());
+        Assert.Contains("Zone [default]", text.Output, StringComparison.Ordinal);
+        foreach (var name in ProbeNames)
+            Assert.Contains(name, text.Output, StringComparison.Ordinal);
+    }
+
+    /// <summary>Sends PAP Access-Requests at <paramref name="rate"/>(elapsed seconds) per second; answers are read and counted.</summary>
+    private static async Task<(int Sent, int Answered)> LoadAsync(int port, Func<double, double> rate, TimeSpan duration)
+    {
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        int answered = 0;
+        using var stop = new CancellationTokenSource();
+        var reader = Task.Run(async () =>
+        {
+            var buffer = new byte[4096];
+            try
+            {
+                while (true)
+                {
+                    await socket.ReceiveAsync(buffer, SocketFlags.None, stop.Token);
+                    Interlocked.Increment(ref answered);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        });
+        var target = new IPEndPoint(IPAddress.Loopback, port);
+        var clock = Stopwatch.StartNew();
+        int sent = 0;
+        double credit = 0;
+        var last = TimeSpan.Zero;
+        while (clock.Elapsed < duration)
+        {
+            await Task.Delay(5);
+            var now = clock.Elapsed;
+            credit += rate(now.TotalSeconds) * (now - last).TotalSeconds;
+            last = now;
+            for (; credit >= 1; credit--)
+            {
+                var request = UdpPeer.AccessRequest((byte)sent, "load", "pw", "testing123");
+                await socket.SendToAsync(request, SocketFlags.None, target);
+                sent++;
+            }
+        }
+        await Task.Delay(500);
+        await stop.CancelAsync();
+        await reader;
+        return (sent, answered);
+    }
+
+    /// <summary>
+    /// A slow user store (drill: 25 ms per lookup) and a load that ramps up: the workers fill, and the
+    /// zone leaves Accept — moved by the forecast — before p99 latency breaches the 50 ms objective.
+    /// </summary>
+    [Fact]
+    public async Task SlowStore_ExhaustsWorkers_TheForecastMovesTheZoneBeforeLatencyBreaches()
+    {
+        Assert.Equal(0, (await Peer.RunAsync("/usr/bin/env", ["dotnet", Path.Combine(AppContext.BaseDirectory, "forewarn.dll"), "users", "add", "load", "--password", "pw", "--methods", "pap,mschapv2", "--data", _data])).ExitCode);
+        await using var server = await ServerProcess.StartAsync(_data, ["--set", "Forewarn:Workers=8", "--set", "Forewarn:QueueCapacity=2000",
+            "--set", "Forewarn:Health:LatencyWindowSeconds=3", .. OnlyTheCauseUnderTest]);
+        await server.WaitForAsync(s => s.Health.Zone == Zone.Accept && s.Health.Probes.All(p => p.Healthy), TimeSpan.FromSeconds(10));
+        // Warm up (the first requests pay for JIT compilation), then let the latency window forget them.
+        await LoadAsync(server.AuthPort, _ => 100, TimeSpan.FromSeconds(1));
+        await Task.Delay(TimeSpan.FromSeconds(3.5));
+        await server.PostAsync("/api/drill?kind=slow-store&seconds=40&intensity=0.125");
+
+        // 8 workers × 25 ms = 320 requests/s at most; ramp from 40/s to 430/s over 13 s.
+        var watch = Task.Run(async () =>
+        {
+            DateTimeOffset? moved = null, breached = null;
+            var deadline = DateTime.UtcNow.AddSeconds(17);
+            while (DateTime.UtcNow < deadline && (moved is null || breached is null))
+            {
+                var s = await server.StatusAsync();
+                moved ??= s.Health.Zone != Zone.Accept ? s.Health.At : null;
+                breached ??= s.Health.Probes.Single(p => p.Name == "latency").Raw > 50 ? s.Health.At : null;
+                await Task.Delay(100);
+            }
+            return (moved, breached);
+        });
+        await LoadAsync(server.AuthPort, t => 40 + 30 * t, TimeSpan.FromSeconds(13));
+        var (movedAt, breachedAt) = await watch;
+        var status = await server.StatusAsync();
+        var change = status.Health.RecentChanges.First(c => c.From == Zone.Accept);
+
+        Assert.NotNull(movedAt);
+        Assert.True(breachedAt is null || movedAt < breachedAt, $"zone moved at {movedAt:HH:mm:ss.f}, latency breached at {breachedAt:HH:mm:ss.f}");
+        Assert.Equal(ZoneCause.Forecast, change.Cause);
+        Assert.True(status.Health.Probes.Single(p => p.Name == "workers").Raw >= 0);
+        Assert.NotNull(change.LeadTime);
+        Assert.True(change.LeadTime > TimeSpan.Zero);
+        output.WriteLine($"forecast lead time {change.LeadTime!.Value.TotalSeconds:0.0} s; zone moved {(breachedAt is null ? "and latency never breached" : $"{(breachedAt - movedAt)!.Value.TotalSeconds:0.0} s before latency breached")}");
+    }
+
+    [Fact]
+    public async Task CpuHog_MovesTheZone()
+    {
+        await using var server = await ServerProcess.StartAsync(_data);
+        await server.WaitForAsync(s => s.Health.Zone == Zone.Accept, TimeSpan.FromSeconds(10));
+        // A real hog: one spinning shell per core and one more, outside the server.
+        var hogs = Enumerable.Range(0, Environment.ProcessorCount + 1)
+            .Select(_ => Process.Start(new ProcessStartInfo("/bin/sh", ["-c", "while :; do :; done"]) { UseShellExecute = false })!).ToList();
+        try
+        {
+            var status = await server.WaitForAsync(s => s.Health.Zone != Zone.Accept, TimeSpan.FromSeconds(15));
+            Assert.NotEqual(Zone.Accept, status.Health.Zone);
+            // The scarcest resource is the CPU (or the run queue the hog lengthens), and the machine is saturated.
+            var lowest = status.Health.Probes.MinBy(p => p.Headroom)!;
+            Assert.Contains(lowest.Name, new[] { "cpu", "processes" });
+            var saturated = await server.WaitForAsync(s => s.Health.Probes.Single(p => p.Name == "cpu").Raw > 90, TimeSpan.FromSeconds(5));
+            Assert.True(saturated.Health.Probes.Single(p => p.Name == "cpu").Raw > 90, saturated.Health.Probes.Single(p => p.Name == "cpu").Detail);
+        }
+        finally
+        {
+            foreach (var hog in hogs)
+            {
+                hog.Kill();
+                hog.Dispose();
+            }
+        }
+        var recovered = await server.WaitForAsync(s => s.Health.Zone == Zone.Accept, TimeSpan.FromSeconds(20));
+        Assert.Equal(Zone.Accept, recovered.Health.Zone);
+    }
+
+    [Fact]
+    public async Task FailingAccountingSink_DefersEveryClient_Alerts_AndSendsNoUndurableAnswer()
+    {
+        await using var server = await ServerProcess.StartAsync(_data, OnlyTheCauseUnderTest);
+        await server.WaitForAsync(s => s.Health.Zone == Zone.Accept, TimeSpan.FromSeconds(10));
+        await server.PostAsync("/api/drill?kind=fail-accounting&seconds=6");
+        var status = await server.WaitForAsync(s => s.Health.Zone == Zone.Defer, TimeSpan.FromSeconds(10));
+        Assert.Equal(Zone.Defer, status.Health.Zone);
+        Assert.Equal(ZoneCause.DependentService, status.Health.RecentChanges[^1].Cause);
+        Assert.Contains(status.Health.RecentAlerts, a => a.Severity == AlertSeverity.Critical && a.Source == "accounting-sink");
+        Assert.False(status.Health.Probes.Single(p => p.Name == "accounting-sink").Healthy);
+
+        // While the sink fails, an Accounting-Request gets no answer: nothing is acknowledged that is not on disk.
+        var radclient = await Peer.RunAsync("radclient", ["-r", "1", "-t", "1", $"127.0.0.1:{server.AcctPort}", "acct", "testing123"],
+            "User-Name = \"x\", Acct-Status-Type = Start, Acct-Session-Id = \"during-drill\"\n");
+        Assert.DoesNotContain("Received Accounting-Response", radclient.Output, StringComparison.Ordinal);
+
+        var restored = await server.WaitForAsync(s => s.Health.Zone == Zone.Accept, TimeSpan.FromSeconds(20));
+        Assert.Equal(Zone.Accept, restored.Health.Zone);
+        Assert.Contains(restored.Health.RecentAlerts, a => a.Source == "accounting-sink" && a.Message.Contains("restored", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task DrainAndResume_ThroughTheCommandLine()
+    {
+        await using var server = await ServerProcess.StartAsync(_data, OnlyTheCauseUnderTest);
+        await server.WaitForAsync(s => s.Health.Zone == Zone.Accept, TimeSpan.FromSeconds(15));
+        var forewarn = Path.Combine(AppContext.BaseDirectory, "forewarn.dll");
+        var drain = await Peer.RunAsync("/usr/bin/env", ["dotnet", forewarn, "drain", "--data", _data]);
+        Assert.True(drain.ExitCode == 0, drain.ToString());
+        var status = await server.WaitForAsync(s => s.Health.Zone == Zone.Defer, TimeSpan.FromSeconds(5));
+        Assert.True(status.Health.Draining);
+        Assert.Equal(ZoneCause.Drain, status.Health.RecentChanges[^1].Cause);
+        Assert.Equal(0, (await Peer.RunAsync("/usr/bin/env", ["dotnet", forewarn, "resume", "--data", _data])).ExitCode);
+        status = await server.WaitForAsync(s => s.Health.Zone == Zone.Accept, TimeSpan.FromSeconds(15));
+        Assert.False(status.Health.Draining);
+        Assert.Equal(Zone.Accept, status.Health.Zone);
+    }
+}

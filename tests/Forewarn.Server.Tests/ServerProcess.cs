@@ -1,0 +1,115 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Forewarn.Server.Health;
+
+namespace Forewarn.Server.Tests;
+
+/// <summary>`forewarn serve` in its own process on free ports, with its admin API.</summary>
+public sealed partial class ServerProcess : IAsyncDisposable
+{
+    private static readonly string Program = Path.Combine(AppContext.BaseDirectory, "forewarn.dll");
+    private readonly Process _process;
+    private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(10) };
+
+    public int AuthPort { get; }
+    public int AcctPort { get; }
+    public string DataDirectory { get; }
+    public Uri Admin { get; }
+    public int Id => _process.Id;
+
+    private ServerProcess(Process process, string data, int auth, int acct, Uri admin)
+    {
+        _process = process;
+        DataDirectory = data;
+        AuthPort = auth;
+        AcctPort = acct;
+        Admin = admin;
+    }
+
+    [GeneratedRegex(@"Ready: (auth|acct) 127\.0\.0\.1:(\d+)")]
+    private static partial Regex ReadyLine();
+
+    public static async Task<ServerProcess> StartAsync(string data, params string[] extra)
+    {
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var argument in new[] { Program, "serve", "--data", data, "--auth-port", "0", "--acct-port", "0" }.Concat(extra))
+            info.ArgumentList.Add(argument);
+        var process = Process.Start(info)!;
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginErrorReadLine();
+        int auth = 0, acct = 0;
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while ((auth == 0 || acct == 0) && await process.StandardOutput.ReadLineAsync(cts.Token) is { } line)
+        {
+            var match = ReadyLine().Match(line);
+            if (!match.Success)
+                continue;
+            int port = int.Parse(match.Groups[2].Value, CultureInfo.InvariantCulture);
+            if (match.Groups[1].Value == "auth")
+                auth = port;
+            else
+                acct = port;
+        }
+        if (auth == 0 || acct == 0)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new InvalidOperationException("the server did not report its ports");
+        }
+        _ = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
+        var admin = new Uri((await File.ReadAllTextAsync(Path.Combine(data, "admin.url"), cts.Token)).Trim());
+        return new ServerProcess(process, data, auth, acct, admin);
+    }
+
+    public async Task<ServerStatus> StatusAsync()
+    {
+        var body = await _http.GetStringAsync(new Uri(Admin, "/api/status"));
+        return JsonSerializer.Deserialize<ServerStatus>(body, AdminJson.Options)!;
+    }
+
+    public async Task PostAsync(string pathAndQuery)
+    {
+        using var response = await _http.PostAsync(new Uri(Admin, pathAndQuery), null);
+        response.EnsureSuccessStatusCode();
+    }
+
+    /// <summary>Polls the status until <paramref name="condition"/> holds or the time is up; returns the last status.</summary>
+    public async Task<ServerStatus> WaitForAsync(Func<ServerStatus, bool> condition, TimeSpan limit)
+    {
+        var deadline = DateTime.UtcNow + limit;
+        var status = await StatusAsync();
+        while (!condition(status) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(100);
+            status = await StatusAsync();
+        }
+        return status;
+    }
+
+    public async Task KillAsync()
+    {
+        _process.Kill(entireProcessTree: true);
+        await _process.WaitForExitAsync();
+    }
+
+    /// <summary>SIGTERM, then the exit code.</summary>
+    public async Task<int> TerminateAsync()
+    {
+        await Peer.RunAsync("kill", ["-TERM", _process.Id.ToString(CultureInfo.InvariantCulture)]);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await _process.WaitForExitAsync(cts.Token);
+        return _process.ExitCode;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+        _process.Dispose();
+        _http.Dispose();
+    }
+}
