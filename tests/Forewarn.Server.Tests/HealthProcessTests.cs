@@ -181,7 +181,8 @@ public sealed class HealthProcessTests(Xunit.Abstractions.ITestOutputHelper outp
     [Fact]
     public async Task FailingAccountingSink_DefersEveryClient_Alerts_AndSendsNoUndurableAnswer()
     {
-        await using var server = await ServerProcess.StartAsync(_data, OnlyTheCauseUnderTest);
+        await using var webhook = new WebhookReceiver();
+        await using var server = await ServerProcess.StartAsync(_data, [.. OnlyTheCauseUnderTest, "--set", $"Forewarn:Health:AlertWebhook={webhook.Url}"]);
         await server.WaitForAsync(s => s.Health.Zone == Zone.Accept, TimeSpan.FromSeconds(10));
         await server.PostAsync("/api/drill?kind=fail-accounting&seconds=6");
         var status = await server.WaitForAsync(s => s.Health.Zone == Zone.Defer, TimeSpan.FromSeconds(10));
@@ -189,6 +190,10 @@ public sealed class HealthProcessTests(Xunit.Abstractions.ITestOutputHelper outp
         Assert.Equal(ZoneCause.DependentService, status.Health.RecentChanges[^1].Cause);
         Assert.Contains(status.Health.RecentAlerts, a => a.Severity == AlertSeverity.Critical && a.Source == "accounting-sink");
         Assert.False(status.Health.Probes.Single(p => p.Name == "accounting-sink").Healthy);
+        for (int i = 0; i < 50 && !webhook.Bodies.Any(b => b.Contains("accounting-sink", StringComparison.Ordinal)); i++)
+            await Task.Delay(100);
+        var alert = Assert.Single(webhook.Bodies, b => b.Contains("accounting-sink", StringComparison.Ordinal) && b.Contains("Critical", StringComparison.Ordinal));
+        Assert.Contains("deferring every client", alert, StringComparison.Ordinal);
 
         // While the sink fails, an Accounting-Request gets no answer: nothing is acknowledged that is not on disk.
         var radclient = await Peer.RunAsync("radclient", ["-r", "1", "-t", "1", $"127.0.0.1:{server.AcctPort}", "acct", "testing123"],
