@@ -37,9 +37,6 @@ public sealed class HealthOptions
     /// <summary>Least time in a zone before it may change again (forced changes excepted).</summary>
     public double MinimumDwellSeconds { get; set; } = 3;
 
-    /// <summary>In the centre zone of a "connection below failover" layout, how long a new client is served before it is deferred.</summary>
-    public double GraceSeconds { get; set; } = 30;
-
     /// <summary>How far ahead the forecast looks; a predicted crossing within it counts as a crossing. 0 turns the forecast off.</summary>
     public double ForecastHorizonSeconds { get; set; } = 5;
 
