@@ -120,21 +120,33 @@ public sealed class HealthProcessTests(Xunit.Abstractions.ITestOutputHelper outp
         await Task.Delay(TimeSpan.FromSeconds(3.5));
         await server.PostAsync("/api/drill?kind=slow-store&seconds=40&intensity=0.125");
 
-        // 8 workers × 25 ms = 320 requests/s at most; ramp from 40/s to 430/s over 13 s.
+        // 8 workers × 25 ms = 320 requests/s at most; ramp from 40/s to 390/s over 14 s.
         var watch = Task.Run(async () =>
         {
-            DateTimeOffset? moved = null, breached = null;
-            var deadline = DateTime.UtcNow.AddSeconds(17);
+            // A breach of the objective is p99 above it for three polls running (300 ms), not one spike.
+            DateTimeOffset? moved = null, breached = null, over = null;
+            int overCount = 0;
+            var deadline = DateTime.UtcNow.AddSeconds(18);
             while (DateTime.UtcNow < deadline && (moved is null || breached is null))
             {
                 var s = await server.StatusAsync();
                 moved ??= s.Health.Zone != Zone.Accept ? s.Health.At : null;
-                breached ??= s.Health.Probes.Single(p => p.Name == "latency").Raw > 50 ? s.Health.At : null;
+                if (s.Health.Probes.Single(p => p.Name == "latency").Raw > 50)
+                {
+                    over ??= s.Health.At;
+                    if (++overCount >= 3)
+                        breached ??= over;
+                }
+                else
+                {
+                    over = null;
+                    overCount = 0;
+                }
                 await Task.Delay(100);
             }
             return (moved, breached);
         });
-        await LoadAsync(server.AuthPort, t => 40 + 30 * t, TimeSpan.FromSeconds(13));
+        await LoadAsync(server.AuthPort, t => 40 + 25 * t, TimeSpan.FromSeconds(14));
         var (movedAt, breachedAt) = await watch;
         var status = await server.StatusAsync();
         var change = status.Health.RecentChanges.First(c => c.From == Zone.Accept);
