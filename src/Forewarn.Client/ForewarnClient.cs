@@ -1,0 +1,331 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using Forewarn.Protocol.Advisory;
+using Forewarn.Protocol.Radius;
+
+namespace Forewarn.Client;
+
+public sealed class ClientOptions
+{
+    /// <summary>The address the NAS sends from and receives advisories on.</summary>
+    public IPAddress LocalAddress { get; set; } = IPAddress.Loopback;
+    /// <summary>The UDP port advisories arrive on (0: none, classic failover only).</summary>
+    public int AdvisoryPort { get; set; } = 1815;
+    /// <summary>Classic timeout T per attempt.</summary>
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(5);
+    /// <summary>Classic retries R after the first attempt.</summary>
+    public int Retries { get; set; } = 3;
+    /// <summary>How long a server that timed out is avoided.</summary>
+    public TimeSpan DeadTime { get; set; } = TimeSpan.FromSeconds(60);
+    /// <summary>Invitations are taken up at a random moment within this, so that clients do not stampede back.</summary>
+    public TimeSpan ReturnJitter { get; set; } = TimeSpan.FromSeconds(2);
+}
+
+/// <summary>Counters of what the client saw (for metrics and tests).</summary>
+public sealed class ClientCounters
+{
+    internal long _sent, _answered, _timeouts, _failovers, _invites, _refusals, _rejected, _resentInFlight;
+    public long Sent => Interlocked.Read(ref _sent);
+    public long Answered => Interlocked.Read(ref _answered);
+    public long Timeouts => Interlocked.Read(ref _timeouts);
+    public long Failovers => Interlocked.Read(ref _failovers);
+    public long Invites => Interlocked.Read(ref _invites);
+    public long Refusals => Interlocked.Read(ref _refusals);
+    /// <summary>Advisories dropped as forged, replayed, expired, misaddressed or malformed.</summary>
+    public long Rejected => Interlocked.Read(ref _rejected);
+    /// <summary>Requests in flight re-sent to an alternate when their server told the client to move.</summary>
+    public long ResentInFlight => Interlocked.Read(ref _resentInFlight);
+}
+
+/// <summary>
+/// A RADIUS client for NAS software: a pool of servers with priorities and weights, verified responses,
+/// classic timeout and retries as the fallback, and an advisory listener that moves traffic the moment
+/// a server says so — re-sending requests in flight — and returns on invitation at a jittered moment.
+/// Forged, replayed, misaddressed or expired advisories are dropped and reported, never acted upon.
+/// </summary>
+public sealed class ForewarnClient : IAsyncDisposable
+{
+    private readonly ClientOptions _options;
+    private readonly ServerPool _pool;
+    private readonly TimeProvider _time;
+    private readonly Socket _radius;
+    private readonly Socket? _advisory;
+    private readonly AdvisoryReceiver _receiver;
+    private readonly AdvisorySequence _sequence;
+    private readonly ConcurrentDictionary<(IPEndPoint, byte), Pending> _pending = new();
+    private readonly ConcurrentDictionary<PoolServer, CancellationTokenSource> _moved = new();
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task[] _loops;
+    private int _identifier;
+
+    private sealed record Pending(byte[] Authenticator, PoolServer Server, TaskCompletionSource<byte[]> Done);
+
+    public ClientCounters Counters { get; } = new();
+    public ServerPool Pool => _pool;
+
+    /// <summary>Raised for every advisory that is dropped, with the source and the reason.</summary>
+    public event Action<IPEndPoint, AdvisoryError>? AdvisoryRejected;
+
+    /// <summary>Raised when a server tells the client to move (server, alternates).</summary>
+    public event Action<PoolServer, IReadOnlyList<Alternate>>? MovedAway;
+
+    public ForewarnClient(ClientOptions options, IEnumerable<PoolServer> servers, TimeProvider? time = null)
+    {
+        _options = options;
+        _time = time ?? TimeProvider.System;
+        _pool = new ServerPool(servers, _time);
+        _receiver = new AdvisoryReceiver(_time, AdvisoryReceiver.DefaultWindow);
+        _sequence = new AdvisorySequence(_time);
+        _radius = new Socket(options.LocalAddress.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        _radius.Bind(new IPEndPoint(options.LocalAddress, 0));
+        var loops = new List<Task> { Task.Run(ReceiveResponsesAsync) };
+        if (options.AdvisoryPort != 0)
+        {
+            _advisory = new Socket(options.LocalAddress.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+            _advisory.Bind(new IPEndPoint(options.LocalAddress, options.AdvisoryPort));
+            loops.Add(Task.Run(ReceiveAdvisoriesAsync));
+            loops.Add(Task.Run(ProbeLoopAsync));
+        }
+        _loops = [.. loops];
+    }
+
+    public IPEndPoint? AdvisoryEndpoint => (IPEndPoint?)_advisory?.LocalEndPoint;
+
+    /// <summary>Sends the request and returns the verified response, failing over as needed. Throws TimeoutException when no server answers.</summary>
+    public async Task<byte[]> SendAsync(RadiusRequest request, CancellationToken cancellationToken = default)
+    {
+        var tried = new List<PoolServer>();
+        while (_pool.Pick(tried) is { } server)
+        {
+            var moved = _moved.GetOrAdd(server, _ => new CancellationTokenSource()).Token;
+            for (int attempt = 0; attempt <= _options.Retries; attempt++)
+            {
+                if (moved.IsCancellationRequested)
+                    break;
+                var result = await AttemptAsync(request, server, moved, cancellationToken).ConfigureAwait(false);
+                if (result is not null)
+                    return result;
+            }
+            if (moved.IsCancellationRequested)
+                Interlocked.Increment(ref Counters._resentInFlight);
+            else
+            {
+                Interlocked.Increment(ref Counters._timeouts);
+                server.DeadUntil = _time.GetUtcNow() + _options.DeadTime;
+            }
+            tried.Add(server);
+        }
+        throw new TimeoutException("No RADIUS server answered.");
+    }
+
+    private async Task<byte[]?> AttemptAsync(RadiusRequest request, PoolServer server, CancellationToken moved, CancellationToken cancellationToken)
+    {
+        var target = new IPEndPoint(server.Address, request.Code == RadiusCode.AccountingRequest ? server.AcctPort : server.AuthPort);
+        byte id = (byte)Interlocked.Increment(ref _identifier);
+        var authenticator = RandomNumberGenerator.GetBytes(16);
+        var buffer = new byte[RadiusPacket.MaxLength];
+        int length = request.Encode(buffer, id, authenticator, server.Secret);
+        if (request.Code != RadiusCode.AccessRequest && request.Code != RadiusCode.StatusServer)
+            buffer.AsSpan(4, 16).CopyTo(authenticator); // Accounting: the computed Request Authenticator
+        var pending = new Pending(authenticator, server, new TaskCompletionSource<byte[]>(TaskCreationOptions.RunContinuationsAsynchronously));
+        var key = (target, id);
+        _pending[key] = pending;
+        try
+        {
+            Interlocked.Increment(ref Counters._sent);
+            await _radius.SendToAsync(buffer.AsMemory(0, length), SocketFlags.None, target, cancellationToken).ConfigureAwait(false);
+            using var wait = CancellationTokenSource.CreateLinkedTokenSource(moved, cancellationToken);
+            wait.CancelAfter(_options.Timeout);
+            try
+            {
+                return await pending.Done.Task.WaitAsync(wait.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                return null; // timed out, or the server told us to move: the caller decides which
+            }
+        }
+        finally
+        {
+            _pending.TryRemove(key, out _);
+        }
+    }
+
+    private async Task ReceiveResponsesAsync()
+    {
+        var buffer = new byte[RadiusPacket.MaxLength + 1];
+        EndPoint any = new IPEndPoint(_options.LocalAddress.AddressFamily == AddressFamily.InterNetwork ? IPAddress.Any : IPAddress.IPv6Any, 0);
+        while (!_stop.IsCancellationRequested)
+        {
+            SocketReceiveFromResult received;
+            try
+            {
+                received = await _radius.ReceiveFromAsync(buffer, SocketFlags.None, any, _stop.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
+            {
+                break;
+            }
+            catch (SocketException)
+            {
+                continue;
+            }
+            var source = (IPEndPoint)received.RemoteEndPoint;
+            var bytes = buffer.AsSpan(0, received.ReceivedBytes);
+            if (RadiusPacket.TryParse(bytes, out var packet) != DropReason.None || !_pending.TryGetValue((source, packet.Identifier), out var pending))
+                continue;
+            // A response must verify against our request (RFC 2865 §3), and so must its Message-Authenticator if present.
+            if (!RadiusCrypto.VerifyResponseAuthenticator(packet.Bytes, pending.Authenticator, pending.Server.Secret)
+                || (packet.HasAttribute(AttributeTypes.MessageAuthenticator) && !RadiusCrypto.VerifyMessageAuthenticator(packet, pending.Server.Secret, pending.Authenticator)))
+                continue;
+            Interlocked.Increment(ref Counters._answered);
+            pending.Done.TrySetResult(packet.Bytes.ToArray());
+        }
+    }
+
+    private async Task ReceiveAdvisoriesAsync()
+    {
+        var buffer = new byte[AdvisoryCodec.MaxLength + 1];
+        EndPoint any = new IPEndPoint(_options.LocalAddress.AddressFamily == AddressFamily.InterNetwork ? IPAddress.Any : IPAddress.IPv6Any, 0);
+        while (!_stop.IsCancellationRequested)
+        {
+            SocketReceiveFromResult received;
+            try
+            {
+                received = await _advisory!.ReceiveFromAsync(buffer, SocketFlags.None, any, _stop.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
+            {
+                break;
+            }
+            catch (SocketException)
+            {
+                continue;
+            }
+            var source = (IPEndPoint)received.RemoteEndPoint;
+            var server = _pool.Find(source.Address);
+            var verdict = _receiver.Check(buffer.AsSpan(0, received.ReceivedBytes), source.Address, _options.LocalAddress,
+                id => server is not null && server.Keys.TryGet(id, out var key) ? key : null, out var message, out var error);
+            if (verdict == AdvisoryReceiver.Verdict.Reject)
+            {
+                Interlocked.Increment(ref Counters._rejected);
+                AdvisoryRejected?.Invoke(source, error);
+                continue;
+            }
+            if (verdict == AdvisoryReceiver.Verdict.Accept)
+                Act(server!, message!);
+            if (message!.Type is AdvisoryType.Failover or AdvisoryType.Invite)
+                await AckAsync(server!, source, message).ConfigureAwait(false);
+        }
+    }
+
+    private void Act(PoolServer server, AdvisoryMessage message)
+    {
+        var now = _time.GetUtcNow();
+        switch (message.Type)
+        {
+            case AdvisoryType.Failover:
+                Interlocked.Increment(ref Counters._failovers);
+                server.Alternates = message.Alternates;
+                server.Deferred = true;
+                server.ProbeAt = message.RetryAfter > 0 ? now + Jitter(TimeSpan.FromSeconds(message.RetryAfter)) : null;
+                // Wake every request waiting on this server: they go to an alternate now, not after T.
+                if (_moved.TryRemove(server, out var moved))
+                {
+                    moved.Cancel();
+                    moved.Dispose();
+                }
+                MovedAway?.Invoke(server, message.Alternates);
+                break;
+            case AdvisoryType.Invite:
+                Interlocked.Increment(ref Counters._invites);
+                server.ProbeAt = null;
+                var delay = Jitter(_options.ReturnJitter);
+                _ = Task.Delay(delay, _time).ContinueWith(_ => server.Deferred = false, TaskScheduler.Default);
+                break;
+            case AdvisoryType.Refuse:
+                Interlocked.Increment(ref Counters._refusals);
+                server.ProbeAt = now + Jitter(TimeSpan.FromSeconds(Math.Max((int)message.RetryAfter, 1)));
+                break;
+        }
+    }
+
+    /// <summary>Between half and all of <paramref name="span"/>, at random.</summary>
+    private static TimeSpan Jitter(TimeSpan span) => span * (0.5 + Random.Shared.NextDouble() * 0.5);
+
+    private Task AckAsync(PoolServer server, IPEndPoint source, AdvisoryMessage message) =>
+        SendAdvisoryAsync(server, source, new AdvisoryMessage
+        {
+            Type = AdvisoryType.Ack,
+            KeyId = server.Keys.CurrentId,
+            Sequence = _sequence.Next(),
+            Timestamp = _time.GetUtcNow().ToUnixTimeMilliseconds(),
+            // For messages from the client, the server field names the client (the sender) and the client field the server.
+            Server = _options.LocalAddress,
+            Client = source.Address,
+            AckedSequence = message.Sequence,
+        });
+
+    private async Task SendAdvisoryAsync(PoolServer server, IPEndPoint target, AdvisoryMessage message)
+    {
+        var buffer = new byte[AdvisoryCodec.MaxLength];
+        int length = AdvisoryCodec.Encode(message, server.Keys.Current, buffer);
+        try
+        {
+            await _advisory!.SendToAsync(buffer.AsMemory(0, length), SocketFlags.None, target).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+        }
+    }
+
+    /// <summary>Deferred servers with a probe time are asked, at that (jittered) time, whether the client may return.</summary>
+    private async Task ProbeLoopAsync()
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(200), _time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_stop.Token).ConfigureAwait(false))
+            {
+                var now = _time.GetUtcNow();
+                foreach (var server in _pool.Servers)
+                {
+                    if (!server.Deferred || server.ProbeAt is not { } at || at > now)
+                        continue;
+                    server.ProbeAt = null;
+                    await SendAdvisoryAsync(server, new IPEndPoint(server.Address, server.AdvisoryPort), new AdvisoryMessage
+                    {
+                        Type = AdvisoryType.Probe,
+                        KeyId = server.Keys.CurrentId,
+                        Sequence = _sequence.Next(),
+                        Timestamp = now.ToUnixTimeMilliseconds(),
+                        Server = _options.LocalAddress,
+                        Client = server.Address,
+                    }).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        _radius.Dispose();
+        _advisory?.Dispose();
+        try
+        {
+            await Task.WhenAll(_loops).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        _stop.Dispose();
+        foreach (var cts in _moved.Values)
+            cts.Dispose();
+    }
+}

@@ -1,0 +1,85 @@
+using System.Collections.Concurrent;
+using System.Net;
+using Forewarn.Core.Clients;
+
+namespace Forewarn.Core.Deferrals;
+
+/// <summary>Where a client stands with this server.</summary>
+public enum ClientState
+{
+    /// <summary>Served normally.</summary>
+    Active,
+    /// <summary>Told to fail over; still served if it sends (nothing is lost), and reminded.</summary>
+    Deferred,
+    /// <summary>Invited back, invitation not yet acknowledged.</summary>
+    Invited,
+}
+
+/// <summary>One NAS address seen sending requests: its configured client, request rate, state and measured round trip.</summary>
+public sealed class ActiveClient(IPAddress address, RadiusClient client, long now)
+{
+    private long _requests;
+
+    public IPAddress Address { get; } = address;
+    public RadiusClient Client { get; set; } = client;
+    public long FirstSeen { get; } = now;
+    public long LastSeen { get; set; } = now;
+    public ClientState State { get; set; } = ClientState.Active;
+    /// <summary>When the client was deferred (timestamp), for grace and reminders.</summary>
+    public long StateSince { get; set; } = now;
+    public long LastReminder { get; set; }
+    /// <summary>Smoothed advisory round-trip time (send to ACK), milliseconds; NaN until measured.</summary>
+    public double RoundTripMs { get; set; } = double.NaN;
+    /// <summary>Advisories sent that were never acknowledged.</summary>
+    public int Unacknowledged { get; set; }
+    public int Acknowledged { get; set; }
+
+    public long Requests => Interlocked.Read(ref _requests);
+    public void CountRequest() => Interlocked.Increment(ref _requests);
+
+    /// <summary>Requests per second over the last measurement interval (set by the registry).</summary>
+    public double Rate { get; set; }
+    internal long RateBaseline { get; set; }
+}
+
+/// <summary>
+/// The clients this server has heard from recently, by source address. The request path records
+/// activity (one dictionary lookup and an increment); the deferral logic reads rates and states.
+/// </summary>
+public sealed class ClientRegistry(TimeProvider time)
+{
+    private readonly ConcurrentDictionary<IPAddress, ActiveClient> _clients = new();
+    private long _lastRateAt = time.GetTimestamp();
+
+    public int Count => _clients.Count;
+    public IEnumerable<ActiveClient> All => _clients.Values;
+
+    public ActiveClient Seen(IPAddress address, RadiusClient client)
+    {
+        long now = time.GetTimestamp();
+        var active = _clients.GetOrAdd(address, static (a, state) => new ActiveClient(a, state.client, state.now), (client, now));
+        active.LastSeen = now;
+        active.Client = client;
+        active.CountRequest();
+        return active;
+    }
+
+    public ActiveClient? Find(IPAddress address) => _clients.GetValueOrDefault(address);
+
+    /// <summary>Recomputes request rates and forgets clients silent for longer than <paramref name="idle"/> that are not deferred.</summary>
+    public void Refresh(TimeSpan idle)
+    {
+        long now = time.GetTimestamp();
+        double seconds = time.GetElapsedTime(_lastRateAt, now).TotalSeconds;
+        _lastRateAt = now;
+        foreach (var (address, client) in _clients)
+        {
+            long requests = client.Requests;
+            if (seconds > 0)
+                client.Rate = (requests - client.RateBaseline) / seconds;
+            client.RateBaseline = requests;
+            if (client.State == ClientState.Active && time.GetElapsedTime(client.LastSeen, now) > idle)
+                _clients.TryRemove(address, out _);
+        }
+    }
+}
