@@ -19,10 +19,13 @@ internal static class ClientsCommand
             Description = "auto (required once seen; default), require, or optional",
             DefaultValueFactory = _ => MessageAuthenticatorPolicy.Auto,
         };
-        var add = new Command("add", "Add a client") { name, address, secret, group, messageAuthenticator };
+        var clientClass = new Option<string?>("--class") { Description = "Client class: its thresholds (Forewarn:Health:ClassThresholds)" };
+        var advisoryPort = new Option<int>("--advisory-port") { Description = "UDP port the client takes advisories on (default: Forewarn:Advisory:ClientPort)" };
+        var add = new Command("add", "Add a client") { name, address, secret, group, messageAuthenticator, clientClass, advisoryPort };
         add.SetAction(async (result, cancellationToken) =>
         {
-            var record = new ClientRecord(result.GetValue(name)!, result.GetValue(address)!, result.GetValue(secret)!, result.GetValue(group), result.GetValue(messageAuthenticator));
+            var record = new ClientRecord(result.GetValue(name)!, result.GetValue(address)!, result.GetValue(secret)!, result.GetValue(group), result.GetValue(messageAuthenticator),
+                result.GetValue(clientClass), result.GetValue(advisoryPort));
             if (!RadiusClient.IsValidAddress(record.Address))
                 return CommonOptions.Fail($"'{record.Address}' is neither an IP address nor a CIDR block.");
             if (record.Secret.Length == 0)

@@ -14,9 +14,10 @@ internal static class ServeCommand
         var listen = new Option<string[]>("--listen") { Description = "Address to listen on (repeatable; default 127.0.0.1)", AllowMultipleArgumentsPerToken = false };
         var authPort = new Option<int?>("--auth-port") { Description = "Authentication port (default 1812; 0 picks a free port)" };
         var acctPort = new Option<int?>("--acct-port") { Description = "Accounting port (default 1813; 0 picks a free port)" };
+        var advisoryPort = new Option<int?>("--advisory-port") { Description = "Advisory port: ACKs, Probes and peer health (default 1814; 0 picks a free port)" };
         var config = new Option<string?>("--config") { Description = "Configuration file (JSON); forewarn.json in the data directory is read too" };
         var set = new Option<string[]>("--set") { Description = "Override a setting: KEY=VALUE, e.g. Forewarn:Workers=32 (repeatable)" };
-        var command = new Command("serve", "Run the RADIUS server") { listen, authPort, acctPort, config, set };
+        var command = new Command("serve", "Run the RADIUS server") { listen, authPort, acctPort, advisoryPort, config, set };
         command.SetAction(async (result, cancellationToken) =>
         {
             var dataDirectory = DataDirectory.Ensure(CommonOptions.DataDirectoryOf(result));
@@ -28,6 +29,8 @@ internal static class ServeCommand
                 overrides["Forewarn:AuthPort"] = auth.ToString(System.Globalization.CultureInfo.InvariantCulture);
             if (result.GetValue(acctPort) is { } acct)
                 overrides["Forewarn:AcctPort"] = acct.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            if (result.GetValue(advisoryPort) is { } advisoryPortValue)
+                overrides["Forewarn:Advisory:Port"] = advisoryPortValue.ToString(System.Globalization.CultureInfo.InvariantCulture);
             foreach (var pair in result.GetValue(set) ?? [])
             {
                 int eq = pair.IndexOf('=', StringComparison.Ordinal);
@@ -46,6 +49,7 @@ internal static class ServeCommand
                 await ServerServices.SeedDefaultsAsync(store).ConfigureAwait(false);
                 _ = host.Services.GetRequiredService<IOptions<ForewarnOptions>>().Value;
                 _ = host.Services.GetRequiredService<IOptions<Forewarn.Core.Health.HealthOptions>>().Value;
+                _ = host.Services.GetRequiredService<IOptions<Forewarn.Server.Advisories.AdvisoryOptions>>().Value;
             }
             catch (OptionsValidationException e)
             {
@@ -67,6 +71,8 @@ internal static class ServeCommand
             var server = host.Services.GetRequiredService<RadiusServer>();
             foreach (var (endpoint, port) in server.Endpoints)
                 Console.WriteLine($"Ready: {(port == PortKind.Authentication ? "auth" : "acct")} {endpoint}");
+            if (host.Services.GetRequiredService<Forewarn.Server.Advisories.AdvisoryService>().Endpoint is { } advisory)
+                Console.WriteLine($"Ready: advisory {advisory}");
             await host.WaitForShutdownAsync(CancellationToken.None).ConfigureAwait(false);
             return 0;
         });

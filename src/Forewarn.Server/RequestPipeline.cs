@@ -20,6 +20,7 @@ public sealed class RequestPipeline(
     AccountingHandler accounting,
     ServerCounters counters,
     Health.SelfClient self,
+    Core.Deferrals.ClientRegistry registry,
     ILogger<RequestPipeline> logger)
 {
     /// <summary>Processes one datagram; returns the response length written to <paramref name="response"/>, or 0 for no response.</summary>
@@ -41,6 +42,9 @@ public sealed class RequestPipeline(
         var reason = Check(datagram.Span, client, port, out var key, source);
         if (reason != DropReason.None)
             return Drop(reason, client, source);
+        // Who is sending, and how much: the deferral side reads this. A deferred client is still served.
+        if (!ReferenceEquals(client, self.Client))
+            registry.Seen(source.Address, client);
 
         switch (duplicates.Begin(key, out var cached))
         {

@@ -38,6 +38,7 @@ public static class ServerServices
             DataDirectory.Ensure(sp.GetRequiredService<IOptions<ForewarnOptions>>().Value.DataDirectory), DataDirectory.KeyFile)));
         services.AddSingleton<ReplyCompiler>();
         services.AddSingleton<ClientDirectory>();
+        services.AddSingleton<Core.Deferrals.ClientRegistry>();
         services.AddSingleton(sp => new DuplicateCache(sp.GetRequiredService<TimeProvider>(),
             TimeSpan.FromSeconds(sp.GetRequiredService<IOptions<ForewarnOptions>>().Value.DuplicateWindowSeconds)));
         services.AddSingleton<ServerCounters>();
@@ -83,6 +84,12 @@ public static class ServerServices
         services.AddHostedService(sp => sp.GetRequiredService<HealthLoop>());
         services.AddSingleton<AdminServer>();
         services.AddHostedService(sp => sp.GetRequiredService<AdminServer>());
+
+        services.AddOptions<Advisories.AdvisoryOptions>().Bind(configuration.GetSection("Forewarn:Advisory")).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<Advisories.AdvisoryOptions>, AdvisoryOptionsValidator>();
+        services.AddSingleton(sp => sp.GetRequiredService<IOptions<Advisories.AdvisoryOptions>>().Value);
+        services.AddSingleton<Advisories.AdvisoryService>();
+        services.AddHostedService(sp => sp.GetRequiredService<Advisories.AdvisoryService>());
         return services;
     }
 
@@ -93,6 +100,15 @@ public static class ServerServices
             return;
         await store.AddClientAsync(new ClientRecord("localhost", "127.0.0.1", "testing123")).ConfigureAwait(false);
         await store.AddClientAsync(new ClientRecord("localhost-ipv6", "::1", "testing123")).ConfigureAwait(false);
+    }
+}
+
+internal sealed class AdvisoryOptionsValidator : IValidateOptions<Advisories.AdvisoryOptions>
+{
+    public ValidateOptionsResult Validate(string? name, Advisories.AdvisoryOptions options)
+    {
+        var errors = options.Validate().ToList();
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }
 

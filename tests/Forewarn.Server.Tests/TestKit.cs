@@ -42,6 +42,7 @@ public sealed class TestServer : IAsyncDisposable
             ["Forewarn:Listen:0"] = "127.0.0.1",
             ["Forewarn:AuthPort"] = "0",
             ["Forewarn:AcctPort"] = "0",
+            ["Forewarn:Advisory:Port"] = "0",
             ["Forewarn:PasswordIterations"] = "1000",
         };
         foreach (var (key, value) in settings ?? [])

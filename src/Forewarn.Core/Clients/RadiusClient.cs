@@ -23,6 +23,13 @@ public sealed class RadiusClient
     public IPNetwork Network { get; }
     public MessageAuthenticatorPolicy Policy => Record.MessageAuthenticator;
 
+    /// <summary>The client's class (its thresholds); null for the default class.</summary>
+    public string? Class => Record.Class;
+
+    /// <summary>Advisory keys, derived from the shared secret (docs/protocol.md §4.1).</summary>
+    public Forewarn.Protocol.Advisory.AdvisoryKeys AdvisoryKeys => _advisoryKeys ??= Forewarn.Protocol.Advisory.AdvisoryKeys.FromSharedSecret(Secret);
+    private Forewarn.Protocol.Advisory.AdvisoryKeys? _advisoryKeys;
+
     /// <summary>Set once this client has sent a valid Message-Authenticator in an Access-Request (policy Auto).</summary>
     public bool SeenMessageAuthenticator { get; set; }
 

@@ -54,6 +54,9 @@ public sealed class ClientRegistry(TimeProvider time)
     public int Count => _clients.Count;
     public IEnumerable<ActiveClient> All => _clients.Values;
 
+    /// <summary>Raised when a deferred client sends a request anyway (it is served; the advisory side reminds it).</summary>
+    public event Action<ActiveClient>? DeferredClientSeen;
+
     public ActiveClient Seen(IPAddress address, RadiusClient client)
     {
         long now = time.GetTimestamp();
@@ -61,6 +64,8 @@ public sealed class ClientRegistry(TimeProvider time)
         active.LastSeen = now;
         active.Client = client;
         active.CountRequest();
+        if (active.State == ClientState.Deferred)
+            DeferredClientSeen?.Invoke(active);
         return active;
     }
 

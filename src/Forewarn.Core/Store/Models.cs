@@ -65,7 +65,9 @@ public sealed record ClientRecord(
     string Address,
     string Secret,
     string? DeviceGroup = null,
-    MessageAuthenticatorPolicy MessageAuthenticator = MessageAuthenticatorPolicy.Auto);
+    MessageAuthenticatorPolicy MessageAuthenticator = MessageAuthenticatorPolicy.Auto,
+    string? Class = null,
+    int AdvisoryPort = 0);
 
 /// <summary>One accounting request as stored. <see cref="Attributes"/> is every attribute, one <c>Name = value</c> a line.</summary>
 public sealed record AccountingRecord(

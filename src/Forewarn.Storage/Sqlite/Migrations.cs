@@ -58,5 +58,10 @@ internal static class Migrations
         """
         INSERT INTO meta (key, value) VALUES ('heartbeat', 0);
         """,
+        // 3: a client's class (its thresholds) and the UDP port it takes advisories on (0: the server's default).
+        """
+        ALTER TABLE clients ADD COLUMN class TEXT;
+        ALTER TABLE clients ADD COLUMN advisory_port INTEGER NOT NULL DEFAULT 0;
+        """,
     ];
 }

@@ -219,14 +219,15 @@ public sealed class SqliteStore : IUserStore, IClientStore, IAccountingStore, ID
     public Task<IReadOnlyList<ClientRecord>> ListClientsAsync(CancellationToken cancellationToken = default)
     {
         using var lease = Lease();
-        using var command = Command(lease.Connection, "SELECT name, address, secret, device_group, message_authenticator FROM clients ORDER BY name");
+        using var command = Command(lease.Connection, "SELECT name, address, secret, device_group, message_authenticator, class, advisory_port FROM clients ORDER BY name");
         using var reader = command.ExecuteReader();
         var clients = new List<ClientRecord>();
         while (reader.Read())
         {
             clients.Add(new ClientRecord(reader.GetString(0), reader.GetString(1), reader.GetString(2),
                 reader.IsDBNull(3) ? null : reader.GetString(3),
-                Enum.Parse<MessageAuthenticatorPolicy>(reader.GetString(4), ignoreCase: true)));
+                Enum.Parse<MessageAuthenticatorPolicy>(reader.GetString(4), ignoreCase: true),
+                reader.IsDBNull(5) ? null : reader.GetString(5), reader.GetInt32(6)));
         }
         return Task.FromResult<IReadOnlyList<ClientRecord>>(clients);
     }
@@ -235,9 +236,9 @@ public sealed class SqliteStore : IUserStore, IClientStore, IAccountingStore, ID
     {
         using var lease = Lease();
         using var command = Command(lease.Connection,
-            "INSERT OR IGNORE INTO clients (name, address, secret, device_group, message_authenticator) VALUES ($name, $address, $secret, $group, $ma)",
+            "INSERT OR IGNORE INTO clients (name, address, secret, device_group, message_authenticator, class, advisory_port) VALUES ($name, $address, $secret, $group, $ma, $class, $port)",
             ("$name", client.Name), ("$address", client.Address), ("$secret", client.Secret), ("$group", client.DeviceGroup),
-            ("$ma", client.MessageAuthenticator.ToString()));
+            ("$ma", client.MessageAuthenticator.ToString()), ("$class", client.Class), ("$port", client.AdvisoryPort));
         return Task.FromResult(command.ExecuteNonQuery() == 1);
     }
 

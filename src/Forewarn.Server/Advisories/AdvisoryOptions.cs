@@ -1,0 +1,65 @@
+using System.Net;
+using Forewarn.Core.Deferrals;
+
+namespace Forewarn.Server.Advisories;
+
+/// <summary>A peer server: where its clients would go, and where it takes peer-health messages.</summary>
+public sealed class PeerOptions
+{
+    public string Address { get; set; } = "";
+    public int AuthPort { get; set; } = 1812;
+    public int AdvisoryPort { get; set; } = 1814;
+}
+
+/// <summary>Section <c>Forewarn:Advisory</c>: the advisory protocol's server side (docs/protocol.md).</summary>
+public sealed class AdvisoryOptions
+{
+    public bool Enabled { get; set; } = true;
+    /// <summary>The server's advisory UDP port: ACKs, Probes and peer health arrive here (0: a free port).</summary>
+    public int Port { get; set; } = 1814;
+    /// <summary>The port clients take advisories on unless their entry says otherwise.</summary>
+    public int ClientPort { get; set; } = 1815;
+    /// <summary>The address advisories are signed as coming from (default: the first listen address; needed when listening on a wildcard).</summary>
+    public string? Address { get; set; }
+    /// <summary>Peer servers, named as alternates while their shared health says they are healthy.</summary>
+    public List<PeerOptions> Peers { get; set; } = [];
+    /// <summary>The secret the servers of a cluster share for peer-health messages.</summary>
+    public string? PeerSecret { get; set; }
+    public SelectionOptions Select { get; set; } = new();
+    /// <summary>Retry-After in a Failover: when the client may probe for return on its own.</summary>
+    public int RetryAfterSeconds { get; set; } = 30;
+    /// <summary>Retry-After in a Refuse.</summary>
+    public int RefuseRetryAfterSeconds { get; set; } = 10;
+    /// <summary>Invitations go out this many at a time ...</summary>
+    public int InviteBatchSize { get; set; } = 20;
+    /// <summary>... this far apart; paused while the class does not admit returning clients.</summary>
+    public int InviteSpacingMs { get; set; } = 500;
+    /// <summary>A deferred client that still sends requests is reminded at most this often.</summary>
+    public int ReminderSeconds { get; set; } = 5;
+    /// <summary>"Connection below failover" layout: new clients are served this long in the centre zone, then deferred.</summary>
+    public int GraceSeconds { get; set; } = 30;
+    /// <summary>First retransmission after this; then doubling.</summary>
+    public int RetransmitMs { get; set; } = 250;
+    public int MaxAttempts { get; set; } = 5;
+    /// <summary>A peer's health older than this is not trusted.</summary>
+    public int PeerHealthStaleMs { get; set; } = 3000;
+
+    public IEnumerable<string> Validate()
+    {
+        if (Port is < 0 or > 65535 || ClientPort is < 1 or > 65535)
+            yield return "Forewarn:Advisory:Port and ClientPort must be valid UDP ports.";
+        if (Address is not null && !IPAddress.TryParse(Address, out _))
+            yield return $"Forewarn:Advisory:Address '{Address}' is not an IP address.";
+        foreach (var peer in Peers)
+        {
+            if (!IPAddress.TryParse(peer.Address, out _))
+                yield return $"Forewarn:Advisory:Peers: '{peer.Address}' is not an IP address.";
+        }
+        if (Peers.Count > 0 && string.IsNullOrEmpty(PeerSecret))
+            yield return "Forewarn:Advisory:PeerSecret is needed when peers are configured.";
+        if (Select.Strategy is not ("all" or "list" or "group" or "topology" or "enough"))
+            yield return "Forewarn:Advisory:Select:Strategy is all, list, group, topology or enough.";
+        if (InviteBatchSize < 1 || InviteSpacingMs < 0 || MaxAttempts < 1 || RetransmitMs < 10)
+            yield return "Forewarn:Advisory: batch size, spacing, attempts and retransmit interval must be positive.";
+    }
+}

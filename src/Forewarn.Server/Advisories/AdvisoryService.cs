@@ -1,0 +1,479 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Threading.Channels;
+using Forewarn.Core.Clients;
+using Forewarn.Core.Deferrals;
+using Forewarn.Core.Health;
+using Forewarn.Protocol.Advisory;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Forewarn.Server.Advisories;
+
+/// <summary>What the advisory side has done, for status and tests.</summary>
+public sealed class AdvisoryCounters
+{
+    internal long _failovers, _invites, _refusals, _reminders, _acks, _retransmissions, _givenUp, _rejected, _probes;
+    public long Failovers => Interlocked.Read(ref _failovers);
+    public long Invites => Interlocked.Read(ref _invites);
+    public long Refusals => Interlocked.Read(ref _refusals);
+    public long Reminders => Interlocked.Read(ref _reminders);
+    public long Acks => Interlocked.Read(ref _acks);
+    public long Retransmissions => Interlocked.Read(ref _retransmissions);
+    public long GivenUp => Interlocked.Read(ref _givenUp);
+    public long Rejected => Interlocked.Read(ref _rejected);
+    public long Probes => Interlocked.Read(ref _probes);
+}
+
+/// <summary>
+/// The server side of the advisory protocol: on a zone change it defers the chosen clients with a
+/// signed FAILOVER naming healthy peers, retransmits until ACKed, reminds deferred clients that still
+/// send, invites them back in staggered batches once their class admits returning clients, answers
+/// Probes with INVITE or REFUSE, and shares its health with its peers.
+/// </summary>
+public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
+{
+    private readonly AdvisoryOptions _options;
+    private readonly HealthMonitor _monitor;
+    private readonly ClientRegistry _registry;
+    private readonly ClientDirectory _directory;
+    private readonly RadiusServer _radius;
+    private readonly TimeProvider _time;
+    private readonly AlertHub _alerts;
+    private readonly ILogger _logger;
+    private readonly AdvisorySequence _sequence;
+    private readonly AdvisoryReceiver _receiver;
+    private readonly Channel<ZoneChange> _changes = Channel.CreateUnbounded<ZoneChange>();
+    private readonly ConcurrentDictionary<ulong, Outstanding> _outstanding = new();
+    private readonly ConcurrentDictionary<IPAddress, PeerHealth> _peers = new();
+    private readonly ConcurrentDictionary<string, Task> _inviteLoops = new();
+    private readonly CancellationTokenSource _stop = new();
+    private readonly List<Task> _loops = [];
+    private readonly AdvisoryKeys? _peerKeys;
+    private Socket? _socket;
+    private IPAddress _self = IPAddress.Loopback;
+
+    private sealed record Outstanding(ActiveClient? Client, AdvisoryType Type, byte[] Bytes, IPEndPoint Target, long FirstSent)
+    {
+        public int Attempts { get; set; } = 1;
+        public long NextAt { get; set; }
+    }
+
+    public sealed record PeerHealth(IPAddress Address, int AuthPort, double Score, Zone Zone, long At);
+
+    public AdvisoryCounters Counters { get; } = new();
+
+    public AdvisoryService(AdvisoryOptions options, HealthMonitor monitor, ClientRegistry registry, ClientDirectory directory, RadiusServer radius,
+        TimeProvider time, AlertHub alerts, ILogger<AdvisoryService> logger)
+    {
+        _options = options;
+        _monitor = monitor;
+        _registry = registry;
+        _directory = directory;
+        _radius = radius;
+        _time = time;
+        _alerts = alerts;
+        _logger = logger;
+        _sequence = new AdvisorySequence(time);
+        _receiver = new AdvisoryReceiver(time, AdvisoryReceiver.DefaultWindow);
+        if (!string.IsNullOrEmpty(options.PeerSecret))
+            _peerKeys = AdvisoryKeys.FromSharedSecret(Encoding.UTF8.GetBytes(options.PeerSecret));
+    }
+
+    /// <summary>The bound advisory endpoint (port resolved when configured as 0).</summary>
+    public IPEndPoint? Endpoint => (IPEndPoint?)_socket?.LocalEndPoint;
+
+    public IReadOnlyCollection<PeerHealth> Peers => [.. _peers.Values];
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (!_options.Enabled)
+            return Task.CompletedTask;
+        var listen = _radius.Endpoints[0].Endpoint.Address;
+        _self = _options.Address is { } configured ? IPAddress.Parse(configured) : listen;
+        _socket = new Socket(_self.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        _socket.Bind(new IPEndPoint(listen, _options.Port));
+        _monitor.ZoneChanged += OnZoneChanged;
+        _registry.DeferredClientSeen += OnDeferredClientSeen;
+        _loops.Add(Task.Run(ReceiveLoopAsync, CancellationToken.None));
+        _loops.Add(Task.Run(ChangeLoopAsync, CancellationToken.None));
+        _loops.Add(Task.Run(HousekeepingLoopAsync, CancellationToken.None));
+        LogListening(_logger, _socket.LocalEndPoint!);
+        return Task.CompletedTask;
+    }
+
+    private void OnZoneChanged(ZoneChange change) => _changes.Writer.TryWrite(change);
+
+    private async Task ChangeLoopAsync()
+    {
+        try
+        {
+            await foreach (var change in _changes.Reader.ReadAllAsync(_stop.Token).ConfigureAwait(false))
+            {
+                if (change.To == Zone.Defer)
+                    await DeferAsync(change).ConfigureAwait(false);
+                else if (change.To == Zone.Accept)
+                    StartInvitations(change.Class);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private bool InClass(ActiveClient client, string className) =>
+        (client.Client.Class ?? HealthMonitor.DefaultClass) == className || (className == HealthMonitor.DefaultClass && _monitor.ZoneOf(client.Client.Class).Class == className);
+
+    private async Task DeferAsync(ZoneChange change)
+    {
+        var zone = _monitor.ZoneOf(change.Class);
+        double score = _monitor.Current.Score;
+        // The share of load to shed so that the score would rise back to the connection threshold.
+        double shed = score >= 1 ? 0 : 1 - (1 - zone.Thresholds.ConnectNew) / Math.Max(1e-6, 1 - score);
+        var chosen = DeferralPlanner.Choose(_registry.All.Where(c => InClass(c, change.Class)), _options.Select, change, shed);
+        var reason = change.Cause switch
+        {
+            ZoneCause.Forecast => AdvisoryReason.Forecast,
+            ZoneCause.MandatoryService => AdvisoryReason.ServiceDown,
+            ZoneCause.DependentService => AdvisoryReason.DependentServiceDown,
+            ZoneCause.Drain => AdvisoryReason.Maintenance,
+            _ => AdvisoryReason.Overload,
+        };
+        LogDeferring(_logger, chosen.Count, change.Class, change.Cause);
+        foreach (var client in chosen)
+            await DeferClientAsync(client, reason).ConfigureAwait(false);
+    }
+
+    private async Task DeferClientAsync(ActiveClient client, AdvisoryReason reason)
+    {
+        client.State = ClientState.Deferred;
+        client.StateSince = _time.GetTimestamp();
+        client.LastReminder = client.StateSince;
+        Interlocked.Increment(ref Counters._failovers);
+        await SendAsync(client, Build(AdvisoryType.Failover, client, reason), reliable: true).ConfigureAwait(false);
+    }
+
+    private AdvisoryMessage Build(AdvisoryType type, ActiveClient client, AdvisoryReason reason = AdvisoryReason.None, ushort retryAfter = 0) => new()
+    {
+        Type = type,
+        KeyId = client.Client.AdvisoryKeys.CurrentId,
+        Reason = reason,
+        Sequence = _sequence.Next(),
+        Timestamp = _time.GetUtcNow().ToUnixTimeMilliseconds(),
+        RetryAfter = type == AdvisoryType.Failover ? (ushort)_options.RetryAfterSeconds : retryAfter,
+        Server = _self,
+        Client = client.Address,
+        Alternates = type == AdvisoryType.Failover ? Alternates() : [],
+        Score = (ushort)Math.Round(_monitor.Current.Score * 1000),
+        ServicePort = type == AdvisoryType.Invite ? (ushort)_radius.EndpointOf(PortKind.Authentication).Port : (ushort)0,
+    };
+
+    /// <summary>Peers whose shared health is fresh and in the Accept zone, best score first. A peer that is itself deferring is never named.</summary>
+    public IReadOnlyList<Alternate> Alternates()
+    {
+        long now = _time.GetTimestamp();
+        return [.. _peers.Values
+            .Where(p => p.Zone == Zone.Accept && _time.GetElapsedTime(p.At, now).TotalMilliseconds <= _options.PeerHealthStaleMs)
+            .OrderByDescending(p => p.Score)
+            .Select(p => new Alternate(p.Address, (ushort)p.AuthPort, (byte)Math.Clamp(Math.Round(p.Score * 255), 0, 255)))];
+    }
+
+    private IPEndPoint TargetOf(ActiveClient client) =>
+        new(client.Address, client.Client.Record.AdvisoryPort != 0 ? client.Client.Record.AdvisoryPort : _options.ClientPort);
+
+    private async Task SendAsync(ActiveClient client, AdvisoryMessage message, bool reliable, IPEndPoint? target = null)
+    {
+        var buffer = new byte[AdvisoryCodec.MaxLength];
+        int length = AdvisoryCodec.Encode(message, client.Client.AdvisoryKeys.Current, buffer);
+        var bytes = buffer[..length];
+        target ??= TargetOf(client);
+        if (reliable)
+        {
+            long now = _time.GetTimestamp();
+            _outstanding[message.Sequence] = new Outstanding(client, message.Type, bytes, target, now)
+            {
+                NextAt = now + (long)(_options.RetransmitMs / 1000.0 * _time.TimestampFrequency),
+            };
+        }
+        await SendRawAsync(bytes, target).ConfigureAwait(false);
+    }
+
+    private async Task SendRawAsync(byte[] bytes, IPEndPoint target)
+    {
+        try
+        {
+            await _socket!.SendToAsync(bytes, SocketFlags.None, target).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+        }
+    }
+
+    /// <summary>Invites the deferred clients of a class back in batches, pausing whenever the class does not admit returning clients.</summary>
+    private void StartInvitations(string className)
+    {
+        _inviteLoops.AddOrUpdate(className, c => Task.Run(() => InviteLoopAsync(c)),
+            (c, existing) => existing.IsCompleted ? Task.Run(() => InviteLoopAsync(c)) : existing);
+    }
+
+    private async Task InviteLoopAsync(string className)
+    {
+        var zone = _monitor.ZoneOf(className);
+        try
+        {
+            while (!_stop.IsCancellationRequested)
+            {
+                var waiting = _registry.All.Where(c => c.State == ClientState.Deferred && InClass(c, className)).ToList();
+                if (waiting.Count == 0 || zone.Current == Zone.Defer)
+                    return;
+                if (!zone.AdmitsReturning || zone.Current != Zone.Accept)
+                {
+                    await Task.Delay(TimeSpan.FromMilliseconds(200), _time, _stop.Token).ConfigureAwait(false);
+                    continue;
+                }
+                foreach (var client in waiting.OrderBy(c => c.StateSince).Take(_options.InviteBatchSize))
+                {
+                    client.State = ClientState.Invited;
+                    client.StateSince = _time.GetTimestamp();
+                    Interlocked.Increment(ref Counters._invites);
+                    await SendAsync(client, Build(AdvisoryType.Invite, client), reliable: true).ConfigureAwait(false);
+                }
+                await Task.Delay(TimeSpan.FromMilliseconds(_options.InviteSpacingMs), _time, _stop.Token).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    /// <summary>A deferred client still sending is served (nothing is lost) and reminded, at most every ReminderSeconds.</summary>
+    private void OnDeferredClientSeen(ActiveClient client)
+    {
+        long now = _time.GetTimestamp();
+        if (_time.GetElapsedTime(client.LastReminder, now).TotalSeconds < _options.ReminderSeconds)
+            return;
+        client.LastReminder = now;
+        Interlocked.Increment(ref Counters._reminders);
+        _ = SendAsync(client, Build(AdvisoryType.Failover, client, AdvisoryReason.Reminder), reliable: false);
+    }
+
+    private async Task ReceiveLoopAsync()
+    {
+        var buffer = new byte[AdvisoryCodec.MaxLength + 1];
+        EndPoint any = new IPEndPoint(_self.AddressFamily == AddressFamily.InterNetwork ? IPAddress.Any : IPAddress.IPv6Any, 0);
+        while (!_stop.IsCancellationRequested)
+        {
+            SocketReceiveFromResult received;
+            try
+            {
+                received = await _socket!.ReceiveFromAsync(buffer, SocketFlags.None, any, _stop.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
+            {
+                break;
+            }
+            catch (SocketException)
+            {
+                continue;
+            }
+            var source = (IPEndPoint)received.RemoteEndPoint;
+            try
+            {
+                await HandleAsync(buffer.AsMemory(0, received.ReceivedBytes), source).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                LogHandleFailed(_logger, source, e);
+            }
+        }
+    }
+
+    private async Task HandleAsync(ReadOnlyMemory<byte> data, IPEndPoint source)
+    {
+        bool fromPeer = _options.Peers.Any(p => IPAddress.Parse(p.Address).Equals(source.Address));
+        var client = fromPeer ? null : (_registry.Find(source.Address)?.Client ?? _directory.Find(source.Address));
+        Func<byte, byte[]?> keyFor = id => fromPeer
+            ? (_peerKeys is not null && _peerKeys.TryGet(id, out var peerKey) ? peerKey : null)
+            : (client is not null && client.AdvisoryKeys.TryGet(id, out var key) ? key : null);
+        var verdict = _receiver.Check(data.Span, source.Address, _self, keyFor, out var message, out var error);
+        if (verdict == AdvisoryReceiver.Verdict.Reject)
+        {
+            Interlocked.Increment(ref Counters._rejected);
+            _alerts.Raise(AlertSeverity.Warning, "advisory", $"dropped an advisory from {source}: {error}");
+            return;
+        }
+        if (verdict == AdvisoryReceiver.Verdict.Retransmission)
+            return;
+        switch (message!.Type)
+        {
+            case AdvisoryType.Ack:
+                Acknowledged(message.AckedSequence);
+                break;
+            case AdvisoryType.Probe when client is not null:
+                await ProbedAsync(_registry.Seen(source.Address, client), source).ConfigureAwait(false);
+                break;
+            case AdvisoryType.PeerHealth when fromPeer:
+                var peer = _options.Peers.First(p => IPAddress.Parse(p.Address).Equals(source.Address));
+                _peers[source.Address] = new PeerHealth(source.Address, message.ServicePort != 0 ? message.ServicePort : peer.AuthPort,
+                    message.Score / 1000.0, (Zone)message.Zone, _time.GetTimestamp());
+                break;
+        }
+    }
+
+    private void Acknowledged(ulong sequence)
+    {
+        if (!_outstanding.TryRemove(sequence, out var outstanding))
+            return;
+        Interlocked.Increment(ref Counters._acks);
+        if (outstanding.Client is { } client)
+        {
+            double rtt = _time.GetElapsedTime(outstanding.FirstSent).TotalMilliseconds / outstanding.Attempts;
+            client.RoundTripMs = double.IsNaN(client.RoundTripMs) ? rtt : 0.8 * client.RoundTripMs + 0.2 * rtt;
+            client.Acknowledged++;
+            if (outstanding.Type == AdvisoryType.Invite && client.State == ClientState.Invited)
+            {
+                client.State = ClientState.Active;
+                client.StateSince = _time.GetTimestamp();
+            }
+        }
+    }
+
+    /// <summary>A client asks to (re)connect: admitted by the returning or new-client threshold, else refused with Retry-After.</summary>
+    private async Task ProbedAsync(ActiveClient client, IPEndPoint source)
+    {
+        Interlocked.Increment(ref Counters._probes);
+        var zone = _monitor.ZoneOf(client.Client.Class);
+        bool returning = client.State == ClientState.Deferred;
+        bool admitted = zone.Current != Zone.Defer && (returning ? zone.AdmitsReturning : zone.AdmitsNew);
+        if (admitted)
+        {
+            client.State = ClientState.Invited;
+            Interlocked.Increment(ref Counters._invites);
+            await SendAsync(client, Build(AdvisoryType.Invite, client), reliable: true, target: source).ConfigureAwait(false);
+        }
+        else
+        {
+            client.State = returning ? ClientState.Deferred : client.State;
+            Interlocked.Increment(ref Counters._refusals);
+            await SendAsync(client, Build(AdvisoryType.Refuse, client, AdvisoryReason.ConnectionRefused, (ushort)_options.RefuseRetryAfterSeconds),
+                reliable: false, target: source).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Every 50 ms: retransmissions with backoff; every second: peer health, request rates, grace-time deferrals.</summary>
+    private async Task HousekeepingLoopAsync()
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(50), _time);
+        long lastSecond = 0;
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_stop.Token).ConfigureAwait(false))
+            {
+                long now = _time.GetTimestamp();
+                foreach (var (sequence, outstanding) in _outstanding)
+                {
+                    if (outstanding.NextAt > now)
+                        continue;
+                    if (outstanding.Attempts >= _options.MaxAttempts)
+                    {
+                        _outstanding.TryRemove(sequence, out _);
+                        Interlocked.Increment(ref Counters._givenUp);
+                        if (outstanding.Client is { } client)
+                            client.Unacknowledged++;
+                        LogGaveUp(_logger, outstanding.Type, outstanding.Target, outstanding.Attempts);
+                        continue;
+                    }
+                    outstanding.Attempts++;
+                    outstanding.NextAt = now + (long)(_options.RetransmitMs * Math.Pow(2, outstanding.Attempts - 1) / 1000.0 * _time.TimestampFrequency);
+                    Interlocked.Increment(ref Counters._retransmissions);
+                    await SendRawAsync(outstanding.Bytes, outstanding.Target).ConfigureAwait(false);
+                }
+                if (_time.GetElapsedTime(lastSecond, now).TotalSeconds >= 1)
+                {
+                    lastSecond = now;
+                    _registry.Refresh(TimeSpan.FromMinutes(10));
+                    await SharePeerHealthAsync().ConfigureAwait(false);
+                    await GraceDeferralsAsync().ConfigureAwait(false);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private async Task SharePeerHealthAsync()
+    {
+        if (_peerKeys is null || _options.Peers.Count == 0)
+            return;
+        var snapshot = _monitor.Current;
+        foreach (var peer in _options.Peers)
+        {
+            var address = IPAddress.Parse(peer.Address);
+            var message = new AdvisoryMessage
+            {
+                Type = AdvisoryType.PeerHealth,
+                KeyId = _peerKeys.CurrentId,
+                Sequence = _sequence.Next(),
+                Timestamp = _time.GetUtcNow().ToUnixTimeMilliseconds(),
+                Server = _self,
+                Client = address,
+                Score = (ushort)Math.Round(snapshot.Score * 1000),
+                Zone = (byte)snapshot.Zone,
+                ServicePort = (ushort)_radius.EndpointOf(PortKind.Authentication).Port,
+            };
+            var buffer = new byte[AdvisoryCodec.MaxLength];
+            int length = AdvisoryCodec.Encode(message, _peerKeys.Current, buffer);
+            await SendRawAsync(buffer[..length], new IPEndPoint(address, peer.AdvisoryPort)).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>In the centre zone of a "connection below failover" layout, clients are admitted, then deferred after the grace time.</summary>
+    private async Task GraceDeferralsAsync()
+    {
+        long now = _time.GetTimestamp();
+        foreach (var client in _registry.All)
+        {
+            if (client.State != ClientState.Active || _monitor.ZoneOf(client.Client.Class).Current != Zone.AdmitThenDefer)
+                continue;
+            if (_time.GetElapsedTime(client.StateSince, now).TotalSeconds >= _options.GraceSeconds)
+                await DeferClientAsync(client, AdvisoryReason.Overload).ConfigureAwait(false);
+        }
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        _monitor.ZoneChanged -= OnZoneChanged;
+        _registry.DeferredClientSeen -= OnDeferredClientSeen;
+        await _stop.CancelAsync().ConfigureAwait(false);
+        _socket?.Dispose();
+        try
+        {
+            await Task.WhenAll(_loops).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        _socket?.Dispose();
+        _stop.Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    [LoggerMessage(EventId = 600, Level = LogLevel.Information, Message = "Advisories on {Endpoint}")]
+    private static partial void LogListening(ILogger logger, EndPoint endpoint);
+
+    [LoggerMessage(EventId = 601, Level = LogLevel.Warning, Message = "Deferring {Count} clients of class {Class} ({Cause})")]
+    private static partial void LogDeferring(ILogger logger, int count, string @class, ZoneCause cause);
+
+    [LoggerMessage(EventId = 602, Level = LogLevel.Warning, Message = "Gave up on {Type} to {Target} after {Attempts} attempts")]
+    private static partial void LogGaveUp(ILogger logger, AdvisoryType type, IPEndPoint target, int attempts);
+
+    [LoggerMessage(EventId = 603, Level = LogLevel.Error, Message = "Advisory from {Source} failed")]
+    private static partial void LogHandleFailed(ILogger logger, IPEndPoint source, Exception exception);
+}
