@@ -15,8 +15,11 @@ public sealed class ForewarnOptions : IValidatableObject
     [Required]
     public string DataDirectory { get; set; } = "";
 
-    /// <summary>Addresses to listen on (IPv4 or IPv6 literals).</summary>
-    public List<string> Listen { get; set; } = ["127.0.0.1"];
+    /// <summary>Addresses to listen on (IPv4 or IPv6 literals); none configured means 127.0.0.1.</summary>
+    /// <remarks>The default is not put in the list itself: the configuration binder appends to a list, so a default entry would stay beside the configured ones.</remarks>
+    public List<string> Listen { get; set; } = [];
+
+    public IReadOnlyList<string> ListenAddresses => Listen.Count > 0 ? Listen : ["127.0.0.1"];
 
     [Range(0, 65535)]
     public int AuthPort { get; set; } = 1812;
@@ -49,8 +52,6 @@ public sealed class ForewarnOptions : IValidatableObject
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
-        if (Listen.Count == 0)
-            yield return new ValidationResult("Forewarn:Listen needs at least one address.", [nameof(Listen)]);
         foreach (var address in Listen)
         {
             if (!IPAddress.TryParse(address, out _))

@@ -77,7 +77,7 @@ public sealed class RadiusServer(
             SingleWriter = false,
             FullMode = BoundedChannelFullMode.Wait,
         });
-        foreach (var address in _options.Listen)
+        foreach (var address in _options.ListenAddresses)
         {
             var ip = IPAddress.Parse(address);
             _sockets.Add((Bind(new IPEndPoint(ip, _options.AuthPort)), PortKind.Authentication));
