@@ -125,6 +125,12 @@ internal static class HealthCommands
         text.AppendLine(CultureInfo.InvariantCulture,
             $"Requests {c2.Received}: accepts {c2.AccessAccepts}, rejects {c2.AccessRejects}, accounting {c2.AccountingResponses} (committed {c2.AccountingCommitted}, failed batches {c2.AccountingFailures}), duplicates {c2.DuplicatesAnswered}, dropped {c2.Dropped}");
         text.AppendLine("Listening: " + string.Join(", ", status.Listeners));
+        if (status.Advisory is { } adv)
+        {
+            text.AppendLine(CultureInfo.InvariantCulture,
+                $"Clients {adv.ActiveClients} seen, {adv.DeferredClients} deferred; advisories: failover {adv.Failovers}, invite {adv.Invites}, refuse {adv.Refusals}, reminder {adv.Reminders}, acked {adv.Acks}, resent {adv.Retransmissions}, given up {adv.GivenUp}, rejected {adv.Rejected}");
+            text.AppendLine("Alternates: " + (adv.Alternates.Count == 0 ? "none healthy" : string.Join(", ", adv.Alternates)));
+        }
         return text.ToString();
     }
 }

@@ -54,6 +54,7 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
     private readonly AdvisoryKeys? _peerKeys;
     private Socket? _socket;
     private IPAddress _self = IPAddress.Loopback;
+    private long _lastRejectAlert;
 
     private sealed record Outstanding(ActiveClient? Client, AdvisoryType Type, byte[] Bytes, IPEndPoint Target, long FirstSent)
     {
@@ -300,8 +301,14 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
         var verdict = _receiver.Check(data.Span, source.Address, _self, keyFor, out var message, out var error);
         if (verdict == AdvisoryReceiver.Verdict.Reject)
         {
-            Interlocked.Increment(ref Counters._rejected);
-            _alerts.Raise(AlertSeverity.Warning, "advisory", $"dropped an advisory from {source}: {error}");
+            long rejected = Interlocked.Increment(ref Counters._rejected);
+            // One alert per ten seconds at most: a flood of forgeries must not become a flood of alerts.
+            long now = _time.GetTimestamp();
+            if (_lastRejectAlert == 0 || _time.GetElapsedTime(_lastRejectAlert, now).TotalSeconds >= 10)
+            {
+                _lastRejectAlert = now;
+                _alerts.Raise(AlertSeverity.Warning, "advisory", $"dropped an advisory from {source}: {error} ({rejected} dropped in all)");
+            }
             return;
         }
         if (verdict == AdvisoryReceiver.Verdict.Retransmission)

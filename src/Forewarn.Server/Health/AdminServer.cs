@@ -22,7 +22,10 @@ public sealed class AdminOptions
 }
 
 /// <summary>What GET /api/status returns.</summary>
-public sealed record ServerStatus(HealthSnapshot Health, CounterSnapshot Counters, IReadOnlyList<string> Listeners);
+public sealed record ServerStatus(HealthSnapshot Health, CounterSnapshot Counters, IReadOnlyList<string> Listeners, AdvisorySnapshot? Advisory = null);
+
+public sealed record AdvisorySnapshot(long Failovers, long Invites, long Refusals, long Reminders, long Acks, long Retransmissions, long GivenUp, long Rejected,
+    int ActiveClients, int DeferredClients, IReadOnlyList<string> Alternates);
 
 public sealed record CounterSnapshot(long Received, long AccessAccepts, long AccessRejects, long AccountingResponses, long DuplicatesAnswered, long Dropped, long AccountingCommitted, long AccountingFailures);
 
@@ -38,6 +41,7 @@ public sealed partial class AdminServer(
     RadiusServer radius,
     ServerCounters counters,
     Core.Aaa.AccountingWriter accounting,
+    IServiceProvider services,
     ILogger<AdminServer> logger) : IHostedService, IAsyncDisposable
 {
     private WebApplication? _app;
@@ -102,7 +106,21 @@ public sealed partial class AdminServer(
         monitor.Current,
         new CounterSnapshot(counters.Received, counters.AccessAccepts, counters.AccessRejects, counters.AccountingResponses,
             counters.DuplicatesAnswered, counters.TotalDropped, accounting.Committed, accounting.Failures),
-        [.. radius.Endpoints.Select(e => $"{(e.Port == PortKind.Authentication ? "auth" : "acct")} {e.Endpoint}")]);
+        [.. radius.Endpoints.Select(e => $"{(e.Port == PortKind.Authentication ? "auth" : "acct")} {e.Endpoint}")],
+        Advisory());
+
+    private AdvisorySnapshot? Advisory()
+    {
+        // Resolved late: the advisory service depends on the RADIUS server having started.
+        if (services.GetService(typeof(Advisories.AdvisoryService)) is not Advisories.AdvisoryService advisory
+            || services.GetService(typeof(Core.Deferrals.ClientRegistry)) is not Core.Deferrals.ClientRegistry registry)
+            return null;
+        var c = advisory.Counters;
+        var clients = registry.All.ToList();
+        return new AdvisorySnapshot(c.Failovers, c.Invites, c.Refusals, c.Reminders, c.Acks, c.Retransmissions, c.GivenUp, c.Rejected,
+            clients.Count, clients.Count(x => x.State == Core.Deferrals.ClientState.Deferred),
+            [.. advisory.Alternates().Select(a => $"{a.Address}:{a.Port} (weight {a.Weight})")]);
+    }
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
