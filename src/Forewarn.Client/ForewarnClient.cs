@@ -13,6 +13,8 @@ public sealed class ClientOptions
     public IPAddress LocalAddress { get; set; } = IPAddress.Loopback;
     /// <summary>The UDP port advisories arrive on (0: none, classic failover only).</summary>
     public int AdvisoryPort { get; set; } = 1815;
+    /// <summary>"udp" (default) or "icmp" (ICMP Echo payloads; needs a raw socket).</summary>
+    public string Carrier { get; set; } = "udp";
     /// <summary>Classic timeout T per attempt.</summary>
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(5);
     /// <summary>Classic retries R after the first attempt.</summary>
@@ -51,7 +53,7 @@ public sealed class ForewarnClient : IAsyncDisposable
     private readonly ServerPool _pool;
     private readonly TimeProvider _time;
     private readonly Socket _radius;
-    private readonly Socket? _advisory;
+    private readonly Carriers.IAdvisoryCarrier? _advisory;
     private readonly AdvisoryReceiver _receiver;
     private readonly AdvisorySequence _sequence;
     private readonly ConcurrentDictionary<(IPEndPoint, byte), Pending> _pending = new();
@@ -83,15 +85,14 @@ public sealed class ForewarnClient : IAsyncDisposable
         var loops = new List<Task> { Task.Run(ReceiveResponsesAsync) };
         if (options.AdvisoryPort != 0)
         {
-            _advisory = new Socket(options.LocalAddress.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
-            _advisory.Bind(new IPEndPoint(options.LocalAddress, options.AdvisoryPort));
+            _advisory = Carriers.AdvisoryCarriers.Open(options.Carrier, new IPEndPoint(options.LocalAddress, options.AdvisoryPort));
             loops.Add(Task.Run(ReceiveAdvisoriesAsync));
             loops.Add(Task.Run(ProbeLoopAsync));
         }
         _loops = [.. loops];
     }
 
-    public IPEndPoint? AdvisoryEndpoint => (IPEndPoint?)_advisory?.LocalEndPoint;
+    public IPEndPoint? AdvisoryEndpoint => _advisory?.LocalEndPoint;
 
     /// <summary>Sends the request and returns the verified response, failing over as needed. Throws TimeoutException when no server answers.</summary>
     public async Task<byte[]> SendAsync(RadiusRequest request, CancellationToken cancellationToken = default)
@@ -188,13 +189,12 @@ public sealed class ForewarnClient : IAsyncDisposable
     private async Task ReceiveAdvisoriesAsync()
     {
         var buffer = new byte[AdvisoryCodec.MaxLength + 1];
-        EndPoint any = new IPEndPoint(_options.LocalAddress.AddressFamily == AddressFamily.InterNetwork ? IPAddress.Any : IPAddress.IPv6Any, 0);
         while (!_stop.IsCancellationRequested)
         {
-            SocketReceiveFromResult received;
+            (int Length, IPEndPoint Source) received;
             try
             {
-                received = await _advisory!.ReceiveFromAsync(buffer, SocketFlags.None, any, _stop.Token).ConfigureAwait(false);
+                received = await _advisory!.ReceiveAsync(buffer, _stop.Token).ConfigureAwait(false);
             }
             catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
             {
@@ -204,9 +204,9 @@ public sealed class ForewarnClient : IAsyncDisposable
             {
                 continue;
             }
-            var source = (IPEndPoint)received.RemoteEndPoint;
+            var source = received.Source;
             var server = _pool.Find(source.Address);
-            var verdict = _receiver.Check(buffer.AsSpan(0, received.ReceivedBytes), source.Address, _options.LocalAddress,
+            var verdict = _receiver.Check(buffer.AsSpan(0, received.Length), source.Address, _options.LocalAddress,
                 id => server is not null && server.Keys.TryGet(id, out var key) ? key : null, out var message, out var error);
             if (verdict == AdvisoryReceiver.Verdict.Reject)
             {
@@ -274,7 +274,7 @@ public sealed class ForewarnClient : IAsyncDisposable
         int length = AdvisoryCodec.Encode(message, server.Keys.Current, buffer);
         try
         {
-            await _advisory!.SendToAsync(buffer.AsMemory(0, length), SocketFlags.None, target).ConfigureAwait(false);
+            await _advisory!.SendAsync(buffer.AsMemory(0, length), target).ConfigureAwait(false);
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {

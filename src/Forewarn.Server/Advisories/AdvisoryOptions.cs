@@ -17,6 +17,8 @@ public sealed class AdvisoryOptions
     public bool Enabled { get; set; } = true;
     /// <summary>The server's advisory UDP port: ACKs, Probes and peer health arrive here (0: a free port).</summary>
     public int Port { get; set; } = 1814;
+    /// <summary>"udp" (default) or "icmp" (ICMP Echo payloads, the patent's carrier; needs root or CAP_NET_RAW, IPv4).</summary>
+    public string Carrier { get; set; } = "udp";
     /// <summary>The port clients take advisories on unless their entry says otherwise.</summary>
     public int ClientPort { get; set; } = 1815;
     /// <summary>The address advisories are signed as coming from (default: the first listen address; needed when listening on a wildcard).</summary>
@@ -48,6 +50,8 @@ public sealed class AdvisoryOptions
     {
         if (Port is < 0 or > 65535 || ClientPort is < 1 or > 65535)
             yield return "Forewarn:Advisory:Port and ClientPort must be valid UDP ports.";
+        if (Carrier is not ("udp" or "icmp"))
+            yield return $"Forewarn:Advisory:Carrier is udp or icmp, not '{Carrier}'.";
         if (Address is not null && !IPAddress.TryParse(Address, out _))
             yield return $"Forewarn:Advisory:Address '{Address}' is not an IP address.";
         foreach (var peer in Peers)

@@ -52,7 +52,7 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly List<Task> _loops = [];
     private readonly AdvisoryKeys? _peerKeys;
-    private Socket? _socket;
+    private Forewarn.Client.Carriers.IAdvisoryCarrier? _carrier;
     private IPAddress _self = IPAddress.Loopback;
     private long _lastRejectAlert;
 
@@ -84,7 +84,7 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
     }
 
     /// <summary>The bound advisory endpoint (port resolved when configured as 0).</summary>
-    public IPEndPoint? Endpoint => (IPEndPoint?)_socket?.LocalEndPoint;
+    public IPEndPoint? Endpoint => _carrier?.LocalEndPoint;
 
     public IReadOnlyCollection<PeerHealth> Peers => [.. _peers.Values];
 
@@ -94,14 +94,13 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
             return Task.CompletedTask;
         var listen = _radius.Endpoints[0].Endpoint.Address;
         _self = _options.Address is { } configured ? IPAddress.Parse(configured) : listen;
-        _socket = new Socket(_self.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
-        _socket.Bind(new IPEndPoint(listen, _options.Port));
+        _carrier = Forewarn.Client.Carriers.AdvisoryCarriers.Open(_options.Carrier, new IPEndPoint(listen, _options.Port));
         _monitor.ZoneChanged += OnZoneChanged;
         _registry.DeferredClientSeen += OnDeferredClientSeen;
         _loops.Add(Task.Run(ReceiveLoopAsync, CancellationToken.None));
         _loops.Add(Task.Run(ChangeLoopAsync, CancellationToken.None));
         _loops.Add(Task.Run(HousekeepingLoopAsync, CancellationToken.None));
-        LogListening(_logger, _socket.LocalEndPoint!);
+        LogListening(_logger, _carrier.LocalEndPoint, _options.Carrier);
         return Task.CompletedTask;
     }
 
@@ -205,7 +204,7 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
     {
         try
         {
-            await _socket!.SendToAsync(bytes, SocketFlags.None, target).ConfigureAwait(false);
+            await _carrier!.SendAsync(bytes, target).ConfigureAwait(false);
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
@@ -263,13 +262,12 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
     private async Task ReceiveLoopAsync()
     {
         var buffer = new byte[AdvisoryCodec.MaxLength + 1];
-        EndPoint any = new IPEndPoint(_self.AddressFamily == AddressFamily.InterNetwork ? IPAddress.Any : IPAddress.IPv6Any, 0);
         while (!_stop.IsCancellationRequested)
         {
-            SocketReceiveFromResult received;
+            (int Length, IPEndPoint Source) received;
             try
             {
-                received = await _socket!.ReceiveFromAsync(buffer, SocketFlags.None, any, _stop.Token).ConfigureAwait(false);
+                received = await _carrier!.ReceiveAsync(buffer, _stop.Token).ConfigureAwait(false);
             }
             catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
             {
@@ -279,10 +277,10 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
             {
                 continue;
             }
-            var source = (IPEndPoint)received.RemoteEndPoint;
+            var source = received.Source;
             try
             {
-                await HandleAsync(buffer.AsMemory(0, received.ReceivedBytes), source).ConfigureAwait(false);
+                await HandleAsync(buffer.AsMemory(0, received.Length), source).ConfigureAwait(false);
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
@@ -455,7 +453,7 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
         _monitor.ZoneChanged -= OnZoneChanged;
         _registry.DeferredClientSeen -= OnDeferredClientSeen;
         await _stop.CancelAsync().ConfigureAwait(false);
-        _socket?.Dispose();
+        _carrier?.Dispose();
         try
         {
             await Task.WhenAll(_loops).ConfigureAwait(false);
@@ -467,13 +465,13 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
 
     public ValueTask DisposeAsync()
     {
-        _socket?.Dispose();
+        _carrier?.Dispose();
         _stop.Dispose();
         return ValueTask.CompletedTask;
     }
 
-    [LoggerMessage(EventId = 600, Level = LogLevel.Information, Message = "Advisories on {Endpoint}")]
-    private static partial void LogListening(ILogger logger, EndPoint endpoint);
+    [LoggerMessage(EventId = 600, Level = LogLevel.Information, Message = "Advisories on {Endpoint} over {Carrier}")]
+    private static partial void LogListening(ILogger logger, EndPoint endpoint, string carrier);
 
     [LoggerMessage(EventId = 601, Level = LogLevel.Warning, Message = "Deferring {Count} clients of class {Class} ({Cause})")]
     private static partial void LogDeferring(ILogger logger, int count, string @class, ZoneCause cause);
