@@ -162,6 +162,10 @@ public sealed class AdvisoryEndToEndTests(Xunit.Abstractions.ITestOutputHelper o
         output.WriteLine($"traffic: sent {traffic.Sent}, answered {traffic.Answered}, failed {traffic.Failed}, later than T {traffic.Late}");
         Assert.Equal(Clients, OnServer(0));
         Assert.Contains(samples, s => s.Back > 0 && s.Back < Clients); // staggered: a moment with some back and some not
+        // The return did not push the server out of the Accept zone again.
+        var last = monitor.Current.RecentChanges[^1];
+        Assert.Equal(Zone.Accept, last.To);
+        Assert.Equal(Zone.Accept, monitor.Current.Zone);
         Assert.Equal(0, traffic.Failed);
         Assert.Equal(0, traffic.Late);
         Assert.Equal(traffic.Sent, traffic.Answered);

@@ -105,22 +105,23 @@ public sealed class HealthProcessTests(Xunit.Abstractions.ITestOutputHelper outp
     }
 
     /// <summary>
-    /// A slow user store (drill: 25 ms per lookup) and a load that ramps up: the workers fill, and the
+    /// A slow user store (drill: 12.5 ms per lookup) and a load that ramps up: the workers fill, and the
     /// zone leaves Accept — moved by the forecast — before p99 latency breaches the 50 ms objective.
     /// </summary>
     [Fact]
     public async Task SlowStore_ExhaustsWorkers_TheForecastMovesTheZoneBeforeLatencyBreaches()
     {
         Assert.Equal(0, (await Peer.RunAsync("/usr/bin/env", ["dotnet", Path.Combine(AppContext.BaseDirectory, "forewarn.dll"), "users", "add", "load", "--password", "pw", "--methods", "pap,mschapv2", "--data", _data])).ExitCode);
-        await using var server = await ServerProcess.StartAsync(_data, ["--set", "Forewarn:Workers=8", "--set", "Forewarn:QueueCapacity=2000",
-            "--set", "Forewarn:Health:LatencyWindowSeconds=3", .. OnlyTheCauseUnderTest]);
+        await using var server = await ServerProcess.StartAsync(_data, ["--set", "Forewarn:Workers=4", "--set", "Forewarn:QueueCapacity=2000",
+            "--set", "Forewarn:Health:LatencyWindowSeconds=3", "--set", "Forewarn:Health:ForecastHorizonSeconds=8", .. OnlyTheCauseUnderTest]);
         await server.WaitForAsync(s => s.Health.Zone == Zone.Accept && s.Health.Probes.All(p => p.Healthy), TimeSpan.FromSeconds(10));
         // Warm up (the first requests pay for JIT compilation), then let the latency window forget them.
         await LoadAsync(server.AuthPort, _ => 100, TimeSpan.FromSeconds(1));
         await Task.Delay(TimeSpan.FromSeconds(3.5));
-        await server.PostAsync("/api/drill?kind=slow-store&seconds=40&intensity=0.125");
+        await server.PostAsync("/api/drill?kind=slow-store&seconds=40&intensity=0.0625");
 
-        // 8 workers × 25 ms = 320 requests/s at most; ramp from 40/s to 390/s over 14 s.
+        // 4 workers × 12.5 ms = 320 requests/s at most; ramp from 40/s to 390/s over 14 s. Latency
+        // breaches 50 ms only once requests queue for 37.5 ms, well after the workers' trend is clear.
         var watch = Task.Run(async () =>
         {
             // A breach of the objective is p99 above it for three polls running (300 ms), not one spike.
