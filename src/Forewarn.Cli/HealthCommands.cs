@@ -42,7 +42,10 @@ internal static class HealthCommands
         yield return drill;
     }
 
-    private static async Task<int> CallAsync(ParseResult result, HttpMethod method, string path, CancellationToken cancellationToken)
+    /// <summary>The options every admin-API command takes.</summary>
+    public static IEnumerable<Option> ClientOptions() => [Admin, Token, Json];
+
+    internal static async Task<int> CallAsync(ParseResult result, HttpMethod method, string path, CancellationToken cancellationToken)
     {
         var baseUrl = result.GetValue(Admin);
         if (baseUrl is null)
@@ -125,6 +128,16 @@ internal static class HealthCommands
         text.AppendLine(CultureInfo.InvariantCulture,
             $"Requests {c2.Received}: accepts {c2.AccessAccepts}, rejects {c2.AccessRejects}, accounting {c2.AccountingResponses} (committed {c2.AccountingCommitted}, failed batches {c2.AccountingFailures}), duplicates {c2.DuplicatesAnswered}, dropped {c2.Dropped}");
         text.AppendLine("Listening: " + string.Join(", ", status.Listeners));
+        if (status.Relay is { } relay)
+        {
+            text.AppendLine();
+            text.AppendLine(CultureInfo.InvariantCulture, $"Relay: spool {relay.SpoolDepth} waiting, {relay.Replayed} replayed; moves {relay.Moves}; timeouts {relay.Timeouts}; advisories rejected {relay.AdvisoriesRejected}");
+            foreach (var u in relay.Upstreams)
+            {
+                var state = u.Deferred ? "DEFERRED" : u.Dead ? "DEAD" : "up";
+                text.AppendLine(CultureInfo.InvariantCulture, $"  upstream {u.Server} priority {u.Priority}: {state}{(u.Alternates.Count > 0 ? " (alternates " + string.Join(", ", u.Alternates) + ")" : "")}");
+            }
+        }
         if (status.Advisory is { } adv)
         {
             text.AppendLine(CultureInfo.InvariantCulture,

@@ -4,6 +4,7 @@ using Forewarn.Cli;
 var root = new RootCommand("Forewarn: a RADIUS server that warns its clients before it fails.");
 root.Options.Add(CommonOptions.Data);
 root.Subcommands.Add(ServeCommand.Create());
+root.Subcommands.Add(ServeCommand.CreateRelay());
 root.Subcommands.Add(UsersCommand.Create());
 root.Subcommands.Add(GroupsCommand.Create());
 root.Subcommands.Add(ClientsCommand.Create());

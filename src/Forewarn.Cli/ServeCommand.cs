@@ -1,81 +1,135 @@
 using System.CommandLine;
+using System.Globalization;
+using Forewarn.Relay;
 using Forewarn.Server;
 using Forewarn.Storage.Sqlite;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 
 namespace Forewarn.Cli;
 
+/// <summary>`forewarn serve` and `forewarn relay`: the same host, the relay with the forwarding handler.</summary>
 internal static class ServeCommand
 {
+    private sealed record HostOptions(
+        Option<string[]> Listen, Option<int?> AuthPort, Option<int?> AcctPort, Option<int?> AdvisoryPort, Option<string?> Config, Option<string[]> Set);
+
+    private static HostOptions CommonHostOptions(string advisoryDescription) => new(
+        new Option<string[]>("--listen") { Description = "Address to listen on (repeatable; default 127.0.0.1)" },
+        new Option<int?>("--auth-port") { Description = "Authentication port (default 1812; 0 picks a free port)" },
+        new Option<int?>("--acct-port") { Description = "Accounting port (default 1813; 0 picks a free port)" },
+        new Option<int?>("--advisory-port") { Description = advisoryDescription },
+        new Option<string?>("--config") { Description = "Configuration file (JSON); forewarn.json in the data directory is read too" },
+        new Option<string[]>("--set") { Description = "Override a setting: KEY=VALUE, e.g. Forewarn:Workers=32 (repeatable)" });
+
     public static Command Create()
     {
-        var listen = new Option<string[]>("--listen") { Description = "Address to listen on (repeatable; default 127.0.0.1)", AllowMultipleArgumentsPerToken = false };
-        var authPort = new Option<int?>("--auth-port") { Description = "Authentication port (default 1812; 0 picks a free port)" };
-        var acctPort = new Option<int?>("--acct-port") { Description = "Accounting port (default 1813; 0 picks a free port)" };
-        var advisoryPort = new Option<int?>("--advisory-port") { Description = "Advisory port: ACKs, Probes and peer health (default 1814; 0 picks a free port)" };
-        var config = new Option<string?>("--config") { Description = "Configuration file (JSON); forewarn.json in the data directory is read too" };
-        var set = new Option<string[]>("--set") { Description = "Override a setting: KEY=VALUE, e.g. Forewarn:Workers=32 (repeatable)" };
-        var command = new Command("serve", "Run the RADIUS server") { listen, authPort, acctPort, advisoryPort, config, set };
-        command.SetAction(async (result, cancellationToken) =>
-        {
-            var dataDirectory = DataDirectory.Ensure(CommonOptions.DataDirectoryOf(result));
-            var overrides = new Dictionary<string, string?>();
-            var addresses = result.GetValue(listen) ?? [];
-            for (int i = 0; i < addresses.Length; i++)
-                overrides[$"Forewarn:Listen:{i}"] = addresses[i];
-            if (result.GetValue(authPort) is { } auth)
-                overrides["Forewarn:AuthPort"] = auth.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            if (result.GetValue(acctPort) is { } acct)
-                overrides["Forewarn:AcctPort"] = acct.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            if (result.GetValue(advisoryPort) is { } advisoryPortValue)
-                overrides["Forewarn:Advisory:Port"] = advisoryPortValue.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            foreach (var pair in result.GetValue(set) ?? [])
-            {
-                int eq = pair.IndexOf('=', StringComparison.Ordinal);
-                if (eq <= 0)
-                    return CommonOptions.Fail($"--set expects KEY=VALUE, got '{pair}'.");
-                overrides[pair[..eq]] = pair[(eq + 1)..];
-            }
-            var configFile = result.GetValue(config);
-            if (configFile is not null && !File.Exists(configFile))
-                return CommonOptions.Fail($"configuration file '{configFile}' does not exist.");
-
-            using var host = ServerHost.Build(dataDirectory, configFile, overrides);
-            try
-            {
-                var store = host.Services.GetRequiredService<SqliteStore>();
-                await ServerServices.SeedDefaultsAsync(store).ConfigureAwait(false);
-                _ = host.Services.GetRequiredService<IOptions<ForewarnOptions>>().Value;
-                _ = host.Services.GetRequiredService<IOptions<Forewarn.Core.Health.HealthOptions>>().Value;
-                _ = host.Services.GetRequiredService<IOptions<Forewarn.Server.Advisories.AdvisoryOptions>>().Value;
-            }
-            catch (OptionsValidationException e)
-            {
-                return CommonOptions.Fail("invalid configuration: " + string.Join(" ", e.Failures));
-            }
-            Console.WriteLine($"Forewarn data directory: {dataDirectory}");
-            try
-            {
-                await host.StartAsync(cancellationToken).ConfigureAwait(false);
-            }
-            catch (OptionsValidationException e)
-            {
-                return CommonOptions.Fail("invalid configuration: " + string.Join(" ", e.Failures));
-            }
-            catch (System.Net.Sockets.SocketException e)
-            {
-                return CommonOptions.Fail($"cannot listen: {e.Message}");
-            }
-            var server = host.Services.GetRequiredService<RadiusServer>();
-            foreach (var (endpoint, port) in server.Endpoints)
-                Console.WriteLine($"Ready: {(port == PortKind.Authentication ? "auth" : "acct")} {endpoint}");
-            if (host.Services.GetRequiredService<Forewarn.Server.Advisories.AdvisoryService>().Endpoint is { } advisory)
-                Console.WriteLine($"Ready: advisory {advisory}");
-            await host.WaitForShutdownAsync(CancellationToken.None).ConfigureAwait(false);
-            return 0;
-        });
+        var options = CommonHostOptions("Advisory port: ACKs, Probes and peer health (default 1814; 0 picks a free port)");
+        var command = new Command("serve", "Run the RADIUS server") { options.Listen, options.AuthPort, options.AcctPort, options.AdvisoryPort, options.Config, options.Set };
+        command.SetAction((result, cancellationToken) => RunAsync(result, options, "Forewarn:Advisory:Port", [], null, cancellationToken));
         return command;
+    }
+
+    public static Command CreateRelay()
+    {
+        var options = CommonHostOptions("Port the relay takes advisories on from its upstream servers (default 1815)");
+        var upstream = new Option<string[]>("--upstream")
+        {
+            Description = "Upstream server ADDRESS:AUTHPORT:ACCTPORT:SECRET[:PRIORITY[:ADVISORYPORT]] (repeatable; or Forewarn:Relay:Upstream in the configuration)",
+        };
+        var command = new Command("relay", "Run a RADIUS relay for devices that cannot run the client library: it obeys advisories on their behalf")
+        {
+            options.Listen, options.AuthPort, options.AcctPort, options.AdvisoryPort, options.Config, options.Set, upstream,
+        };
+        command.SetAction((result, cancellationToken) =>
+        {
+            // The relay sends no advisories of its own: its devices could not read them.
+            var overrides = new Dictionary<string, string?> { ["Forewarn:Advisory:Enabled"] = "false" };
+            var servers = result.GetValue(upstream) ?? [];
+            for (int i = 0; i < servers.Length; i++)
+            {
+                var parts = servers[i].Split(':');
+                if (parts.Length < 4)
+                    return Task.FromResult(CommonOptions.Fail($"--upstream expects ADDRESS:AUTHPORT:ACCTPORT:SECRET[:PRIORITY[:ADVISORYPORT]], got '{servers[i]}'."));
+                overrides[$"Forewarn:Relay:Upstream:{i}:Address"] = parts[0];
+                overrides[$"Forewarn:Relay:Upstream:{i}:AuthPort"] = parts[1];
+                overrides[$"Forewarn:Relay:Upstream:{i}:AcctPort"] = parts[2];
+                overrides[$"Forewarn:Relay:Upstream:{i}:Secret"] = parts[3];
+                if (parts.Length > 4)
+                    overrides[$"Forewarn:Relay:Upstream:{i}:Priority"] = parts[4];
+                if (parts.Length > 5)
+                    overrides[$"Forewarn:Relay:Upstream:{i}:AdvisoryPort"] = parts[5];
+            }
+            return RunAsync(result, options, "Forewarn:Relay:AdvisoryPort", overrides, (services, configuration) => services.AddForewarnRelay(configuration), cancellationToken);
+        });
+        var status = new Command("status", "Show the running relay's upstream servers, moves and accounting spool") { };
+        foreach (var option in HealthCommands.ClientOptions())
+            status.Options.Add(option);
+        status.SetAction((result, cancellationToken) => HealthCommands.CallAsync(result, HttpMethod.Get, "/api/status", cancellationToken));
+        command.Subcommands.Add(status);
+        return command;
+    }
+
+    private static async Task<int> RunAsync(ParseResult result, HostOptions options, string advisoryKey, Dictionary<string, string?> overrides,
+        Action<IServiceCollection, IConfiguration>? configure, CancellationToken cancellationToken)
+    {
+        var dataDirectory = DataDirectory.Ensure(CommonOptions.DataDirectoryOf(result));
+        var addresses = result.GetValue(options.Listen) ?? [];
+        for (int i = 0; i < addresses.Length; i++)
+            overrides[$"Forewarn:Listen:{i}"] = addresses[i];
+        if (result.GetValue(options.AuthPort) is { } auth)
+            overrides["Forewarn:AuthPort"] = auth.ToString(CultureInfo.InvariantCulture);
+        if (result.GetValue(options.AcctPort) is { } acct)
+            overrides["Forewarn:AcctPort"] = acct.ToString(CultureInfo.InvariantCulture);
+        if (result.GetValue(options.AdvisoryPort) is { } advisoryPort)
+            overrides[advisoryKey] = advisoryPort.ToString(CultureInfo.InvariantCulture);
+        foreach (var pair in result.GetValue(options.Set) ?? [])
+        {
+            int eq = pair.IndexOf('=', StringComparison.Ordinal);
+            if (eq <= 0)
+                return CommonOptions.Fail($"--set expects KEY=VALUE, got '{pair}'.");
+            overrides[pair[..eq]] = pair[(eq + 1)..];
+        }
+        var configFile = result.GetValue(options.Config);
+        if (configFile is not null && !File.Exists(configFile))
+            return CommonOptions.Fail($"configuration file '{configFile}' does not exist.");
+
+        using var host = ServerHost.Build(dataDirectory, configFile, overrides, configure: configure);
+        try
+        {
+            var store = host.Services.GetRequiredService<SqliteStore>();
+            await ServerServices.SeedDefaultsAsync(store).ConfigureAwait(false);
+            _ = host.Services.GetRequiredService<IOptions<ForewarnOptions>>().Value;
+            _ = host.Services.GetRequiredService<IOptions<Forewarn.Core.Health.HealthOptions>>().Value;
+            _ = host.Services.GetRequiredService<IOptions<Forewarn.Server.Advisories.AdvisoryOptions>>().Value;
+            if (configure is not null)
+                _ = host.Services.GetRequiredService<IOptions<RelayOptions>>().Value;
+        }
+        catch (OptionsValidationException e)
+        {
+            return CommonOptions.Fail("invalid configuration: " + string.Join(" ", e.Failures));
+        }
+        Console.WriteLine($"Forewarn data directory: {dataDirectory}");
+        try
+        {
+            await host.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OptionsValidationException e)
+        {
+            return CommonOptions.Fail("invalid configuration: " + string.Join(" ", e.Failures));
+        }
+        catch (System.Net.Sockets.SocketException e)
+        {
+            return CommonOptions.Fail($"cannot listen: {e.Message}");
+        }
+        var server = host.Services.GetRequiredService<RadiusServer>();
+        foreach (var (endpoint, port) in server.Endpoints)
+            Console.WriteLine($"Ready: {(port == PortKind.Authentication ? "auth" : "acct")} {endpoint}");
+        if (host.Services.GetRequiredService<Forewarn.Server.Advisories.AdvisoryService>().Endpoint is { } advisory)
+            Console.WriteLine($"Ready: advisory {advisory}");
+        await host.WaitForShutdownAsync(CancellationToken.None).ConfigureAwait(false);
+        return 0;
     }
 }

@@ -21,6 +21,8 @@ public sealed class ClientOptions
     public int Retries { get; set; } = 3;
     /// <summary>How long a server that timed out is avoided.</summary>
     public TimeSpan DeadTime { get; set; } = TimeSpan.FromSeconds(60);
+    /// <summary>A server that timed out is asked with Status-Server (RFC 5997) this often, and used again as soon as it answers; zero turns it off.</summary>
+    public TimeSpan StatusServerInterval { get; set; } = TimeSpan.FromSeconds(5);
     /// <summary>Invitations are taken up at a random moment within this, so that clients do not stampede back.</summary>
     public TimeSpan ReturnJitter { get; set; } = TimeSpan.FromSeconds(2);
 }
@@ -83,6 +85,8 @@ public sealed class ForewarnClient : IAsyncDisposable
         _radius = new Socket(options.LocalAddress.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
         _radius.Bind(new IPEndPoint(options.LocalAddress, 0));
         var loops = new List<Task> { Task.Run(ReceiveResponsesAsync) };
+        if (options.StatusServerInterval > TimeSpan.Zero)
+            loops.Add(Task.Run(WatchDeadServersAsync));
         if (options.AdvisoryPort != 0)
         {
             _advisory = Carriers.AdvisoryCarriers.Open(options.Carrier, new IPEndPoint(options.LocalAddress, options.AdvisoryPort));
@@ -95,7 +99,14 @@ public sealed class ForewarnClient : IAsyncDisposable
     public IPEndPoint? AdvisoryEndpoint => _advisory?.LocalEndPoint;
 
     /// <summary>Sends the request and returns the verified response, failing over as needed. Throws TimeoutException when no server answers.</summary>
-    public async Task<byte[]> SendAsync(RadiusRequest request, CancellationToken cancellationToken = default)
+    public async Task<byte[]> SendAsync(RadiusRequest request, CancellationToken cancellationToken = default) =>
+        (await ExchangeAsync(request, cancellationToken).ConfigureAwait(false)).Response;
+
+    /// <summary>A verified answer, with the server that gave it and the Request Authenticator it answers (to reveal hidden attributes).</summary>
+    public sealed record Exchange(byte[] Response, byte[] RequestAuthenticator, PoolServer Server);
+
+    /// <summary>Like <see cref="SendAsync"/>, but says which server answered and under which authenticator.</summary>
+    public async Task<Exchange> ExchangeAsync(RadiusRequest request, CancellationToken cancellationToken = default)
     {
         var tried = new List<PoolServer>();
         while (_pool.Pick(tried) is { } server)
@@ -121,7 +132,7 @@ public sealed class ForewarnClient : IAsyncDisposable
         throw new TimeoutException("No RADIUS server answered.");
     }
 
-    private async Task<byte[]?> AttemptAsync(RadiusRequest request, PoolServer server, CancellationToken moved, CancellationToken cancellationToken)
+    private async Task<Exchange?> AttemptAsync(RadiusRequest request, PoolServer server, CancellationToken moved, CancellationToken cancellationToken)
     {
         var target = new IPEndPoint(server.Address, request.Code == RadiusCode.AccountingRequest ? server.AcctPort : server.AuthPort);
         byte id = (byte)Interlocked.Increment(ref _identifier);
@@ -141,7 +152,7 @@ public sealed class ForewarnClient : IAsyncDisposable
             wait.CancelAfter(_options.Timeout);
             try
             {
-                return await pending.Done.Task.WaitAsync(wait.Token).ConfigureAwait(false);
+                return new Exchange(await pending.Done.Task.WaitAsync(wait.Token).ConfigureAwait(false), authenticator, server);
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
@@ -304,6 +315,29 @@ public sealed class ForewarnClient : IAsyncDisposable
                         Server = _options.LocalAddress,
                         Client = server.Address,
                     }).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    /// <summary>Classic servers send no advisories: a dead one is watched with Status-Server and revived when it answers.</summary>
+    private async Task WatchDeadServersAsync()
+    {
+        using var timer = new PeriodicTimer(_options.StatusServerInterval, _time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_stop.Token).ConfigureAwait(false))
+            {
+                foreach (var server in _pool.Servers)
+                {
+                    if (server.DeadUntil <= _time.GetUtcNow())
+                        continue;
+                    var status = await AttemptAsync(new RadiusRequest(RadiusCode.StatusServer), server, CancellationToken.None, _stop.Token).ConfigureAwait(false);
+                    if (status is not null)
+                        server.DeadUntil = DateTimeOffset.MinValue;
                 }
             }
         }

@@ -6,6 +6,24 @@ using Microsoft.Extensions.Logging;
 
 namespace Forewarn.Server;
 
+/// <summary>
+/// What answers an Access-Request or Accounting-Request that has passed every check: the AAA handlers
+/// in the server, the forwarding handler in the relay. Returns the response length, or 0 for none.
+/// </summary>
+public interface IRadiusHandler
+{
+    ValueTask<int> HandleAsync(ReadOnlyMemory<byte> request, RadiusClient client, IPEndPoint source, Memory<byte> response, CancellationToken cancellationToken);
+}
+
+/// <summary>The server's handler: authentication against the store, durable accounting.</summary>
+public sealed class AaaHandler(AccessHandler access, AccountingHandler accounting) : IRadiusHandler
+{
+    public ValueTask<int> HandleAsync(ReadOnlyMemory<byte> request, RadiusClient client, IPEndPoint source, Memory<byte> response, CancellationToken cancellationToken) =>
+        (RadiusCode)request.Span[0] == RadiusCode.AccessRequest
+            ? access.HandleAsync(request, client, response, cancellationToken)
+            : accounting.HandleAsync(request, client, source.Address.ToString(), response, cancellationToken);
+}
+
 /// <summary>Which listener a datagram arrived on: it decides which codes are served.</summary>
 public enum PortKind { Authentication, Accounting }
 
@@ -16,8 +34,7 @@ public enum PortKind { Authentication, Accounting }
 public sealed class RequestPipeline(
     ClientDirectory clients,
     DuplicateCache duplicates,
-    AccessHandler access,
-    AccountingHandler accounting,
+    IRadiusHandler handler,
     ServerCounters counters,
     Health.SelfClient self,
     Core.Deferrals.ClientRegistry registry,
@@ -141,15 +158,9 @@ public sealed class RequestPipeline(
 
     private async ValueTask<int> DispatchAsync(ReadOnlyMemory<byte> datagram, RadiusClient client, IPEndPoint source, PortKind port, Memory<byte> response, CancellationToken cancellationToken)
     {
-        switch ((RadiusCode)datagram.Span[0])
-        {
-            case RadiusCode.AccessRequest:
-                return await access.HandleAsync(datagram, client, response, cancellationToken).ConfigureAwait(false);
-            case RadiusCode.AccountingRequest:
-                return await accounting.HandleAsync(datagram, client, source.Address.ToString(), response, cancellationToken).ConfigureAwait(false);
-            default:
-                return StatusResponse(datagram.Span, client, port, response.Span);
-        }
+        if ((RadiusCode)datagram.Span[0] == RadiusCode.StatusServer)
+            return StatusResponse(datagram.Span, client, port, response.Span);
+        return await handler.HandleAsync(datagram, client, source, response, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>RFC 5997 §3: Access-Accept on the authentication port, Accounting-Response on the accounting port, signed.</summary>

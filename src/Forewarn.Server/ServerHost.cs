@@ -12,7 +12,8 @@ namespace Forewarn.Server;
 /// </summary>
 public static class ServerHost
 {
-    public static IHost Build(string dataDirectory, string? configFile, IReadOnlyDictionary<string, string?> overrides, LogLevel minimumLevel = LogLevel.Information)
+    public static IHost Build(string dataDirectory, string? configFile, IReadOnlyDictionary<string, string?> overrides, LogLevel minimumLevel = LogLevel.Information,
+        Action<IServiceCollection, IConfiguration>? configure = null)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true, ContentRootPath = dataDirectory });
         builder.Configuration.AddJsonFile(Path.Combine(dataDirectory, DataDirectory.ConfigFile), optional: true);
@@ -31,6 +32,7 @@ public static class ServerHost
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
         builder.Services.AddSystemd();
         builder.Services.AddForewarnServer(builder.Configuration);
+        configure?.Invoke(builder.Services, builder.Configuration);
         return builder.Build();
     }
 }

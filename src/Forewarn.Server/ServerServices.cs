@@ -45,6 +45,7 @@ public static class ServerServices
         services.AddSingleton<AccessHandler>();
         services.AddSingleton<AccountingWriter>();
         services.AddSingleton<AccountingHandler>();
+        services.AddSingleton<IRadiusHandler, AaaHandler>();
         services.AddSingleton<RequestPipeline>();
         // The client loader runs first so that the directory is filled before the sockets open.
         services.AddSingleton<ClientLoader>();

@@ -28,6 +28,7 @@ public class HealthTests
     private HealthMonitor Monitor(Thresholds thresholds, double forecastHorizon = 0, double dwell = 1, double hysteresis = 0.05) =>
         new([_load, _store, _log], new HealthOptions
         {
+            WarmupSeconds = 0,
             Thresholds = thresholds,
             ForecastHorizonSeconds = forecastHorizon,
             MinimumDwellSeconds = dwell,
@@ -124,6 +125,7 @@ public class HealthTests
         {
             Thresholds = new Thresholds { Failover = 0.2, ConnectNew = 0.3, ConnectReturning = 0.3 },
             ClassThresholds = { ["gold"] = new Thresholds { Failover = 0.6, ConnectNew = 0.7, ConnectReturning = 0.7 } },
+            WarmupSeconds = 0,
             ForecastHorizonSeconds = 0,
         };
         var m = new HealthMonitor([_load], options, _time, _alerts, new DrillState(_time), NullLogger<HealthMonitor>.Instance);
@@ -211,6 +213,18 @@ public class HealthTests
         Assert.Equal(ZoneCause.Drain, m.Current.RecentChanges[^1].Cause);
         m.Resume();
         Assert.Equal(Zone.Accept, Hold(m, 1, 2));
+    }
+
+    [Fact]
+    public void DuringWarmup_OnlyForcedCausesMoveTheZone()
+    {
+        var m = new HealthMonitor([_load, _store, _log], new HealthOptions { WarmupSeconds = 5, ForecastHorizonSeconds = 0 }, _time, _alerts,
+            new DrillState(_time), NullLogger<HealthMonitor>.Instance);
+        Assert.Equal(Zone.Accept, Hold(m, 0.1, 2));      // start-up load: ignored
+        _store.Healthy = false;
+        Assert.Equal(Zone.Defer, m.Tick().Zone);         // a mandatory service down: not ignored
+        _store.Healthy = true;
+        Assert.Equal(Zone.Defer, Hold(m, 0.1, 5));       // after the warm-up the score counts
     }
 
     [Fact]

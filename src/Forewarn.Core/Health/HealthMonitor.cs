@@ -45,6 +45,7 @@ public sealed partial class HealthMonitor
     private readonly Lock _lock = new();
     private readonly HashSet<string> _failedServices = new(StringComparer.Ordinal);
     private volatile bool _draining;
+    private readonly long _started;
     private HealthSnapshot? _current;
 
     public HealthMonitor(IEnumerable<IProbe> probes, HealthOptions options, TimeProvider time, AlertHub alerts, DrillState drill, ILogger<HealthMonitor> logger)
@@ -55,6 +56,7 @@ public sealed partial class HealthMonitor
         _alerts = alerts;
         _drill = drill;
         _logger = logger;
+        _started = time.GetTimestamp();
         _score = new ScoreFunction(options);
         _forecast = new TrendForecaster(options);
         var zones = new List<ZoneMachine> { new(DefaultClass, options.Thresholds, options, time) };
@@ -140,7 +142,8 @@ public sealed partial class HealthMonitor
                 forced ??= sample.Kind == ProbeKind.Mandatory ? ZoneCause.MandatoryService : ZoneCause.DependentService;
         }
 
-        foreach (var zone in _zones)
+        bool warmingUp = forced is null && _time.GetElapsedTime(_started, now).TotalSeconds < _options.WarmupSeconds;
+        foreach (var zone in warmingUp ? [] : _zones)
         {
             var change = zone.Update(score, predicted, forced);
             if (change is null)

@@ -26,6 +26,9 @@ public sealed class HealthOptions
     /// <summary>Samples per second.</summary>
     public double SampleHz { get; set; } = 10;
 
+    /// <summary>After start, the zone follows only forced causes (drain, services down) for this long: start-up work (JIT) is not overload.</summary>
+    public double WarmupSeconds { get; set; } = 5;
+
     public Thresholds Thresholds { get; set; } = new();
 
     /// <summary>Thresholds for client classes (quality of service promised to a class), by class name.</summary>

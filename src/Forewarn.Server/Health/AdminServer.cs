@@ -22,7 +22,18 @@ public sealed class AdminOptions
 }
 
 /// <summary>What GET /api/status returns.</summary>
-public sealed record ServerStatus(HealthSnapshot Health, CounterSnapshot Counters, IReadOnlyList<string> Listeners, AdvisorySnapshot? Advisory = null);
+public sealed record ServerStatus(HealthSnapshot Health, CounterSnapshot Counters, IReadOnlyList<string> Listeners, AdvisorySnapshot? Advisory = null, RelayStatus? Relay = null);
+
+/// <summary>What `forewarn relay status` shows: each upstream server's state, moves, and the accounting spool.</summary>
+public sealed record RelayStatus(IReadOnlyList<UpstreamState> Upstreams, long SpoolDepth, long Spooled, long Replayed, long Moves, long AdvisoriesRejected, long Timeouts);
+
+public sealed record UpstreamState(string Server, int Priority, bool Deferred, bool Dead, IReadOnlyList<string> Alternates);
+
+/// <summary>Implemented by the relay, so that the admin API can report it.</summary>
+public interface IRelayStatusSource
+{
+    RelayStatus Status();
+}
 
 public sealed record AdvisorySnapshot(long Failovers, long Invites, long Refusals, long Reminders, long Acks, long Retransmissions, long GivenUp, long Rejected,
     int ActiveClients, int DeferredClients, IReadOnlyList<string> Alternates);
@@ -107,12 +118,13 @@ public sealed partial class AdminServer(
         new CounterSnapshot(counters.Received, counters.AccessAccepts, counters.AccessRejects, counters.AccountingResponses,
             counters.DuplicatesAnswered, counters.TotalDropped, accounting.Committed, accounting.Failures),
         [.. radius.Endpoints.Select(e => $"{(e.Port == PortKind.Authentication ? "auth" : "acct")} {e.Endpoint}")],
-        Advisory());
+        Advisory(),
+        (services.GetService(typeof(IRelayStatusSource)) as IRelayStatusSource)?.Status());
 
     private AdvisorySnapshot? Advisory()
     {
         // Resolved late: the advisory service depends on the RADIUS server having started.
-        if (services.GetService(typeof(Advisories.AdvisoryService)) is not Advisories.AdvisoryService advisory
+        if (services.GetService(typeof(Advisories.AdvisoryService)) is not Advisories.AdvisoryService { Endpoint: not null } advisory
             || services.GetService(typeof(Core.Deferrals.ClientRegistry)) is not Core.Deferrals.ClientRegistry registry)
             return null;
         var c = advisory.Counters;

@@ -63,5 +63,14 @@ internal static class Migrations
         ALTER TABLE clients ADD COLUMN class TEXT;
         ALTER TABLE clients ADD COLUMN advisory_port INTEGER NOT NULL DEFAULT 0;
         """,
+        // 4: the relay's accounting spool: requests no upstream server acknowledged, replayed in order.
+        """
+        CREATE TABLE spool (
+            id          INTEGER PRIMARY KEY,
+            spooled_at  INTEGER NOT NULL,
+            client      TEXT NOT NULL,
+            attributes  BLOB NOT NULL
+        );
+        """,
     ];
 }

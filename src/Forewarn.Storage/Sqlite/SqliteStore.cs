@@ -342,6 +342,44 @@ public sealed class SqliteStore : IUserStore, IClientStore, IAccountingStore, ID
         return Task.FromResult<IReadOnlyList<AccountingRecord>>(records);
     }
 
+    // ---- relay spool ------------------------------------------------------------------------
+
+    public sealed record SpooledRequest(long Id, DateTimeOffset SpooledAt, string Client, byte[] Attributes);
+
+    /// <summary>Stores an accounting request durably (committed before this returns).</summary>
+    public long Spool(string client, ReadOnlySpan<byte> attributes)
+    {
+        using var lease = Lease();
+        using var command = Command(lease.Connection, "INSERT INTO spool (spooled_at, client, attributes) VALUES ($at, $client, $attributes); SELECT last_insert_rowid();",
+            ("$at", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()), ("$client", client), ("$attributes", attributes.ToArray()));
+        return Convert.ToInt64(command.ExecuteScalar(), CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>The oldest spooled requests, in order.</summary>
+    public IReadOnlyList<SpooledRequest> PeekSpool(int limit)
+    {
+        using var lease = Lease();
+        using var command = Command(lease.Connection, "SELECT id, spooled_at, client, attributes FROM spool ORDER BY id LIMIT $limit", ("$limit", limit));
+        using var reader = command.ExecuteReader();
+        var spooled = new List<SpooledRequest>();
+        while (reader.Read())
+            spooled.Add(new SpooledRequest(reader.GetInt64(0), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(1)), reader.GetString(2), (byte[])reader[3]));
+        return spooled;
+    }
+
+    public void Unspool(long id)
+    {
+        using var lease = Lease();
+        using var command = Command(lease.Connection, "DELETE FROM spool WHERE id = $id", ("$id", id));
+        command.ExecuteNonQuery();
+    }
+
+    public long SpoolDepth()
+    {
+        using var lease = Lease();
+        return Convert.ToInt64(Scalar(lease.Connection, "SELECT count(*) FROM spool"), CultureInfo.InvariantCulture);
+    }
+
     public void Dispose()
     {
         while (_idle.TryTake(out var connection))

@@ -1,0 +1,49 @@
+using System.Net;
+
+namespace Forewarn.Relay;
+
+/// <summary>One upstream server.</summary>
+public sealed class UpstreamOptions
+{
+    public string Address { get; set; } = "";
+    public int AuthPort { get; set; } = 1812;
+    public int AcctPort { get; set; } = 1813;
+    public string Secret { get; set; } = "";
+    public int Priority { get; set; } = 1;
+    public int Weight { get; set; } = 1;
+    /// <summary>Where the server takes Probes (Forewarn servers; ignored for classic ones).</summary>
+    public int AdvisoryPort { get; set; } = 1814;
+}
+
+/// <summary>Section <c>Forewarn:Relay</c>: where `forewarn relay` forwards its devices' requests.</summary>
+public sealed class RelayOptions
+{
+    public List<UpstreamOptions> Upstream { get; set; } = [];
+    /// <summary>The port the relay takes advisories on (its address is its first listen address).</summary>
+    public int AdvisoryPort { get; set; } = 1815;
+    /// <summary>"udp" or "icmp".</summary>
+    public string Carrier { get; set; } = "udp";
+    /// <summary>Classic timeout per attempt, seconds, and retries: the fallback for servers that send no advisories.</summary>
+    public double TimeoutSeconds { get; set; } = 2;
+    public int Retries { get; set; } = 1;
+    /// <summary>How long a server that did not answer is avoided (it is watched with Status-Server meanwhile).</summary>
+    public double DeadTimeSeconds { get; set; } = 30;
+    public double StatusServerSeconds { get; set; } = 2;
+    /// <summary>How often the spool is tried when it is not empty.</summary>
+    public double SpoolRetrySeconds { get; set; } = 1;
+
+    public IEnumerable<string> Validate()
+    {
+        if (Upstream.Count == 0)
+            yield return "Forewarn:Relay:Upstream needs at least one server.";
+        foreach (var upstream in Upstream)
+        {
+            if (!IPAddress.TryParse(upstream.Address, out _))
+                yield return $"Forewarn:Relay:Upstream: '{upstream.Address}' is not an IP address.";
+            if (string.IsNullOrEmpty(upstream.Secret))
+                yield return $"Forewarn:Relay:Upstream {upstream.Address}: the secret is missing.";
+        }
+        if (TimeoutSeconds <= 0 || Retries < 0)
+            yield return "Forewarn:Relay: TimeoutSeconds must be positive and Retries not negative.";
+    }
+}

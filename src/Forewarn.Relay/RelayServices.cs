@@ -1,0 +1,125 @@
+using System.Net;
+using Forewarn.Client;
+using Forewarn.Server;
+using Forewarn.Server.Health;
+using Forewarn.Storage.Sqlite;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Forewarn.Relay;
+
+public static class RelayServices
+{
+    /// <summary>
+    /// Turns the server host into a relay: the same listeners, client directory, duplicate detection and
+    /// BlastRADIUS checks downstream, with the forwarding handler in place of the AAA handlers.
+    /// </summary>
+    public static IServiceCollection AddForewarnRelay(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<RelayOptions>().Bind(configuration.GetSection("Forewarn:Relay")).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<RelayOptions>, RelayOptionsValidator>();
+        services.AddSingleton(sp => sp.GetRequiredService<IOptions<RelayOptions>>().Value);
+        services.AddSingleton(sp =>
+        {
+            var options = sp.GetRequiredService<RelayOptions>();
+            var server = sp.GetRequiredService<IOptions<ForewarnOptions>>().Value;
+            return new ForewarnClient(new ClientOptions
+            {
+                LocalAddress = IPAddress.Parse(server.ListenAddresses[0]),
+                AdvisoryPort = options.AdvisoryPort,
+                Carrier = options.Carrier,
+                Timeout = TimeSpan.FromSeconds(options.TimeoutSeconds),
+                Retries = options.Retries,
+                DeadTime = TimeSpan.FromSeconds(options.DeadTimeSeconds),
+                StatusServerInterval = TimeSpan.FromSeconds(options.StatusServerSeconds),
+            }, options.Upstream.Select(u => new PoolServer(IPAddress.Parse(u.Address), u.AuthPort, u.AcctPort, u.Secret, u.Priority, u.Weight, u.AdvisoryPort)),
+            sp.GetRequiredService<TimeProvider>());
+        });
+        services.AddSingleton<RelayHandler>();
+        services.AddSingleton<IRadiusHandler>(sp => sp.GetRequiredService<RelayHandler>());
+        services.AddSingleton<SpoolReplayer>();
+        services.AddHostedService(sp => sp.GetRequiredService<SpoolReplayer>());
+        services.AddSingleton<IRelayStatusSource>(sp => sp.GetRequiredService<SpoolReplayer>());
+        return services;
+    }
+}
+
+internal sealed class RelayOptionsValidator : IValidateOptions<RelayOptions>
+{
+    public ValidateOptionsResult Validate(string? name, RelayOptions options)
+    {
+        var errors = options.Validate().ToList();
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}
+
+/// <summary>Replays the accounting spool, oldest first, one at a time, stopping at the first failure; reports the relay's state.</summary>
+public sealed partial class SpoolReplayer(ForewarnClient upstream, SqliteStore store, RelayOptions options, TimeProvider time, ILogger<SpoolReplayer> logger)
+    : BackgroundService, IRelayStatusSource
+{
+    private long _replayed;
+    private long _moves;
+
+    public long Replayed => Interlocked.Read(ref _replayed);
+
+    public override Task StartAsync(CancellationToken cancellationToken)
+    {
+        upstream.MovedAway += (_, _) => Interlocked.Increment(ref _moves);
+        return base.StartAsync(cancellationToken);
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(options.SpoolRetrySeconds), time);
+        while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
+        {
+            foreach (var spooled in store.PeekSpool(100))
+            {
+                if (!await ReplayAsync(spooled, stoppingToken).ConfigureAwait(false))
+                    break;
+            }
+        }
+    }
+
+    /// <summary>Sends one spooled request with Acct-Delay-Time raised by the time it waited (RFC 2866 §5.2); true once acknowledged.</summary>
+    private async Task<bool> ReplayAsync(SqliteStore.SpooledRequest spooled, CancellationToken cancellationToken)
+    {
+        var request = new RadiusRequest(Protocol.Radius.RadiusCode.AccountingRequest);
+        uint delay = (uint)Math.Max(0, (time.GetUtcNow() - spooled.SpooledAt).TotalSeconds);
+        foreach (var attribute in new Protocol.Radius.AttributeEnumerator(spooled.Attributes))
+        {
+            if (attribute.Type == Protocol.Radius.AttributeTypes.AcctDelayTime && attribute.Value.Length == 4)
+                delay += System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(attribute.Value);
+            else if (attribute.Type != Protocol.Radius.AttributeTypes.MessageAuthenticator)
+                request.Add(attribute.Type, attribute.Value.ToArray());
+        }
+        request.Add(Protocol.Radius.AttributeTypes.AcctDelayTime, delay);
+        try
+        {
+            await upstream.SendAsync(request, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            return false;
+        }
+        store.Unspool(spooled.Id);
+        Interlocked.Increment(ref _replayed);
+        LogReplayed(logger, spooled.Id, spooled.Client);
+        return true;
+    }
+
+    public RelayStatus Status()
+    {
+        var now = time.GetUtcNow();
+        return new RelayStatus(
+            [.. upstream.Pool.Servers.Select(s => new UpstreamState(s.ToString(), s.Priority, s.Deferred, s.DeadUntil > now,
+                [.. s.Alternates.Select(a => $"{a.Address}:{a.Port}")]))],
+            store.SpoolDepth(), 0, Replayed, Interlocked.Read(ref _moves), upstream.Counters.Rejected, upstream.Counters.Timeouts);
+    }
+
+    [LoggerMessage(EventId = 710, Level = LogLevel.Information, Message = "Replayed spooled accounting #{Id} from {Client}")]
+    private static partial void LogReplayed(ILogger logger, long id, string client);
+}
