@@ -33,9 +33,9 @@ public sealed class TestServer : IAsyncDisposable
         Acct = server.EndpointOf(PortKind.Accounting);
     }
 
-    public static async Task<TestServer> StartAsync(Dictionary<string, string?>? settings = null)
+    public static async Task<TestServer> StartAsync(Dictionary<string, string?>? settings = null, string? dataDirectory = null)
     {
-        var directory = Path.Combine(Path.GetTempPath(), "forewarn-test-" + Guid.NewGuid().ToString("N")[..12]);
+        var directory = dataDirectory ?? Path.Combine(Path.GetTempPath(), "forewarn-test-" + Guid.NewGuid().ToString("N")[..12]);
         Directory.CreateDirectory(directory);
         var overrides = new Dictionary<string, string?>
         {
@@ -53,24 +53,32 @@ public sealed class TestServer : IAsyncDisposable
         return new TestServer(host, directory);
     }
 
-    public Task AddUserAsync(string name, string password, AuthMethods methods = AuthMethods.All, IReadOnlyList<ReplyItem>? reply = null, IReadOnlyList<CheckItem>? checks = null, string? group = null)
+    public async Task AddUserAsync(string name, string password, AuthMethods methods = AuthMethods.All, IReadOnlyList<ReplyItem>? reply = null, IReadOnlyList<CheckItem>? checks = null, string? group = null)
     {
         var sealer = _host.Services.GetRequiredService<Core.Aaa.PasswordSealer>();
         var credential = Core.Aaa.Credentials.Create(password, methods, sealer, 1000);
-        return Store.AddUserAsync(new UserRecord(name, methods, credential, group, reply ?? [], checks ?? []));
+        var user = new UserRecord(name, methods, credential, group, reply ?? [], checks ?? []);
+        if (!await Store.AddUserAsync(user))
+            await Store.UpdateUserAsync(user);
     }
 
     /// <summary>Adds a client and waits until the running server has loaded it.</summary>
     public async Task AddClientAsync(ClientRecord client)
     {
+        await Store.RemoveClientAsync(client.Name);
         await Store.AddClientAsync(client);
         await _host.Services.GetRequiredService<ClientLoader>().ReloadAsync(CancellationToken.None);
     }
 
-    public async ValueTask DisposeAsync()
+    public ValueTask DisposeAsync() => DisposeAsync(keepData: false);
+
+    /// <summary>Stops the server; <paramref name="keepData"/> leaves its data directory for a restart.</summary>
+    public async ValueTask DisposeAsync(bool keepData)
     {
         await _host.StopAsync();
         _host.Dispose();
+        if (keepData)
+            return;
         try
         {
             Directory.Delete(DataDirectory, recursive: true);

@@ -1,0 +1,163 @@
+using System.Net;
+using Forewarn.Core.Health;
+using Forewarn.Core.Store;
+using Forewarn.Relay;
+using Forewarn.Server.Health;
+using Forewarn.Storage.Sqlite;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Forewarn.Server.Tests;
+
+/// <summary>radclient/radtest → `forewarn relay` (127.0.90.9) → two Forewarn servers (127.0.90.1, .2), on loopback.</summary>
+[Collection(nameof(Serial))]
+public sealed class RelayTests : IAsyncLifetime
+{
+    private static readonly IPAddress Relay = IPAddress.Parse("127.0.90.9");
+    private readonly TestServer?[] _servers = new TestServer?[2];
+    private IHost _relay = null!;
+    private readonly string _relayData = Path.Combine(Path.GetTempPath(), "forewarn-relay-" + Guid.NewGuid().ToString("N")[..12]);
+
+    private static Dictionary<string, string?> ServerSettings(int index) => new()
+    {
+        ["Forewarn:Listen:0"] = $"127.0.90.{index + 1}",
+        ["Forewarn:AuthPort"] = "1812",
+        ["Forewarn:AcctPort"] = "1813",
+        ["Forewarn:Advisory:Port"] = "1814",
+        ["Forewarn:Advisory:PeerSecret"] = "cluster",
+        ["Forewarn:Advisory:Peers:0:Address"] = $"127.0.90.{2 - index}",
+        ["Forewarn:Health:Weights:cpu"] = "0",
+        ["Forewarn:Health:Weights:processes"] = "0",
+        ["Forewarn:Health:Weights:latency"] = "0",
+        ["Forewarn:Health:WarmupSeconds"] = "0",
+    };
+
+    private static async Task<TestServer> StartServerAsync(int index, string? dataDirectory = null)
+    {
+        var server = await TestServer.StartAsync(ServerSettings(index), dataDirectory);
+        await server.AddClientAsync(new ClientRecord("relay", Relay.ToString(), "upstream-secret"));
+        await server.AddUserAsync("alice", "s3cret", AuthMethods.All);
+        await server.AddUserAsync("john", "secret", AuthMethods.MsChapV2);
+        return server;
+    }
+
+    public async Task InitializeAsync()
+    {
+        _servers[0] = await StartServerAsync(0);
+        _servers[1] = await StartServerAsync(1);
+        Directory.CreateDirectory(_relayData);
+        var overrides = new Dictionary<string, string?>
+        {
+            ["Forewarn:Listen:0"] = Relay.ToString(),
+            ["Forewarn:AuthPort"] = "1812",
+            ["Forewarn:AcctPort"] = "1813",
+            ["Forewarn:Advisory:Enabled"] = "false",
+            ["Forewarn:Relay:AdvisoryPort"] = "1815",
+            ["Forewarn:Relay:TimeoutSeconds"] = "1",
+            ["Forewarn:Relay:Retries"] = "1",
+            ["Forewarn:Relay:StatusServerSeconds"] = "0.5",
+            ["Forewarn:Relay:SpoolRetrySeconds"] = "0.5",
+        };
+        for (int i = 0; i < 2; i++)
+        {
+            overrides[$"Forewarn:Relay:Upstream:{i}:Address"] = $"127.0.90.{i + 1}";
+            overrides[$"Forewarn:Relay:Upstream:{i}:Secret"] = "upstream-secret";
+            overrides[$"Forewarn:Relay:Upstream:{i}:Priority"] = (i + 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+        _relay = ServerHost.Build(_relayData, null, overrides, LogLevel.Warning, (services, configuration) => services.AddForewarnRelay(configuration));
+        var store = _relay.Services.GetRequiredService<SqliteStore>();
+        await store.AddClientAsync(new ClientRecord("radclient", "127.0.0.1", "testing123"));
+        await _relay.StartAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _relay.StopAsync();
+        _relay.Dispose();
+        foreach (var server in _servers)
+        {
+            if (server is not null)
+                await server.DisposeAsync();
+        }
+    }
+
+    private static Task<Peer.Result> RadTest(string method, string user, string password) =>
+        Peer.RunAsync("radtest", ["-t", method, user, password, $"{Relay}:1812", "0", "testing123"]);
+
+    private RelayStatus RelayStatus() => _relay.Services.GetRequiredService<IRelayStatusSource>().Status();
+
+    [Fact]
+    public async Task Authentication_AndAccounting_PassThroughTheRelay()
+    {
+        foreach (var method in new[] { "pap", "chap", "mschap" })
+            Assert.Contains("Received Access-Accept", (await RadTest(method, "alice", "s3cret")).Output, StringComparison.Ordinal);
+        Assert.Contains("Received Access-Reject", (await RadTest("pap", "alice", "wrong")).Output, StringComparison.Ordinal);
+
+        // MS-CHAPv2 with FreeRADIUS's vector: the authenticator response is exact, the MPPE keys re-hidden for radclient.
+        var vector = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(Paths.Conformance, "freeradius", "auth-crypto.json"))).RootElement.GetProperty("mschapv2")[0];
+        // Message-Authenticator: radtest sent one, so the relay now requires it from this client (BlastRADIUS auto-learn).
+        var request = $"User-Name = \"john\", Message-Authenticator = 0x00, MS-CHAP-Challenge = 0x{vector.GetProperty("ms_chap_challenge").GetString()}, MS-CHAP2-Response = 0x{vector.GetProperty("ms_chap2_response").GetString()}\n";
+        await _servers[0]!.AddClientAsync(new ClientRecord("localhost", "127.0.0.1", "upstream-secret"));
+        var direct = await Peer.RunAsync("radclient", ["-x", "127.0.90.1:1812", "auth", "upstream-secret"], request);
+        var relayed = await Peer.RunAsync("radclient", ["-x", $"{Relay}:1812", "auth", "testing123"], request);
+        Assert.True(relayed.Output.Contains($"MS-CHAP2-Success = 0x{vector.GetProperty("expect_ms_chap2_success").GetString()}", StringComparison.Ordinal), relayed.ToString());
+        // radclient reveals the keys with its own secret: the relay must have re-hidden them, not copied them.
+        string Keys(string output) => string.Join("|", output.Split('\n').Where(l => l.Contains("MS-MPPE-", StringComparison.Ordinal) && l.Contains("Key", StringComparison.Ordinal)).Select(l => l.Trim()));
+        Assert.Equal(Keys(direct.Output), Keys(relayed.Output));
+        Assert.Contains("MS-MPPE-Recv-Key = 0x", relayed.Output, StringComparison.Ordinal);
+
+        var acct = await Peer.RunAsync("radclient", [$"{Relay}:1813", "acct", "testing123"], "User-Name = \"alice\", Acct-Status-Type = Start, Acct-Session-Id = \"via-relay\"\n");
+        Assert.True(acct.ExitCode == 0, acct.ToString());
+        Assert.Contains(await _servers[0]!.Store.QueryAsync(new AccountingQuery(UserName: "alice")), r => r.SessionId == "via-relay" && r.ClientName == "relay");
+    }
+
+    [Fact]
+    public async Task AnAdvisoryMovesTheRelaysTraffic_WithNoFailedRequest()
+    {
+        Assert.Contains("Received Access-Accept", (await RadTest("pap", "alice", "s3cret")).Output, StringComparison.Ordinal);
+        long before = _servers[1]!.Counters.AccessAccepts;
+        _servers[0]!.Services.GetRequiredService<HealthMonitor>().Drain();
+        for (int i = 0; i < 50 && !RelayStatus().Upstreams[0].Deferred; i++)
+            await Task.Delay(20);
+        Assert.True(RelayStatus().Upstreams[0].Deferred);
+        var lines = string.Concat(Enumerable.Range(0, 40).Select(i => $"User-Name = \"alice\", User-Password = \"s3cret\", Message-Authenticator = 0x00\n\n"));
+        var burst = await Peer.RunAsync("radclient", ["-x", "-c", "1", "-p", "10", "-t", "2", "-r", "1", $"{Relay}:1812", "auth", "testing123"], lines.TrimEnd() + "\n");
+        Assert.True(burst.ExitCode == 0, burst.ToString());
+        Assert.Equal(40, _servers[1]!.Counters.AccessAccepts - before);
+    }
+
+    [Fact]
+    public async Task AKilledServer_IsLeftByTimeout_AndEveryServerDown_SpoolsAccountingDeliveredOnceInOrder()
+    {
+        // Server 1 dies without a word: the relay leaves it after T×R (1 s × 2) and answers from server 2.
+        var dataDirectory = _servers[0]!.DataDirectory;
+        await _servers[0]!.DisposeAsync(keepData: true);
+        _servers[0] = null;
+        var started = DateTime.UtcNow;
+        Assert.Contains("Received Access-Accept", (await RadTest("pap", "alice", "s3cret")).Output, StringComparison.Ordinal);
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(4));
+        Assert.True(RelayStatus().Upstreams[0].Dead);
+
+        // Now server 2 dies too: accounting is spooled (and acknowledged to the device only once on disk).
+        await _servers[1]!.DisposeAsync();
+        _servers[1] = null;
+        for (int i = 1; i <= 3; i++)
+        {
+            var acct = await Peer.RunAsync("radclient", ["-t", "8", "-r", "1", $"{Relay}:1813", "acct", "testing123"],
+                $"User-Name = \"alice\", Acct-Status-Type = Interim-Update, Acct-Session-Id = \"outage\", Acct-Session-Time = {i}\n");
+            Assert.Contains("Received Accounting-Response", acct.Output, StringComparison.Ordinal);
+        }
+        Assert.Equal(3, RelayStatus().SpoolDepth);
+
+        // Server 1 comes back (same data): the Status-Server watch sees it, the spool drains in order, once.
+        _servers[0] = await StartServerAsync(0, dataDirectory);
+        for (int i = 0; i < 100 && RelayStatus().SpoolDepth > 0; i++)
+            await Task.Delay(100);
+        Assert.Equal(0, RelayStatus().SpoolDepth);
+        var records = (await _servers[0]!.Store.QueryAsync(new AccountingQuery(UserName: "alice"))).Where(r => r.SessionId == "outage").ToList();
+        Assert.Equal(["Acct-Session-Time = 1", "Acct-Session-Time = 2", "Acct-Session-Time = 3"],
+            records.Select(r => r.Attributes.Split('\n').Single(l => l.StartsWith("Acct-Session-Time", StringComparison.Ordinal))));
+        Assert.All(records, r => Assert.Contains("Acct-Delay-Time = ", r.Attributes, StringComparison.Ordinal));
+    }
+}
