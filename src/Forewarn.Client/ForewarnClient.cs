@@ -19,6 +19,11 @@ public sealed class ClientOptions
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(5);
     /// <summary>Classic retries R after the first attempt.</summary>
     public int Retries { get; set; } = 3;
+    /// <summary>
+    /// RFC 5080 §2.2.1 back-off: each retransmission waits twice the previous timeout, ±10 % at random,
+    /// at most this long. Set it equal to <see cref="Timeout"/> for the fixed T of a classic NAS.
+    /// </summary>
+    public TimeSpan MaxTimeout { get; set; } = TimeSpan.FromSeconds(16);
     /// <summary>How long a server that timed out is avoided.</summary>
     public TimeSpan DeadTime { get; set; } = TimeSpan.FromSeconds(60);
     /// <summary>A server that timed out is asked with Status-Server (RFC 5997) this often, and used again as soon as it answers; zero turns it off.</summary>
@@ -112,13 +117,15 @@ public sealed class ForewarnClient : IAsyncDisposable
         while (_pool.Pick(tried) is { } server)
         {
             var moved = _moved.GetOrAdd(server, _ => new CancellationTokenSource()).Token;
+            var timeout = _options.Timeout;
             for (int attempt = 0; attempt <= _options.Retries; attempt++)
             {
                 if (moved.IsCancellationRequested)
                     break;
-                var result = await AttemptAsync(request, server, moved, cancellationToken).ConfigureAwait(false);
+                var result = await AttemptAsync(request, server, moved, cancellationToken, timeout).ConfigureAwait(false);
                 if (result is not null)
                     return result;
+                timeout = NextTimeout(timeout);
             }
             if (moved.IsCancellationRequested)
                 Interlocked.Increment(ref Counters._resentInFlight);
@@ -132,7 +139,14 @@ public sealed class ForewarnClient : IAsyncDisposable
         throw new TimeoutException("No RADIUS server answered.");
     }
 
-    private async Task<Exchange?> AttemptAsync(RadiusRequest request, PoolServer server, CancellationToken moved, CancellationToken cancellationToken)
+    /// <summary>RT = 2 × RTprev + RAND × RTprev, RAND in [-0.1, 0.1], capped at MaxTimeout (RFC 5080 §2.2.1).</summary>
+    private TimeSpan NextTimeout(TimeSpan previous)
+    {
+        var next = previous * (2 + (Random.Shared.NextDouble() * 0.2 - 0.1));
+        return next > _options.MaxTimeout ? _options.MaxTimeout * (1 + (Random.Shared.NextDouble() * 0.2 - 0.1)) : next;
+    }
+
+    private async Task<Exchange?> AttemptAsync(RadiusRequest request, PoolServer server, CancellationToken moved, CancellationToken cancellationToken, TimeSpan? timeout = null)
     {
         var target = new IPEndPoint(server.Address, request.Code == RadiusCode.AccountingRequest ? server.AcctPort : server.AuthPort);
         byte id = (byte)Interlocked.Increment(ref _identifier);
@@ -149,7 +163,7 @@ public sealed class ForewarnClient : IAsyncDisposable
             Interlocked.Increment(ref Counters._sent);
             await _radius.SendToAsync(buffer.AsMemory(0, length), SocketFlags.None, target, cancellationToken).ConfigureAwait(false);
             using var wait = CancellationTokenSource.CreateLinkedTokenSource(moved, cancellationToken);
-            wait.CancelAfter(_options.Timeout);
+            wait.CancelAfter(timeout ?? _options.Timeout);
             try
             {
                 return new Exchange(await pending.Done.Task.WaitAsync(wait.Token).ConfigureAwait(false), authenticator, server);

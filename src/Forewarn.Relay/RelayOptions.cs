@@ -26,6 +26,8 @@ public sealed class RelayOptions
     /// <summary>Classic timeout per attempt, seconds, and retries: the fallback for servers that send no advisories.</summary>
     public double TimeoutSeconds { get; set; } = 2;
     public int Retries { get; set; } = 1;
+    /// <summary>RFC 5080 back-off: retransmissions double the timeout (±10 %), up to this many seconds.</summary>
+    public double MaxTimeoutSeconds { get; set; } = 16;
     /// <summary>How long a server that did not answer is avoided (it is watched with Status-Server meanwhile).</summary>
     public double DeadTimeSeconds { get; set; } = 30;
     public double StatusServerSeconds { get; set; } = 2;

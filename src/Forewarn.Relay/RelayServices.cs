@@ -33,6 +33,7 @@ public static class RelayServices
                 Carrier = options.Carrier,
                 Timeout = TimeSpan.FromSeconds(options.TimeoutSeconds),
                 Retries = options.Retries,
+                MaxTimeout = TimeSpan.FromSeconds(Math.Max(options.MaxTimeoutSeconds, options.TimeoutSeconds)),
                 DeadTime = TimeSpan.FromSeconds(options.DeadTimeSeconds),
                 StatusServerInterval = TimeSpan.FromSeconds(options.StatusServerSeconds),
             }, options.Upstream.Select(u => new PoolServer(IPAddress.Parse(u.Address), u.AuthPort, u.AcctPort, u.Secret, u.Priority, u.Weight, u.AdvisoryPort)),
