@@ -107,6 +107,16 @@ public class HealthTests
     }
 
     [Fact]
+    public void OneQuietSample_IsNotARecovery()
+    {
+        var m = Monitor(new Thresholds { Failover = 0.3, ConnectNew = 0.3, ConnectReturning = 0.3 }, dwell: 1);
+        Assert.Equal(Zone.Defer, Hold(m, 0.1, seconds: 2));
+        Assert.Equal(Zone.Defer, Hold(m, 1.0, seconds: 0.1)); // a lull: one or two samples at full headroom
+        Assert.Equal(Zone.Defer, Hold(m, 0.1, seconds: 1));
+        Assert.Equal(Zone.Accept, Hold(m, 1.0, seconds: 1)); // sustained: recovered
+    }
+
+    [Fact]
     public void SeparateThresholds_ForNewAndReturningClients()
     {
         var m = Monitor(new Thresholds { Failover = 0.2, ConnectNew = 0.4, ConnectReturning = 0.6 });

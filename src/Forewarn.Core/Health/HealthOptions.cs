@@ -37,6 +37,9 @@ public sealed class HealthOptions
     /// <summary>How far above a boundary the score must rise before the zone improves.</summary>
     public double Hysteresis { get; set; } = 0.05;
 
+    /// <summary>The zone improves only after this many samples in a row clear the boundary (a single quiet sample is not recovery).</summary>
+    public int ImprovementSamples { get; set; } = 5;
+
     /// <summary>Least time in a zone before it may change again (forced changes excepted).</summary>
     public double MinimumDwellSeconds { get; set; } = 3;
 

@@ -43,6 +43,7 @@ public sealed class ZoneMachine(string className, Thresholds thresholds, HealthO
 {
     private long _enteredAt = long.MinValue;
     private ZoneChange? _pendingLead;
+    private int _improvingRun;
 
     public string Class { get; } = className;
     public Thresholds Thresholds { get; } = thresholds;
@@ -103,6 +104,8 @@ public sealed class ZoneMachine(string className, Thresholds thresholds, HealthO
         var byForecast = Classify(Math.Min(score, predicted));
         var target = Rank(byForecast) > Rank(byScore) ? byForecast : byScore;
         var cause2 = Rank(byForecast) > Rank(byScore) ? ZoneCause.Forecast : ZoneCause.Score;
+        bool clears = Rank(target) < Rank(Current) && score >= LowerBound(target) + h;
+        _improvingRun = clears ? _improvingRun + 1 : 0;
         if (target == Current)
             return null;
         bool dwelt = _enteredAt == long.MinValue || time.GetElapsedTime(_enteredAt, now).TotalSeconds >= options.MinimumDwellSeconds;
@@ -110,8 +113,9 @@ public sealed class ZoneMachine(string className, Thresholds thresholds, HealthO
             return null;
         if (Rank(target) < Rank(Current))
         {
-            // Improving: the actual score must clear the better zone's boundary by the hysteresis margin.
-            if (score < LowerBound(target) + h)
+            // Improving: the actual score must clear the better zone's boundary by the hysteresis margin,
+            // sample after sample: one quiet sample (a lull in the traffic) is not a recovery.
+            if (!clears || _improvingRun < options.ImprovementSamples)
                 return null;
             cause2 = ZoneCause.Score;
         }
@@ -122,6 +126,7 @@ public sealed class ZoneMachine(string className, Thresholds thresholds, HealthO
     {
         var change = new ZoneChange(Class, time.GetUtcNow(), Current, to, score, predicted, cause);
         Current = to;
+        _improvingRun = 0;
         _enteredAt = now;
         _pendingLead = cause == ZoneCause.Forecast ? change : null;
         return change;
