@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
+using Forewarn.Client.Carriers;
 using Forewarn.Protocol.Advisory;
 using Forewarn.Protocol.Radius;
 
@@ -211,39 +212,23 @@ public sealed class ForewarnClient : IAsyncDisposable
         }
     }
 
-    private async Task ReceiveAdvisoriesAsync()
+    private Task ReceiveAdvisoriesAsync() => _advisory!.ReceiveLoopAsync(HandleAdvisoryAsync, _stop.Token);
+
+    private async Task HandleAdvisoryAsync(ReadOnlyMemory<byte> data, IPEndPoint source)
     {
-        var buffer = new byte[AdvisoryCodec.MaxLength + 1];
-        while (!_stop.IsCancellationRequested)
+        var server = _pool.Find(source.Address);
+        var verdict = _receiver.Check(data.Span, source.Address, _options.LocalAddress,
+            id => server is not null && server.Keys.TryGet(id, out var key) ? key : null, out var message, out var error);
+        if (verdict == AdvisoryReceiver.Verdict.Reject)
         {
-            (int Length, IPEndPoint Source) received;
-            try
-            {
-                received = await _advisory!.ReceiveAsync(buffer, _stop.Token).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
-            {
-                break;
-            }
-            catch (SocketException)
-            {
-                continue;
-            }
-            var source = received.Source;
-            var server = _pool.Find(source.Address);
-            var verdict = _receiver.Check(buffer.AsSpan(0, received.Length), source.Address, _options.LocalAddress,
-                id => server is not null && server.Keys.TryGet(id, out var key) ? key : null, out var message, out var error);
-            if (verdict == AdvisoryReceiver.Verdict.Reject)
-            {
-                Interlocked.Increment(ref Counters._rejected);
-                AdvisoryRejected?.Invoke(source, error);
-                continue;
-            }
-            if (verdict == AdvisoryReceiver.Verdict.Accept)
-                Act(server!, message!);
-            if (message!.Type is AdvisoryType.Failover or AdvisoryType.Invite)
-                await AckAsync(server!, source, message).ConfigureAwait(false);
+            Interlocked.Increment(ref Counters._rejected);
+            AdvisoryRejected?.Invoke(source, error);
+            return;
         }
+        if (verdict == AdvisoryReceiver.Verdict.Accept)
+            Act(server!, message!);
+        if (message!.Type is AdvisoryType.Failover or AdvisoryType.Invite)
+            await AckAsync(server!, source, message).ConfigureAwait(false);
     }
 
     private void Act(PoolServer server, AdvisoryMessage message)

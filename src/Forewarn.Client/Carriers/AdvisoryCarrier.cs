@@ -19,6 +19,32 @@ public interface IAdvisoryCarrier : IDisposable
 
 public static class AdvisoryCarriers
 {
+    /// <summary>
+    /// Receives until cancelled or disposed, handing each message to <paramref name="handle"/> (the buffer is
+    /// reused: copy what must outlive the call). Transient socket errors are skipped; the loop only receives.
+    /// </summary>
+    public static async Task ReceiveLoopAsync(this IAdvisoryCarrier carrier, Func<ReadOnlyMemory<byte>, IPEndPoint, Task> handle, CancellationToken cancellationToken)
+    {
+        var buffer = new byte[Protocol.Advisory.AdvisoryCodec.MaxLength + 1];
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            (int Length, IPEndPoint Source) received;
+            try
+            {
+                received = await carrier.ReceiveAsync(buffer, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
+            {
+                break;
+            }
+            catch (SocketException)
+            {
+                continue;
+            }
+            await handle(buffer.AsMemory(0, received.Length), received.Source).ConfigureAwait(false);
+        }
+    }
+
     /// <summary>"udp" (default) or "icmp".</summary>
     public static IAdvisoryCarrier Open(string kind, IPEndPoint bind) => kind.ToLowerInvariant() switch
     {

@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using System.Threading.Channels;
+using Forewarn.Client.Carriers;
 using Forewarn.Core.Clients;
 using Forewarn.Core.Deferrals;
 using Forewarn.Core.Health;
@@ -259,35 +260,17 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
         _ = SendAsync(client, Build(AdvisoryType.Failover, client, AdvisoryReason.Reminder), reliable: false);
     }
 
-    private async Task ReceiveLoopAsync()
+    private Task ReceiveLoopAsync() => _carrier!.ReceiveLoopAsync(async (data, source) =>
     {
-        var buffer = new byte[AdvisoryCodec.MaxLength + 1];
-        while (!_stop.IsCancellationRequested)
+        try
         {
-            (int Length, IPEndPoint Source) received;
-            try
-            {
-                received = await _carrier!.ReceiveAsync(buffer, _stop.Token).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
-            {
-                break;
-            }
-            catch (SocketException)
-            {
-                continue;
-            }
-            var source = received.Source;
-            try
-            {
-                await HandleAsync(buffer.AsMemory(0, received.Length), source).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                LogHandleFailed(_logger, source, e);
-            }
+            await HandleAsync(data, source).ConfigureAwait(false);
         }
-    }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            LogHandleFailed(_logger, source, e);
+        }
+    }, _stop.Token);
 
     private async Task HandleAsync(ReadOnlyMemory<byte> data, IPEndPoint source)
     {
