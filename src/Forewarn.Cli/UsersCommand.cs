@@ -11,6 +11,7 @@ internal static class UsersCommand
     {
         var command = new Command("users", "Manage users");
         command.Subcommands.Add(Add());
+        command.Subcommands.Add(Import());
         command.Subcommands.Add(Passwd());
         command.Subcommands.Add(List());
         command.Subcommands.Add(Remove());
@@ -39,6 +40,40 @@ internal static class UsersCommand
             if (!await store.AddUserAsync(user!, cancellationToken).ConfigureAwait(false))
                 return CommonOptions.Fail($"user '{user!.Name}' already exists (use 'users passwd' or remove it first).");
             Console.WriteLine($"Added user {user!.Name} ({Credentials.FormatMethods(user.Methods)}; stored as {Credentials.DescribeStorage(user.Credential)}).");
+            return 0;
+        });
+        return command;
+    }
+
+    /// <summary>Many users at once: one "name password" per line (tab or space between; '#' starts a comment); existing users are replaced.</summary>
+    private static Command Import()
+    {
+        var file = new Argument<string>("file") { Description = "Lines of 'name password' ('-' reads standard input)" };
+        var command = new Command("import", "Add or replace many users from a file of 'name password' lines") { file, Methods, Group, Reply, Check, Iterations };
+        command.SetAction(async (result, cancellationToken) =>
+        {
+            var path = result.GetValue(file)!;
+            if (path != "-" && !File.Exists(path))
+                return CommonOptions.Fail($"'{path}' does not exist.");
+            var lines = path == "-" ? Console.In.ReadToEnd().Split('\n') : await File.ReadAllLinesAsync(path, cancellationToken).ConfigureAwait(false);
+            using var store = CommonOptions.OpenStore(result);
+            int added = 0, replaced = 0;
+            for (int i = 0; i < lines.Length; i++)
+            {
+                var line = lines[i].Trim();
+                if (line.Length == 0 || line.StartsWith('#'))
+                    continue;
+                int space = line.IndexOfAny([' ', '\t']);
+                if (space <= 0)
+                    return CommonOptions.Fail($"{path}:{i + 1}: expected 'name password'.");
+                if (!TryBuild(result, line[..space], line[(space + 1)..].Trim(), out var user, out var error))
+                    return CommonOptions.Fail($"{path}:{i + 1}: {error}");
+                if (await store.AddUserAsync(user!, cancellationToken).ConfigureAwait(false))
+                    added++;
+                else if (await store.UpdateUserAsync(user!, cancellationToken).ConfigureAwait(false))
+                    replaced++;
+            }
+            Console.WriteLine($"Imported {added + replaced} users ({added} added, {replaced} replaced).");
             return 0;
         });
         return command;

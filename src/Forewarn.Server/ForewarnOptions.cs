@@ -27,9 +27,13 @@ public sealed class ForewarnOptions : IValidatableObject
     [Range(0, 65535)]
     public int AcctPort { get; set; } = 1813;
 
-    /// <summary>Request workers: the bound on requests processed at once (accounting waits for the disk inside one).</summary>
+    /// <summary>Workers: the bound on requests in processing at once (accounting waits for the disk inside one).</summary>
     [Range(1, 4096)]
     public int Workers { get; set; } = 64;
+
+    /// <summary>Threads receiving on each socket, each running the requests it receives (0: one per core, at least two).</summary>
+    [Range(0, 256)]
+    public int Receivers { get; set; }
 
     /// <summary>Requests queued for a worker before new ones are dropped (counted as QueueFull).</summary>
     [Range(1, 1_000_000)]

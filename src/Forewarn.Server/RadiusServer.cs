@@ -1,7 +1,7 @@
 using System.Buffers;
+using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
-using System.Threading.Channels;
 using Forewarn.Core.Aaa;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -10,9 +10,15 @@ using Microsoft.Extensions.Options;
 namespace Forewarn.Server;
 
 /// <summary>
-/// The UDP side: one socket per (address, port); each has a receive loop that only receives and hands
-/// the datagram to a bounded queue; a fixed set of workers take from the queue, run the pipeline and
-/// send the answer. "Workers busy" and "queue depth" are therefore real, measurable quantities.
+/// The UDP side. One socket per (address, port), each read by <see cref="ForewarnOptions.Receivers"/>
+/// threads blocked in receive (the kernel wakes one per datagram). A receiving thread runs the request
+/// to completion itself: validate, handle, answer, with no hand-off, no task and no allocation when the
+/// handler completes at once (an Access-Request with its user cached). A request that has to wait
+/// (accounting until its record is on disk, a user not yet cached) continues asynchronously and answers
+/// when done, while its thread goes back to receiving.
+/// At most <see cref="ForewarnOptions.Workers"/> requests are in processing at once ("workers"); beyond
+/// that, datagrams wait in a bounded queue, and beyond that they are dropped (counted as QueueFull).
+/// Busy workers, utilisation and queue depth are what the health probes read.
 /// </summary>
 public sealed class RadiusServer(
     IOptions<ForewarnOptions> options,
@@ -23,41 +29,39 @@ public sealed class RadiusServer(
     TimeProvider time,
     ILogger<RadiusServer> logger) : IHostedService, IAsyncDisposable
 {
-    private readonly record struct WorkItem(Socket Socket, PortKind Port, byte[] Buffer, int Length, IPEndPoint Source, long ReceivedAt);
+    private sealed record Listener(Socket Socket, PortKind Port);
+
+    /// <summary>A datagram waiting for a worker. It owns its buffer and a copy of its source address.</summary>
+    private readonly record struct Queued(Listener Listener, byte[] Buffer, int Length, IPEndPoint Source, SocketAddress Address, long ReceivedAt);
 
     private readonly ForewarnOptions _options = options.Value;
-    private readonly List<(Socket Socket, PortKind Port)> _sockets = [];
-    private readonly List<Task> _loops = [];
-    private readonly CancellationTokenSource _stopping = new();
-    private Channel<WorkItem>? _queue;
-    private int _busy;
+    private readonly List<Listener> _listeners = [];
+    private readonly List<Thread> _receivers = [];
+    private readonly ConcurrentQueue<Queued> _queue = new();
     private readonly TaskCompletionSource _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private volatile bool _stopping;
+    private int _queued;
+    private int _inFlight;
+    // Busy time: ticks of finished requests, plus (count × now − sum of start times) for those in flight.
+    private long _busyFinished;
+    private long _startSum;
 
-    public int BusyWorkers => Volatile.Read(ref _busy);
+    public int BusyWorkers => Volatile.Read(ref _inFlight);
 
-    // Per worker: total ticks spent processing, and when the current item started (0 when idle).
-    // The sampler reads them to get utilisation over an interval instead of an instantaneous count.
-    private long[] _busyTotal = [];
-    private long[] _busySince = [];
-
-    /// <summary>Total time all workers have spent processing (in-flight work included), in TimeProvider ticks.</summary>
+    /// <summary>Total time requests have spent in processing (in-flight ones included), in TimeProvider ticks.</summary>
     public long BusyTicks
     {
         get
         {
-            long now = time.GetTimestamp(), total = 0;
-            for (int i = 0; i < _busyTotal.Length; i++)
-            {
-                long since = Volatile.Read(ref _busySince[i]);
-                total += Volatile.Read(ref _busyTotal[i]) + (since != 0 ? Math.Max(0, now - since) : 0);
-            }
-            return total;
+            long finished = Interlocked.Read(ref _busyFinished), sum = Interlocked.Read(ref _startSum);
+            int inFlight = Volatile.Read(ref _inFlight);
+            return finished + Math.Max(0, inFlight * time.GetTimestamp() - sum);
         }
     }
 
     public long TickFrequency => time.TimestampFrequency;
     public int MaxWorkers => _options.Workers;
-    public int QueueDepth => _queue?.Reader.Count ?? 0;
+    public int QueueDepth => Volatile.Read(ref _queued);
     public int QueueCapacity => _options.QueueCapacity;
 
     /// <summary>Completes once every socket is bound.</summary>
@@ -65,43 +69,32 @@ public sealed class RadiusServer(
 
     /// <summary>The bound endpoints (ports resolved when configured as 0).</summary>
     public IReadOnlyList<(IPEndPoint Endpoint, PortKind Port)> Endpoints =>
-        _sockets.Select(s => ((IPEndPoint)s.Socket.LocalEndPoint!, s.Port)).ToList();
+        _listeners.Select(l => ((IPEndPoint)l.Socket.LocalEndPoint!, l.Port)).ToList();
 
     public IPEndPoint EndpointOf(PortKind port) => Endpoints.First(e => e.Port == port).Endpoint;
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        _queue = Channel.CreateBounded<WorkItem>(new BoundedChannelOptions(_options.QueueCapacity)
-        {
-            SingleReader = false,
-            SingleWriter = false,
-            FullMode = BoundedChannelFullMode.Wait,
-        });
         foreach (var address in _options.ListenAddresses)
         {
             var ip = IPAddress.Parse(address);
-            _sockets.Add((Bind(new IPEndPoint(ip, _options.AuthPort)), PortKind.Authentication));
-            _sockets.Add((Bind(new IPEndPoint(ip, _options.AcctPort)), PortKind.Accounting));
+            _listeners.Add(new Listener(Bind(new IPEndPoint(ip, _options.AuthPort)), PortKind.Authentication));
+            _listeners.Add(new Listener(Bind(new IPEndPoint(ip, _options.AcctPort)), PortKind.Accounting));
         }
-        foreach (var (socket, port) in _sockets)
+        int receivers = _options.Receivers > 0 ? _options.Receivers : Math.Max(2, Environment.ProcessorCount);
+        foreach (var listener in _listeners)
         {
-            LogMessages.Listening(logger, port == PortKind.Authentication ? "authentication" : "accounting", socket.LocalEndPoint!);
-            _loops.Add(Task.Run(() => ReceiveLoopAsync(socket, port), CancellationToken.None));
+            LogMessages.Listening(logger, listener.Port == PortKind.Authentication ? "authentication" : "accounting", listener.Socket.LocalEndPoint!);
+            for (int i = 0; i < receivers; i++)
+            {
+                var thread = new Thread(() => ReceiveLoop(listener)) { IsBackground = true, Name = $"radius-{listener.Port}-{i}" };
+                thread.Start();
+                _receivers.Add(thread);
+            }
         }
-        var workers = new Task[_options.Workers];
-        _busyTotal = new long[workers.Length];
-        _busySince = new long[workers.Length];
-        for (int i = 0; i < workers.Length; i++)
-        {
-            int index = i;
-            workers[i] = Task.Run(() => WorkerLoopAsync(index), CancellationToken.None);
-        }
-        _workers = workers;
         _started.TrySetResult();
         return Task.CompletedTask;
     }
-
-    private Task[] _workers = [];
 
     private Socket Bind(IPEndPoint endpoint)
     {
@@ -109,6 +102,8 @@ public sealed class RadiusServer(
         try
         {
             socket.ReceiveBufferSize = _options.ReceiveBufferBytes;
+            // Receivers wake up now and then to notice a stop; a datagram never waits for this.
+            socket.ReceiveTimeout = 250;
             if (endpoint.AddressFamily == AddressFamily.InterNetworkV6)
                 socket.DualMode = false;
             socket.Bind(endpoint);
@@ -121,126 +116,235 @@ public sealed class RadiusServer(
         }
     }
 
-    private async Task ReceiveLoopAsync(Socket socket, PortKind port)
+    /// <summary>Datagrams larger than a RADIUS packet are truncated by the receive and then dropped as too long by validation.</summary>
+    private const int ReceiveSize = Protocol.Radius.RadiusPacket.MaxLength + 1;
+
+    private void ReceiveLoop(Listener listener)
     {
-        var token = _stopping.Token;
-        EndPoint any = new IPEndPoint(socket.AddressFamily == AddressFamily.InterNetwork ? IPAddress.Any : IPAddress.IPv6Any, 0);
-        while (!token.IsCancellationRequested)
+        var socket = listener.Socket;
+        var address = new SocketAddress(socket.AddressFamily);
+        // Source endpoints this thread has seen: a NAS sends from the same few ports, so no IPEndPoint per datagram.
+        var endpoints = new Dictionary<SocketAddress, IPEndPoint>();
+        var template = new IPEndPoint(socket.AddressFamily == AddressFamily.InterNetwork ? IPAddress.Any : IPAddress.IPv6Any, 0);
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(ReceiveSize);
+        byte[] response = ArrayPool<byte>.Shared.Rent(Protocol.Radius.RadiusPacket.MaxLength);
+        while (!_stopping)
         {
-            var buffer = ArrayPool<byte>.Shared.Rent(RadiusPacket4096);
-            SocketReceiveFromResult received;
+            int length;
             try
             {
-                received = await socket.ReceiveFromAsync(buffer, SocketFlags.None, any, token).ConfigureAwait(false);
+                length = socket.ReceiveFrom(buffer.AsSpan(0, ReceiveSize), SocketFlags.None, address);
             }
-            catch (OperationCanceledException)
+            catch (SocketException e) when (e.SocketErrorCode is SocketError.TimedOut or SocketError.WouldBlock or SocketError.ConnectionReset)
             {
-                ArrayPool<byte>.Shared.Return(buffer);
-                break;
+                // A timeout lets the loop see a stop; ConnectionReset is an ICMP port unreachable from an earlier send.
+                Pump();
+                continue;
             }
-            catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionReset or SocketError.MessageSize)
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.MessageSize)
             {
-                // ICMP port unreachable from an earlier send, or an oversized datagram: not fatal.
-                ArrayPool<byte>.Shared.Return(buffer);
-                if (e.SocketErrorCode == SocketError.MessageSize)
-                    counters.OnDrop(Protocol.Radius.DropReason.TooLong);
+                counters.OnDrop(Protocol.Radius.DropReason.TooLong);
                 continue;
             }
             catch (Exception e) when (e is SocketException or ObjectDisposedException)
             {
-                ArrayPool<byte>.Shared.Return(buffer);
-                if (token.IsCancellationRequested)
+                if (_stopping)
                     break;
                 LogMessages.ReceiveFailed(logger, socket.LocalEndPoint!, e);
                 continue;
             }
-            var item = new WorkItem(socket, port, buffer, received.ReceivedBytes, (IPEndPoint)received.RemoteEndPoint, time.GetTimestamp());
-            if (!_queue!.Writer.TryWrite(item))
+            long receivedAt = time.GetTimestamp();
+            if (!endpoints.TryGetValue(address, out var source))
             {
-                ArrayPool<byte>.Shared.Return(buffer);
-                counters.OnReceived();
-                counters.OnDrop(Protocol.Radius.DropReason.QueueFull);
-                long dropped = counters.Dropped(Protocol.Radius.DropReason.QueueFull);
-                if (dropped == 1 || dropped % 1000 == 0)
-                    LogMessages.QueueFull(logger, dropped);
+                if (endpoints.Count >= 65_536)
+                    endpoints.Clear();
+                var key = Copy(address);
+                source = (IPEndPoint)template.Create(key);
+                endpoints[key] = source;
             }
+
+            if (Volatile.Read(ref _queued) == 0 && TryAcquireWorker())
+            {
+                if (!Process(listener, buffer, length, source, address, receivedAt, response))
+                {
+                    // The request went asynchronous and took both buffers with it.
+                    buffer = ArrayPool<byte>.Shared.Rent(ReceiveSize);
+                    response = ArrayPool<byte>.Shared.Rent(Protocol.Radius.RadiusPacket.MaxLength);
+                }
+                continue;
+            }
+            Enqueue(new Queued(listener, buffer, length, source, Copy(address), receivedAt));
+            buffer = ArrayPool<byte>.Shared.Rent(ReceiveSize);
+            Pump();
         }
+        ArrayPool<byte>.Shared.Return(buffer);
+        ArrayPool<byte>.Shared.Return(response);
     }
 
-    /// <summary>Datagrams larger than a RADIUS packet are truncated by the receive and then dropped as too long by validation.</summary>
-    private const int RadiusPacket4096 = Protocol.Radius.RadiusPacket.MaxLength + 1;
-
-    private async Task WorkerLoopAsync(int index)
+    private static SocketAddress Copy(SocketAddress address)
     {
-        var response = new byte[Protocol.Radius.RadiusPacket.MaxLength];
-        var reader = _queue!.Reader;
-        while (await reader.WaitToReadAsync().ConfigureAwait(false))
+        var copy = new SocketAddress(address.Family, address.Size);
+        address.Buffer.Span[..address.Size].CopyTo(copy.Buffer.Span);
+        return copy;
+    }
+
+    private bool TryAcquireWorker()
+    {
+        if (Interlocked.Increment(ref _inFlight) <= _options.Workers)
+            return true;
+        Interlocked.Decrement(ref _inFlight);
+        return false;
+    }
+
+    private void Enqueue(Queued item)
+    {
+        if (Interlocked.Increment(ref _queued) > _options.QueueCapacity)
         {
-            while (reader.TryRead(out var item))
+            Interlocked.Decrement(ref _queued);
+            ArrayPool<byte>.Shared.Return(item.Buffer);
+            // The pipeline never sees it, so it is counted as received here.
+            counters.OnReceived();
+            counters.OnDrop(Protocol.Radius.DropReason.QueueFull);
+            long dropped = counters.Dropped(Protocol.Radius.DropReason.QueueFull);
+            if (dropped == 1 || dropped % 1000 == 0)
+                LogMessages.QueueFull(logger, dropped);
+            return;
+        }
+        _queue.Enqueue(item);
+    }
+
+    /// <summary>Gives queued datagrams to free workers, on the calling thread.</summary>
+    private void Pump()
+    {
+        while (Volatile.Read(ref _queued) > 0 && TryAcquireWorker())
+        {
+            if (!_queue.TryDequeue(out var item))
             {
-                Interlocked.Increment(ref _busy);
-                long started = time.GetTimestamp();
-                Volatile.Write(ref _busySince[index], started);
-                try
-                {
-                    int length = await pipeline.ProcessAsync(item.Buffer.AsMemory(0, item.Length), item.Source, item.Port, response, CancellationToken.None).ConfigureAwait(false);
-                    if (length > 0)
-                    {
-                        await SendAsync(item.Socket, response.AsMemory(0, length), item.Source).ConfigureAwait(false);
-                        latency.Record(time.GetElapsedTime(item.ReceivedAt));
-                    }
-                }
-                catch (Exception e)
-                {
-                    // The pipeline counts and logs its own failures; this keeps a worker alive whatever escapes it.
-                    counters.OnDrop(Protocol.Radius.DropReason.InternalError);
-                    LogMessages.RequestFailed(logger, item.Source, e);
-                }
-                finally
-                {
-                    ArrayPool<byte>.Shared.Return(item.Buffer);
-                    Volatile.Write(ref _busyTotal[index], _busyTotal[index] + (time.GetTimestamp() - started));
-                    Volatile.Write(ref _busySince[index], 0);
-                    Interlocked.Decrement(ref _busy);
-                }
+                ReleaseWorker(0);
+                return;
+            }
+            Interlocked.Decrement(ref _queued);
+            var response = ArrayPool<byte>.Shared.Rent(Protocol.Radius.RadiusPacket.MaxLength);
+            if (Process(item.Listener, item.Buffer, item.Length, item.Source, item.Address, item.ReceivedAt, response))
+            {
+                ArrayPool<byte>.Shared.Return(item.Buffer);
+                ArrayPool<byte>.Shared.Return(response);
             }
         }
     }
 
-    private static async ValueTask SendAsync(Socket socket, ReadOnlyMemory<byte> response, IPEndPoint destination)
+    /// <summary>
+    /// Runs one request on a worker already acquired. Returns true when it finished here (the caller keeps
+    /// its buffers); false when it continues asynchronously, owning <paramref name="buffer"/> and <paramref name="response"/>.
+    /// </summary>
+    private bool Process(Listener listener, byte[] buffer, int length, IPEndPoint source, SocketAddress address, long receivedAt, byte[] response)
     {
+        long started = time.GetTimestamp();
+        Interlocked.Add(ref _startSum, started);
+        ValueTask<int> pending;
         try
         {
-            await socket.SendToAsync(response, SocketFlags.None, destination).ConfigureAwait(false);
+            pending = pipeline.ProcessAsync(buffer.AsMemory(0, length), source, listener.Port, response, CancellationToken.None);
+        }
+        catch (Exception e)
+        {
+            Failed(source, e);
+            ReleaseWorker(started);
+            return true;
+        }
+        if (pending.IsCompleted)
+        {
+            int answer = 0;
+            try
+            {
+                answer = pending.GetAwaiter().GetResult();
+            }
+            catch (Exception e)
+            {
+                Failed(source, e);
+            }
+            Answer(listener, response, answer, address, receivedAt);
+            ReleaseWorker(started);
+            return true;
+        }
+        _ = CompleteLaterAsync(pending, listener, buffer, response, source, Copy(address), receivedAt, started);
+        return false;
+    }
+
+    private async Task CompleteLaterAsync(ValueTask<int> pending, Listener listener, byte[] buffer, byte[] response, IPEndPoint source, SocketAddress address, long receivedAt, long started)
+    {
+        int length = 0;
+        try
+        {
+            length = await pending.ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            Failed(source, e);
+        }
+        Answer(listener, response, length, address, receivedAt);
+        ArrayPool<byte>.Shared.Return(buffer);
+        ArrayPool<byte>.Shared.Return(response);
+        ReleaseWorker(started);
+        Pump();
+    }
+
+    private void Answer(Listener listener, byte[] response, int length, SocketAddress address, long receivedAt)
+    {
+        if (length <= 0)
+            return;
+        try
+        {
+            listener.Socket.SendTo(response.AsSpan(0, length), SocketFlags.None, address);
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
             // The NAS retransmits; the duplicate cache answers it without reprocessing.
         }
+        latency.Record(time.GetElapsedTime(receivedAt));
     }
 
-    /// <summary>Graceful stop: stop receiving, let the workers finish what is queued, then flush accounting.</summary>
+    private void Failed(IPEndPoint source, Exception e)
+    {
+        // The pipeline counts and logs its own failures; this keeps the server alive whatever escapes it.
+        counters.OnDrop(Protocol.Radius.DropReason.InternalError);
+        LogMessages.RequestFailed(logger, source, e);
+    }
+
+    private void ReleaseWorker(long started)
+    {
+        if (started != 0)
+        {
+            Interlocked.Add(ref _busyFinished, time.GetTimestamp() - started);
+            Interlocked.Add(ref _startSum, -started);
+        }
+        Interlocked.Decrement(ref _inFlight);
+    }
+
+    /// <summary>Graceful stop: stop receiving, let queued and in-flight requests finish and answer, then flush accounting.</summary>
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        if (_queue is null)
+        if (_listeners.Count == 0 || _stopping)
             return;
-        await _stopping.CancelAsync().ConfigureAwait(false);
-        await Task.WhenAll(_loops).ConfigureAwait(false);
-        int inFlight = _queue.Reader.Count + BusyWorkers;
-        _queue.Writer.TryComplete();
-        await Task.WhenAll(_workers).WaitAsync(cancellationToken).ConfigureAwait(false);
+        _stopping = true;
+        await Task.Run(() => _receivers.ForEach(t => t.Join()), CancellationToken.None).ConfigureAwait(false);
+        int inFlight = QueueDepth + BusyWorkers;
+        while (QueueDepth + BusyWorkers > 0 && !cancellationToken.IsCancellationRequested)
+        {
+            Pump();
+            await Task.Delay(5, CancellationToken.None).ConfigureAwait(false);
+        }
         await accountingWriter.DisposeAsync().ConfigureAwait(false);
-        foreach (var (socket, _) in _sockets)
-            socket.Dispose();
+        foreach (var listener in _listeners)
+            listener.Socket.Dispose();
         LogMessages.Stopped(logger, inFlight);
     }
 
-    public async ValueTask DisposeAsync()
+    public ValueTask DisposeAsync()
     {
-        if (!_stopping.IsCancellationRequested)
-            await _stopping.CancelAsync().ConfigureAwait(false);
-        foreach (var (socket, _) in _sockets)
-            socket.Dispose();
-        _stopping.Dispose();
+        _stopping = true;
+        foreach (var listener in _listeners)
+            listener.Socket.Dispose();
+        return ValueTask.CompletedTask;
     }
 }

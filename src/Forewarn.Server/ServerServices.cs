@@ -29,7 +29,9 @@ public static class ServerServices
             return SqliteStore.Open(Path.Combine(directory, DataDirectory.DatabaseFile));
         });
         // The request path sees the stores through the drill decorators, so that rehearsals degrade real work.
-        services.AddSingleton<IUserStore>(sp => new DrillingUserStore(sp.GetRequiredService<SqliteStore>(), sp.GetRequiredService<DrillState>(), sp.GetRequiredService<TimeProvider>()));
+        // Users are cached in memory (the cache watches the store's version); a slow-store drill slows the cache's misses and hits alike.
+        services.AddSingleton(sp => new CachedUserStore(sp.GetRequiredService<SqliteStore>(), sp.GetRequiredService<SqliteStore>().UsersVersionAsync));
+        services.AddSingleton<IUserStore>(sp => new DrillingUserStore(sp.GetRequiredService<CachedUserStore>(), sp.GetRequiredService<DrillState>(), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<IClientStore>(sp => sp.GetRequiredService<SqliteStore>());
         services.AddSingleton<IAccountingStore>(sp => new DrillingAccountingStore(sp.GetRequiredService<SqliteStore>(), sp.GetRequiredService<DrillState>()));
         services.AddSingleton(sp => RadiusDictionary.LoadBuiltIn(sp.GetRequiredService<IOptions<ForewarnOptions>>().Value.Dictionaries));
@@ -125,14 +127,15 @@ internal sealed class ForewarnOptionsValidator : IValidateOptions<ForewarnOption
     }
 }
 
-/// <summary>Loads the NAS directory at start, then reloads it when the store's client version changes (clients added by the command line while running); sweeps the duplicate cache.</summary>
-public sealed partial class ClientLoader(IClientStore store, ClientDirectory directory, DuplicateCache duplicates, ILogger<ClientLoader> logger) : BackgroundService
+/// <summary>Loads the NAS directory at start, then reloads it when the store's client version changes (clients added by the command line while running); drops the user cache when users or groups changed; sweeps the duplicate cache.</summary>
+public sealed partial class ClientLoader(IClientStore store, ClientDirectory directory, DuplicateCache duplicates, CachedUserStore users, ILogger<ClientLoader> logger) : BackgroundService
 {
     private long _version = -1;
 
     public override async Task StartAsync(CancellationToken cancellationToken)
     {
         await ReloadAsync(cancellationToken).ConfigureAwait(false);
+        await users.RefreshAsync(cancellationToken).ConfigureAwait(false);
         await base.StartAsync(cancellationToken).ConfigureAwait(false);
     }
 
@@ -155,6 +158,7 @@ public sealed partial class ClientLoader(IClientStore store, ClientDirectory dir
             try
             {
                 await ReloadAsync(stoppingToken).ConfigureAwait(false);
+                await users.RefreshAsync(stoppingToken).ConfigureAwait(false);
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {

@@ -60,6 +60,8 @@ public sealed class TestServer : IAsyncDisposable
         var user = new UserRecord(name, methods, credential, group, reply ?? [], checks ?? []);
         if (!await Store.AddUserAsync(user))
             await Store.UpdateUserAsync(user);
+        // The running server caches users and would see the change within a second; tests need it now.
+        _host.Services.GetRequiredService<CachedUserStore>().Invalidate();
     }
 
     /// <summary>Adds a client and waits until the running server has loaded it.</summary>

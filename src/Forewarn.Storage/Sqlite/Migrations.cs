@@ -72,5 +72,15 @@ internal static class Migrations
             attributes  BLOB NOT NULL
         );
         """,
+        // 5: a version the server's user cache watches, raised by any change to users or groups.
+        """
+        INSERT INTO meta (key, value) VALUES ('users_version', 0);
+        CREATE TRIGGER users_insert AFTER INSERT ON users BEGIN UPDATE meta SET value = value + 1 WHERE key = 'users_version'; END;
+        CREATE TRIGGER users_delete AFTER DELETE ON users BEGIN UPDATE meta SET value = value + 1 WHERE key = 'users_version'; END;
+        CREATE TRIGGER users_update AFTER UPDATE ON users BEGIN UPDATE meta SET value = value + 1 WHERE key = 'users_version'; END;
+        CREATE TRIGGER groups_insert AFTER INSERT ON groups BEGIN UPDATE meta SET value = value + 1 WHERE key = 'users_version'; END;
+        CREATE TRIGGER groups_delete AFTER DELETE ON groups BEGIN UPDATE meta SET value = value + 1 WHERE key = 'users_version'; END;
+        CREATE TRIGGER groups_update AFTER UPDATE ON groups BEGIN UPDATE meta SET value = value + 1 WHERE key = 'users_version'; END;
+        """,
     ];
 }

@@ -255,6 +255,13 @@ public sealed class SqliteStore : IUserStore, IClientStore, IAccountingStore, ID
         return Task.FromResult(Convert.ToInt64(Scalar(lease.Connection, "SELECT value FROM meta WHERE key = 'clients_version'"), CultureInfo.InvariantCulture));
     }
 
+    /// <summary>Raised by every change to users or groups, from any process (a trigger): the user cache watches it.</summary>
+    public Task<long> UsersVersionAsync(CancellationToken cancellationToken = default)
+    {
+        using var lease = Lease();
+        return Task.FromResult(Convert.ToInt64(Scalar(lease.Connection, "SELECT value FROM meta WHERE key = 'users_version'"), CultureInfo.InvariantCulture));
+    }
+
     // ---- accounting -------------------------------------------------------------------------
 
     public Task<int> AppendBatchAsync(IReadOnlyList<AccountingRecord> records, CancellationToken cancellationToken = default)
