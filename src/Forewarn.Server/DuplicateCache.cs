@@ -9,20 +9,34 @@ namespace Forewarn.Server;
 /// Identifier and Request Authenticator within the window is a retransmission. While the original is
 /// in progress the copy is dropped; once answered, the copy gets the cached response and is never
 /// processed twice.
+/// A source can have only 256 identifiers in use, so the cache has one slot per (source, code,
+/// identifier), not one entry per request: a new request on an identifier takes its slot over (as
+/// FreeRADIUS's request list does), the slot's response buffer is reused, and the cache's size is
+/// bounded by the sources seen in the window whatever the request rate.
 /// </summary>
 public sealed class DuplicateCache(TimeProvider time, TimeSpan window)
 {
-    public readonly record struct Key(IPAddress Address, int Port, byte Code, byte Identifier, UInt128 Authenticator);
-
-    private sealed class Entry(long expires)
+    public readonly record struct Key(IPAddress Address, int Port, byte Code, byte Identifier, UInt128 Authenticator)
     {
-        public volatile byte[]? Response;
-        public long Expires = expires;
+        internal SlotKey Slot => new(Address, Port, Code, Identifier);
     }
 
-    private readonly ConcurrentDictionary<Key, Entry> _entries = new();
+    internal readonly record struct SlotKey(IPAddress Address, int Port, byte Code, byte Identifier);
 
-    public int Count => _entries.Count;
+    private sealed class Slot
+    {
+        public UInt128 Authenticator;
+        public long Expires;
+        public bool InUse;
+        public byte[] Response = [];
+        public int ResponseLength = -1;     // -1: in progress
+    }
+
+    private readonly ConcurrentDictionary<SlotKey, Slot> _slots = new();
+    private readonly long _windowTicks = (long)(window.TotalSeconds * time.TimestampFrequency);
+
+    /// <summary>Slots held (at most 256 per source address, port and code).</summary>
+    public int Count => _slots.Count;
 
     public static Key KeyOf(IPEndPoint source, RadiusPacket packet) =>
         new(source.Address, source.Port, (byte)packet.Code, packet.Identifier,
@@ -30,41 +44,71 @@ public sealed class DuplicateCache(TimeProvider time, TimeSpan window)
 
     public enum Outcome { New, InProgress, Answered }
 
-    /// <summary>Claims the key for processing, or reports what an earlier copy left: in progress, or the response to resend.</summary>
-    public Outcome Begin(Key key, out byte[]? cachedResponse)
+    /// <summary>
+    /// Claims the key for processing, or reports what an earlier copy left: in progress, or answered, in
+    /// which case the response is copied into <paramref name="response"/> and its length returned in <paramref name="cachedLength"/>.
+    /// </summary>
+    public Outcome Begin(Key key, Span<byte> response, out int cachedLength)
     {
-        cachedResponse = null;
+        cachedLength = 0;
         long now = time.GetTimestamp();
-        var fresh = new Entry(now + (long)(window.TotalSeconds * time.TimestampFrequency));
-        var entry = _entries.GetOrAdd(key, fresh);
-        if (ReferenceEquals(entry, fresh))
-            return Outcome.New;
-        if (entry.Expires < now)
+        var slot = _slots.GetOrAdd(key.Slot, static _ => new Slot());
+        lock (slot)
         {
-            // Expired but not yet swept: treat as new.
-            _entries[key] = fresh;
+            if (slot.InUse && slot.Authenticator == key.Authenticator && slot.Expires >= now)
+            {
+                if (slot.ResponseLength < 0)
+                    return Outcome.InProgress;
+                slot.Response.AsSpan(0, slot.ResponseLength).CopyTo(response);
+                cachedLength = slot.ResponseLength;
+                return Outcome.Answered;
+            }
+            slot.InUse = true;
+            slot.Authenticator = key.Authenticator;
+            slot.Expires = now + _windowTicks;
+            slot.ResponseLength = -1;
             return Outcome.New;
         }
-        cachedResponse = entry.Response;
-        return cachedResponse is null ? Outcome.InProgress : Outcome.Answered;
     }
 
     public void Complete(Key key, ReadOnlySpan<byte> response)
     {
-        if (_entries.TryGetValue(key, out var entry))
-            entry.Response = response.ToArray();
+        if (!_slots.TryGetValue(key.Slot, out var slot))
+            return;
+        lock (slot)
+        {
+            if (!slot.InUse || slot.Authenticator != key.Authenticator)
+                return;
+            if (slot.Response.Length < response.Length)
+                slot.Response = new byte[Math.Max(response.Length, 64)];
+            response.CopyTo(slot.Response);
+            slot.ResponseLength = response.Length;
+        }
     }
 
     /// <summary>Forgets a request that produced no response, so that a retransmission is processed afresh.</summary>
-    public void Abandon(Key key) => _entries.TryRemove(key, out _);
+    public void Abandon(Key key)
+    {
+        if (!_slots.TryGetValue(key.Slot, out var slot))
+            return;
+        lock (slot)
+        {
+            if (slot.Authenticator == key.Authenticator)
+                slot.InUse = false;
+        }
+    }
 
+    /// <summary>Removes slots whose last request is older than the window (sources that went quiet).</summary>
     public int Sweep()
     {
         long now = time.GetTimestamp();
         int removed = 0;
-        foreach (var (key, entry) in _entries)
+        foreach (var (key, slot) in _slots)
         {
-            if (entry.Expires < now && _entries.TryRemove(key, out _))
+            bool expired;
+            lock (slot)
+                expired = slot.Expires < now && slot.ResponseLength >= 0 || !slot.InUse;
+            if (expired && _slots.TryRemove(key, out _))
                 removed++;
         }
         return removed;

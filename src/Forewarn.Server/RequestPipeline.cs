@@ -63,14 +63,13 @@ public sealed class RequestPipeline(
         if (!ReferenceEquals(client, self.Client))
             registry.Seen(source.Address, client);
 
-        switch (duplicates.Begin(key, out var cached))
+        switch (duplicates.Begin(key, response.Span, out int cachedLength))
         {
             case DuplicateCache.Outcome.InProgress:
                 return Drop(DropReason.DuplicateInProgress, client, source);
             case DuplicateCache.Outcome.Answered:
                 counters.OnDuplicateAnswered();
-                cached.CopyTo(response);
-                return cached!.Length;
+                return cachedLength;
         }
 
         int length;

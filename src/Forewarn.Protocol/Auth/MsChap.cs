@@ -197,11 +197,11 @@ public static class Chap
 {
     public static void Response(byte identifier, ReadOnlySpan<byte> password, ReadOnlySpan<byte> challenge, Span<byte> response16)
     {
-        using var md5 = IncrementalHash.CreateHash(HashAlgorithmName.MD5);
-        md5.AppendData([identifier]);
-        md5.AppendData(password);
-        md5.AppendData(challenge);
-        md5.GetHashAndReset(response16);
+        var md5 = Radius.Md5.Digest;
+        md5.Update(identifier);
+        md5.BlockUpdate(password);
+        md5.BlockUpdate(challenge);
+        md5.DoFinal(response16);
     }
 
     public static bool Verify(ReadOnlySpan<byte> chapPassword, ReadOnlySpan<byte> password, ReadOnlySpan<byte> challenge)

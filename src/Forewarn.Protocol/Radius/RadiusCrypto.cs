@@ -10,10 +10,6 @@ namespace Forewarn.Protocol.Radius;
 /// </summary>
 public static class RadiusCrypto
 {
-    [ThreadStatic] private static IncrementalHash? t_md5;
-
-    private static IncrementalHash Md5 => t_md5 ??= IncrementalHash.CreateHash(HashAlgorithmName.MD5);
-
     /// <summary>
     /// MD5(Code | Identifier | Length | <paramref name="authenticator"/> | Attributes | Secret): the
     /// Response Authenticator when <paramref name="authenticator"/> is the request's, the Request
@@ -21,12 +17,12 @@ public static class RadiusCrypto
     /// </summary>
     public static void PacketDigest(ReadOnlySpan<byte> packet, ReadOnlySpan<byte> authenticator, ReadOnlySpan<byte> secret, Span<byte> destination)
     {
-        var md5 = Md5;
-        md5.AppendData(packet[..RadiusPacket.AuthenticatorOffset]);
-        md5.AppendData(authenticator);
-        md5.AppendData(packet[RadiusPacket.HeaderLength..]);
-        md5.AppendData(secret);
-        md5.GetHashAndReset(destination);
+        var md5 = Md5.Digest;
+        md5.BlockUpdate(packet[..RadiusPacket.AuthenticatorOffset]);
+        md5.BlockUpdate(authenticator);
+        md5.BlockUpdate(packet[RadiusPacket.HeaderLength..]);
+        md5.BlockUpdate(secret);
+        md5.DoFinal(destination);
     }
 
     private static ReadOnlySpan<byte> Zeros16 => [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
@@ -54,19 +50,16 @@ public static class RadiusCrypto
     /// </summary>
     public static void MessageAuthenticator(ReadOnlySpan<byte> packet, int messageAuthenticatorOffset, ReadOnlySpan<byte> authenticator, ReadOnlySpan<byte> secret, Span<byte> destination)
     {
-        byte[] rented = ArrayPool<byte>.Shared.Rent(packet.Length);
-        try
-        {
-            var copy = rented.AsSpan(0, packet.Length);
-            packet.CopyTo(copy);
-            authenticator.CopyTo(copy.Slice(RadiusPacket.AuthenticatorOffset, 16));
-            copy.Slice(messageAuthenticatorOffset + 2, 16).Clear();
-            HMACMD5.HashData(secret, copy, destination);
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(rented);
-        }
+        // The packet as hashed, in pieces: header, the basis authenticator, attributes up to the
+        // Message-Authenticator's value, sixteen zeros in its place, the rest.
+        var mac = Md5.Hmac(secret);
+        int value = messageAuthenticatorOffset + 2;
+        mac.BlockUpdate(packet[..RadiusPacket.AuthenticatorOffset]);
+        mac.BlockUpdate(authenticator);
+        mac.BlockUpdate(packet[RadiusPacket.HeaderLength..value]);
+        mac.BlockUpdate(Zeros16);
+        mac.BlockUpdate(packet[(value + 16)..]);
+        mac.DoFinal(destination);
     }
 
     /// <summary>The Authenticator field value the Message-Authenticator of <paramref name="code"/> is computed with.</summary>
@@ -127,12 +120,12 @@ public static class RadiusCrypto
         // A trailing partial block (only in salt-encrypted values that fill the attribute) is xored as far as it goes.
         Span<byte> b = stackalloc byte[16];
         Span<byte> previousCipher = stackalloc byte[16];
-        var md5 = Md5;
+        var md5 = Md5.Digest;
         for (int block = 0; block < data.Length; block += 16)
         {
-            md5.AppendData(secret);
-            md5.AppendData(block == 0 ? iv : previousCipher);
-            md5.GetHashAndReset(b);
+            md5.BlockUpdate(secret);
+            md5.BlockUpdate(block == 0 ? iv : previousCipher);
+            md5.DoFinal(b);
             var chunk = data.Slice(block, Math.Min(16, data.Length - block));
             if (!encrypt)
                 chunk.CopyTo(previousCipher);
