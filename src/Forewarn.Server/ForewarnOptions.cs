@@ -27,9 +27,12 @@ public sealed class ForewarnOptions : IValidatableObject
     [Range(0, 65535)]
     public int AcctPort { get; set; } = 1813;
 
-    /// <summary>Workers: the bound on requests in processing at once (accounting waits for the disk inside one).</summary>
+    /// <summary>
+    /// Workers: the bound on requests in processing at once. An accounting request holds one until its
+    /// record is on disk, so this also bounds a group commit's batch (and with it accounting throughput).
+    /// </summary>
     [Range(1, 4096)]
-    public int Workers { get; set; } = 64;
+    public int Workers { get; set; } = 512;
 
     /// <summary>Threads receiving on each socket, each running the requests it receives (0: one per core, at least two).</summary>
     [Range(0, 256)]

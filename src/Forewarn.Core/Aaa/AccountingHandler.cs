@@ -22,7 +22,8 @@ public sealed class AccountingHandler(AccountingWriter writer, RadiusDictionary 
         var record = BuildRecord(request.Span, client, sourceAddress, time.GetUtcNow(), dictionary);
         if (record is null)
             return 0;
-        await writer.WriteAsync(record).WaitAsync(cancellationToken).ConfigureAwait(false);
+        var stored = writer.WriteAsync(record);
+        await (cancellationToken.CanBeCanceled ? stored.WaitAsync(cancellationToken) : stored).ConfigureAwait(false);
         return WriteResponse(request.Span, client, response.Span);
     }
 
@@ -48,17 +49,27 @@ public sealed class AccountingHandler(AccountingWriter writer, RadiusDictionary 
     /// <summary>SHA-256 over the client name and every attribute but Acct-Delay-Time, Proxy-State and Message-Authenticator.</summary>
     public static string DedupKey(RadiusPacket packet, string clientName)
     {
-        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        sha.AppendData(Encoding.UTF8.GetBytes(clientName));
-        foreach (var attribute in packet.Attributes)
+        // Hashed in one call over one buffer: the client name, then every attribute that identifies the event.
+        byte[] buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(Encoding.UTF8.GetMaxByteCount(clientName.Length) + packet.AttributeBytes.Length);
+        try
         {
-            if (attribute.Type is AttributeTypes.AcctDelayTime or AttributeTypes.ProxyState or AttributeTypes.MessageAuthenticator)
-                continue;
-            sha.AppendData(packet.AttributeBytes.Slice(attribute.Offset, attribute.Value.Length + 2));
+            int length = Encoding.UTF8.GetBytes(clientName, buffer);
+            foreach (var attribute in packet.Attributes)
+            {
+                if (attribute.Type is AttributeTypes.AcctDelayTime or AttributeTypes.ProxyState or AttributeTypes.MessageAuthenticator)
+                    continue;
+                var encoded = packet.AttributeBytes.Slice(attribute.Offset, attribute.Value.Length + 2);
+                encoded.CopyTo(buffer.AsSpan(length));
+                length += encoded.Length;
+            }
+            Span<byte> digest = stackalloc byte[32];
+            SHA256.HashData(buffer.AsSpan(0, length), digest);
+            return Convert.ToHexStringLower(digest);
         }
-        Span<byte> digest = stackalloc byte[32];
-        sha.GetHashAndReset(digest);
-        return Convert.ToHexStringLower(digest);
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 
     public static int WriteResponse(ReadOnlySpan<byte> request, RadiusClient client, Span<byte> response)

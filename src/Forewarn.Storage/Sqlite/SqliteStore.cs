@@ -264,40 +264,58 @@ public sealed class SqliteStore : IUserStore, IClientStore, IAccountingStore, ID
 
     // ---- accounting -------------------------------------------------------------------------
 
+    // The accounting writer's own connection and prepared insert: one loop commits every batch, so its
+    // page cache stays warm (a pooled connection would drop its cache whenever another had written).
+    private readonly Lock _accountingGate = new();
+    private SqliteConnection? _accountingConnection;
+    private SqliteCommand? _insert;
+
     public Task<int> AppendBatchAsync(IReadOnlyList<AccountingRecord> records, CancellationToken cancellationToken = default)
     {
-        using var lease = Lease();
-        var connection = lease.Connection;
-        using var transaction = connection.BeginTransaction();
-        using var command = connection.CreateCommand();
-        command.Transaction = transaction;
+        lock (_accountingGate)
+        {
+            var insert = _insert ?? PrepareInsert();
+            using var transaction = _accountingConnection!.BeginTransaction();
+            insert.Transaction = transaction;
+            var p = insert.Parameters;
+            int inserted = 0;
+            foreach (var record in records)
+            {
+                p[0].Value = record.ReceivedAt.ToUnixTimeMilliseconds();
+                p[1].Value = record.ClientName;
+                p[2].Value = record.ClientAddress;
+                p[3].Value = (object?)record.UserName ?? DBNull.Value;
+                p[4].Value = (object?)record.SessionId ?? DBNull.Value;
+                p[5].Value = (long)record.StatusType;
+                p[6].Value = record.Attributes;
+                p[7].Value = record.DedupKey;
+                inserted += insert.ExecuteNonQuery();
+            }
+            transaction.Commit();
+            return Task.FromResult(inserted);
+        }
+    }
+
+    private SqliteCommand PrepareInsert()
+    {
+        var connection = new SqliteConnection(_connectionString);
+        connection.Open();
+        Execute(connection, "PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; PRAGMA cache_size = -32768;");
+        var command = connection.CreateCommand();
         command.CommandText =
             "INSERT OR IGNORE INTO accounting (received_at, client, client_address, user_name, session_id, status_type, attributes, dedup_key) " +
             "VALUES ($at, $client, $address, $user, $session, $status, $attributes, $key)";
-        var at = command.Parameters.Add("$at", SqliteType.Integer);
-        var client = command.Parameters.Add("$client", SqliteType.Text);
-        var address = command.Parameters.Add("$address", SqliteType.Text);
-        var user = command.Parameters.Add("$user", SqliteType.Text);
-        var session = command.Parameters.Add("$session", SqliteType.Text);
-        var status = command.Parameters.Add("$status", SqliteType.Integer);
-        var attributes = command.Parameters.Add("$attributes", SqliteType.Text);
-        var key = command.Parameters.Add("$key", SqliteType.Text);
-        command.Prepare();
-        int inserted = 0;
-        foreach (var record in records)
-        {
-            at.Value = record.ReceivedAt.ToUnixTimeMilliseconds();
-            client.Value = record.ClientName;
-            address.Value = record.ClientAddress;
-            user.Value = (object?)record.UserName ?? DBNull.Value;
-            session.Value = (object?)record.SessionId ?? DBNull.Value;
-            status.Value = (long)record.StatusType;
-            attributes.Value = record.Attributes;
-            key.Value = record.DedupKey;
-            inserted += command.ExecuteNonQuery();
-        }
-        transaction.Commit();
-        return Task.FromResult(inserted);
+        command.Parameters.Add("$at", SqliteType.Integer);
+        command.Parameters.Add("$client", SqliteType.Text);
+        command.Parameters.Add("$address", SqliteType.Text);
+        command.Parameters.Add("$user", SqliteType.Text);
+        command.Parameters.Add("$session", SqliteType.Text);
+        command.Parameters.Add("$status", SqliteType.Integer);
+        command.Parameters.Add("$attributes", SqliteType.Text);
+        command.Parameters.Add("$key", SqliteType.Text);
+        _accountingConnection = connection;
+        _insert = command;
+        return command;
     }
 
     public Task ProbeWriteAsync(CancellationToken cancellationToken = default)
@@ -391,5 +409,12 @@ public sealed class SqliteStore : IUserStore, IClientStore, IAccountingStore, ID
     {
         while (_idle.TryTake(out var connection))
             connection.Dispose();
+        lock (_accountingGate)
+        {
+            _insert?.Dispose();
+            _accountingConnection?.Dispose();
+            _insert = null;
+            _accountingConnection = null;
+        }
     }
 }
