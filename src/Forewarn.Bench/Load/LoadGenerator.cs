@@ -142,6 +142,8 @@ public sealed class LoadGenerator
         double seconds = _options.Duration.TotalSeconds;
         long answered = Sum(l => l.Answered);
         double Ms(double microseconds) => Math.Round(microseconds / 1000.0, 3);
+        // HdrHistogram throws on percentiles of an empty histogram (nothing answered): report zeros.
+        double At(double percentile) => histogram.TotalCount == 0 ? 0 : Ms(histogram.GetValueAtPercentile(percentile));
         return new LoadReport
         {
             Kind = _options.Kind.ToString().ToLowerInvariant(),
@@ -161,11 +163,11 @@ public sealed class LoadGenerator
             Unsent = Sum(l => l.Unsent),
             Throughput = Math.Round(answered / seconds, 1),
             LatencyMeanMs = histogram.TotalCount == 0 ? 0 : Ms(histogram.GetMean()),
-            LatencyP50Ms = Ms(histogram.GetValueAtPercentile(50)),
-            LatencyP90Ms = Ms(histogram.GetValueAtPercentile(90)),
-            LatencyP99Ms = Ms(histogram.GetValueAtPercentile(99)),
-            LatencyP999Ms = Ms(histogram.GetValueAtPercentile(99.9)),
-            LatencyMaxMs = Ms(histogram.GetMaxValue()),
+            LatencyP50Ms = At(50),
+            LatencyP90Ms = At(90),
+            LatencyP99Ms = At(99),
+            LatencyP999Ms = At(99.9),
+            LatencyMaxMs = histogram.TotalCount == 0 ? 0 : Ms(histogram.GetMaxValue()),
             GeneratorCpuMicrosecondsPerRequest = answered == 0 ? 0 : Math.Round(cpu.TotalMicroseconds / answered, 2),
             ServerCpuMicrosecondsPerRequest = serverCpu is { } s && answered > 0 ? Math.Round(s.TotalMicroseconds / answered, 2) : null,
             ServerResidentMiB = serverResident is { } r ? Math.Round(r / 1048576.0, 1) : null,
