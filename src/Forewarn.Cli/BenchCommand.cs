@@ -47,6 +47,7 @@ internal static class BenchCommand
         var status = new Command("status", "Status-Server requests (RFC 5997)");
         status.SetAction((result, ct) => RunAsync(result, LoadKind.Status, 1812, o => o, ct));
         command.Subcommands.Add(Startup());
+        command.Subcommands.Add(FailoverCommand.CreateBench());
         foreach (var sub in new[] { auth, acct, status })
         {
             foreach (var option in new Option[] { Server, Secret, Outstanding, Rate, Duration, Warmup, Sockets, Sources, SourceCount, Timeout, Json, Quiet, ServerPid })

@@ -10,6 +10,7 @@ root.Subcommands.Add(GroupsCommand.Create());
 root.Subcommands.Add(ClientsCommand.Create());
 root.Subcommands.Add(AccountingCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
+root.Subcommands.Add(FailoverCommand.CreateDemo());
 foreach (var command in HealthCommands.Create())
     root.Subcommands.Add(command);
 // The host handles SIGINT/SIGTERM itself (graceful shutdown), so the parser must not terminate the process.

@@ -36,7 +36,7 @@ public sealed class ClientOptions
 /// <summary>Counters of what the client saw (for metrics and tests).</summary>
 public sealed class ClientCounters
 {
-    internal long _sent, _answered, _timeouts, _failovers, _invites, _refusals, _rejected, _resentInFlight;
+    internal long _sent, _answered, _timeouts, _failovers, _invites, _refusals, _rejected, _resentInFlight, _advisoriesSent;
     public long Sent => Interlocked.Read(ref _sent);
     public long Answered => Interlocked.Read(ref _answered);
     public long Timeouts => Interlocked.Read(ref _timeouts);
@@ -47,6 +47,8 @@ public sealed class ClientCounters
     public long Rejected => Interlocked.Read(ref _rejected);
     /// <summary>Requests in flight re-sent to an alternate when their server told the client to move.</summary>
     public long ResentInFlight => Interlocked.Read(ref _resentInFlight);
+    /// <summary>Advisory messages this client sent: ACKs and Probes.</summary>
+    public long AdvisoriesSent => Interlocked.Read(ref _advisoriesSent);
 }
 
 /// <summary>
@@ -118,6 +120,9 @@ public sealed class ForewarnClient : IAsyncDisposable
         while (_pool.Pick(tried) is { } server)
         {
             var moved = _moved.GetOrAdd(server, _ => new CancellationTokenSource()).Token;
+            // A FAILOVER that arrived between the pick and here cancelled the token before this one: pick again.
+            if (server.Deferred && HasUsableOtherThan(server, tried))
+                continue;
             var timeout = _options.Timeout;
             for (int attempt = 0; attempt <= _options.Retries; attempt++)
             {
@@ -138,6 +143,17 @@ public sealed class ForewarnClient : IAsyncDisposable
             tried.Add(server);
         }
         throw new TimeoutException("No RADIUS server answered.");
+    }
+
+    private bool HasUsableOtherThan(PoolServer server, List<PoolServer> tried)
+    {
+        var now = _time.GetUtcNow();
+        foreach (var other in _pool.Servers)
+        {
+            if (!ReferenceEquals(other, server) && !other.Deferred && other.DeadUntil <= now && !tried.Contains(other))
+                return true;
+        }
+        return false;
     }
 
     /// <summary>RT = 2 × RTprev + RAND × RTprev, RAND in [-0.1, 0.1], capped at MaxTimeout (RFC 5080 §2.2.1).</summary>
@@ -282,6 +298,7 @@ public sealed class ForewarnClient : IAsyncDisposable
     {
         var buffer = new byte[AdvisoryCodec.MaxLength];
         int length = AdvisoryCodec.Encode(message, server.Keys.Current, buffer);
+        Interlocked.Increment(ref Counters._advisoriesSent);
         try
         {
             await _advisory!.SendAsync(buffer.AsMemory(0, length), target).ConfigureAwait(false);

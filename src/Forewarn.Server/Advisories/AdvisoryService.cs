@@ -252,6 +252,11 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
     /// <summary>A deferred client still sending is served (nothing is lost) and reminded, at most every ReminderSeconds.</summary>
     private void OnDeferredClientSeen(ActiveClient client)
     {
+        // Once the class admits returning clients again, a request from a deferred client is one that
+        // waited in the queue (or its invitation is on the way): reminding it to leave would undo the return.
+        var zone = _monitor.ZoneOf(client.Client.Class);
+        if (zone.Current == Zone.Accept && zone.AdmitsReturning)
+            return;
         long now = _time.GetTimestamp();
         if (_time.GetElapsedTime(client.LastReminder, now).TotalSeconds < _options.ReminderSeconds)
             return;

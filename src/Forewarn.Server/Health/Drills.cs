@@ -21,7 +21,14 @@ public sealed class DrillingUserStore(IUserStore inner, DrillState drill, TimePr
     public Task<IReadOnlyList<UserRecord>> ListUsersAsync(CancellationToken cancellationToken = default) => inner.ListUsersAsync(cancellationToken);
     public Task SetGroupAsync(GroupRecord group, CancellationToken cancellationToken = default) => inner.SetGroupAsync(group, cancellationToken);
     public Task<IReadOnlyList<GroupRecord>> ListGroupsAsync(CancellationToken cancellationToken = default) => inner.ListGroupsAsync(cancellationToken);
-    public Task<bool> PingAsync(CancellationToken cancellationToken = default) => inner.PingAsync(cancellationToken);
+    /// <summary>A slow store is slow for the health check's query too.</summary>
+    public async Task<bool> PingAsync(CancellationToken cancellationToken = default)
+    {
+        var delay = drill.StoreDelay;
+        if (delay > TimeSpan.Zero)
+            await Task.Delay(delay, time, cancellationToken).ConfigureAwait(false);
+        return await inner.PingAsync(cancellationToken).ConfigureAwait(false);
+    }
 }
 
 /// <summary>The accounting store as the server uses it: during a FailAccounting drill every write fails, as a full or broken disk would.</summary>

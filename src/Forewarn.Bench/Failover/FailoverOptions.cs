@@ -1,0 +1,87 @@
+using System.Net;
+
+namespace Forewarn.Bench.Failover;
+
+/// <summary>How the fleet learns that its server is in trouble.</summary>
+public enum FailoverMode
+{
+    /// <summary>No advisories: a device fails over only when its timeouts and retries run out.</summary>
+    Classic,
+    /// <summary>Advisories when the zone changes on the measured score.</summary>
+    Advisory,
+    /// <summary>Advisories when the zone changes on the measured or the forecast score.</summary>
+    Forecast,
+}
+
+/// <summary>What goes wrong with the first server.</summary>
+public enum Degradation
+{
+    /// <summary>Every user lookup stalls, so the few workers are all busy and the queue grows.</summary>
+    Workers,
+    /// <summary>Spinning threads take the server's CPU.</summary>
+    CpuHog,
+    /// <summary>User lookups slow down (ramped: slower and slower).</summary>
+    SlowStore,
+    /// <summary>The accounting store refuses writes (the fleet sends accounting).</summary>
+    FailAccounting,
+    /// <summary>kill -9.</summary>
+    Crash,
+}
+
+/// <summary>
+/// One failover run: servers on 127.0.80.1.., devices each on its own 127.3.x.y address, every device
+/// preferring the first server and knowing the others as alternates. After a baseline the first server
+/// is degraded; after <see cref="DegradeSeconds"/> it is healed (a crashed one restarted), and the run
+/// ends when every device is back or <see cref="ReturnSeconds"/> have passed.
+/// </summary>
+public sealed record FailoverOptions
+{
+    /// <summary>How to run forewarn: e.g. ["dotnet", "/path/forewarn.dll"].</summary>
+    public required IReadOnlyList<string> ServerCommand { get; init; }
+    public string WorkDirectory { get; init; } = Path.Combine(Path.GetTempPath(), "forewarn-failover-" + Guid.NewGuid().ToString("N")[..8]);
+    public int Devices { get; init; } = 1000;
+    /// <summary>Requests per second each device sends (logins, or accounting for <see cref="Degradation.FailAccounting"/>).</summary>
+    public double RatePerDevice { get; init; } = 1;
+    public int Servers { get; init; } = 3;
+    public Degradation Degradation { get; init; } = Degradation.Workers;
+    public FailoverMode Mode { get; init; } = FailoverMode.Forecast;
+    /// <summary>Classic retransmission profile: "cisco" (T = 5 s fixed, R = 3, no dead time) or "rfc5080" (T = 2 s doubling to 16 s, R = 3, dead time 60 s, Status-Server revival).</summary>
+    public string Profile { get; init; } = "cisco";
+    /// <summary>Seconds over which the degradation grows to full strength (0: at once).</summary>
+    public double RampSeconds { get; init; } = 10;
+    public double BaselineSeconds { get; init; } = 6;
+    public double DegradeSeconds { get; init; } = 25;
+    public double ReturnSeconds { get; init; } = 30;
+    /// <summary>"udp" or "icmp" (raw sockets: root).</summary>
+    public string Carrier { get; init; } = "udp";
+    public string Secret { get; init; } = "fleet-secret";
+    /// <summary>First octets of the servers' addresses: .1, .2, ... are appended.</summary>
+    public string ServerPrefix { get; init; } = "127.0.80.";
+
+    public TimeSpan Timeout => Profile == "rfc5080" ? TimeSpan.FromSeconds(2) : TimeSpan.FromSeconds(5);
+    public TimeSpan MaxTimeout => Profile == "rfc5080" ? TimeSpan.FromSeconds(16) : TimeSpan.FromSeconds(5);
+    public int Retries { get; init; } = 3;
+    /// <summary>Cisco IOS marks no server dead by default (deadtime 0): every request tries the preferred server first.</summary>
+    public TimeSpan DeadTime => Profile == "rfc5080" ? TimeSpan.FromSeconds(60) : TimeSpan.Zero;
+
+    public IPAddress ServerAddress(int index) => IPAddress.Parse(ServerPrefix + (index + 1));
+
+    /// <summary>Device i sends from 127.3.(i / 250).(i % 250 + 1).</summary>
+    public static IPAddress DeviceAddress(int index) => IPAddress.Parse($"127.3.{index / 250}.{index % 250 + 1}");
+
+    public void Validate()
+    {
+        if (Devices is < 1 or > 60_000)
+            throw new ArgumentException("Devices must be between 1 and 60000.");
+        if (Servers is < 2 or > 9)
+            throw new ArgumentException("Servers must be between 2 and 9.");
+        if (RatePerDevice is <= 0 or > 100)
+            throw new ArgumentException("The rate per device must be above 0 and at most 100 per second.");
+        if (Profile is not ("cisco" or "rfc5080"))
+            throw new ArgumentException("The profile is cisco or rfc5080.");
+        if (Carrier is not ("udp" or "icmp"))
+            throw new ArgumentException("The carrier is udp or icmp.");
+        if (ServerCommand.Count == 0)
+            throw new ArgumentException("The server command is empty.");
+    }
+}

@@ -1,0 +1,64 @@
+namespace Forewarn.Bench.Failover;
+
+/// <summary>One poll of the run: every server's score, forecast, zone, and the devices attached to it (whose last answer came from it).</summary>
+public sealed record TimelinePoint(double At, IReadOnlyList<double?> Score, IReadOnlyList<double?> Predicted, IReadOnlyList<string> Zone, IReadOnlyList<int> Attached,
+    double AnswersPerSecond, long Failed, long Late);
+
+/// <summary>
+/// What a failover run measured. Times are seconds on the run's clock; "after degradation" times are
+/// from the moment the first server was degraded (or killed), "after heal" times from the moment it was healed.
+/// </summary>
+public sealed record FailoverResult
+{
+    public required string Mode { get; init; }
+    public required string Degradation { get; init; }
+    public required int Devices { get; init; }
+    public required double RatePerDevice { get; init; }
+    public required string Profile { get; init; }
+    public required string Carrier { get; init; }
+    public required double RampSeconds { get; init; }
+    public required double TimeoutSeconds { get; init; }
+    public double DegradedAt { get; init; }
+    public double HealedAt { get; init; }
+    public double EndedAt { get; init; }
+
+    /// <summary>When the degraded server's zone first went to Defer, after degradation; null if it never did.</summary>
+    public double? DeferredAfter { get; init; }
+    public string? DeferCause { get; init; }
+    /// <summary>For a forecast move: how long before the measured score crossed.</summary>
+    public double? ForecastLeadSeconds { get; init; }
+    /// <summary>When the first request sent after degradation exceeded T (or failed), after degradation.</summary>
+    public double? FirstLateAfter { get; init; }
+
+    public int Moved { get; init; }
+    public double? Moved50After { get; init; }
+    public double? Moved99After { get; init; }
+    public double? Moved100After { get; init; }
+
+    public long Requests { get; init; }
+    public long RequestsInEvent { get; init; }
+    public long Failed { get; init; }
+    public long Late { get; init; }
+    public double FailedOrLatePercent { get; init; }
+    /// <summary>Advisories the degraded server sent while degraded (FAILOVER, retransmissions, reminders), per device.</summary>
+    public double SignallingPerDevice { get; init; }
+    /// <summary>Every advisory message of the run, both ways (FAILOVER, INVITE, REFUSE, reminders, retransmissions; devices' ACKs and PROBEs), per device.</summary>
+    public double AllAdvisoriesPerDevice { get; init; }
+    public string? AdvisoryBreakdown { get; init; }
+    /// <summary>From the zone change to 99 % of devices moved.</summary>
+    public double? Moved99AfterDefer { get; init; }
+    /// <summary>Attempts that got no answer (retransmissions, tries of a dead server) per device.</summary>
+    public double UnansweredAttemptsPerDevice { get; init; }
+
+    public int Returned { get; init; }
+    public double? AllBackAfter { get; init; }
+    public double? WorstScoreDuringReturn { get; init; }
+    public double ConnectThreshold { get; init; }
+    /// <summary>Peak one-second answer rate of the healed server during the return, against its rate before degradation.</summary>
+    public double? PeakRateRatio { get; init; }
+    public IReadOnlyList<double> ServerCpuSeconds { get; init; } = [];
+    public IReadOnlyList<TimelinePoint> Timeline { get; init; } = [];
+}
+
+/// <summary>What the live view shows while a run goes on.</summary>
+public sealed record FailoverLive(string Phase, double Elapsed, double Total, TimelinePoint? Latest, IReadOnlyList<string> ServerNames, int Devices);

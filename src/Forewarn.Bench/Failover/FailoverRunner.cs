@@ -1,0 +1,328 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace Forewarn.Bench.Failover;
+
+/// <summary>
+/// Runs one failover scenario end to end: prepares and starts the servers, starts the fleet, degrades
+/// the first server, heals it, waits for the return, and measures everything the result reports.
+/// Polls the servers and the fleet every 250 ms; <see cref="Live"/> is the latest view.
+/// </summary>
+public sealed class FailoverRunner(FailoverOptions options)
+{
+    private readonly Stopwatch _clock = new();
+    private readonly List<RequestRecord> _records = [];
+    private readonly List<TimelinePoint> _timeline = [];
+    private int[] _lastServer = [];
+    private long _failed, _late;
+    private string _phase = "starting";
+    private List<ServerNode> _nodes = [];
+
+    /// <summary>The latest view of the run, for a progress bar or a live display.</summary>
+    public FailoverLive Live { get; private set; } = new("starting", 0, 1, null, [], options.Devices);
+
+    private double Now => _clock.Elapsed.TotalSeconds;
+    private double Total => options.BaselineSeconds + options.DegradeSeconds + options.ReturnSeconds;
+
+    public async Task<FailoverResult> RunAsync(CancellationToken cancellationToken = default)
+    {
+        options.Validate();
+        Directory.CreateDirectory(options.WorkDirectory);
+        _lastServer = Enumerable.Repeat(-1, options.Devices).ToArray();
+        try
+        {
+            _nodes = [.. await Task.WhenAll(Enumerable.Range(0, options.Servers)
+                .Select(i => ServerNode.PrepareAsync(i, options.ServerAddress(i), options, Settings(i), cancellationToken))).ConfigureAwait(false)];
+            await Task.WhenAll(_nodes.Select(n => n.StartAsync(cancellationToken))).ConfigureAwait(false);
+            _clock.Start();
+            await using var fleet = new Fleet(options, _clock, advisories: options.Mode != FailoverMode.Classic);
+            using var sampling = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            var sampler = SampleLoopAsync(fleet, sampling.Token);
+            fleet.Start();
+
+            // A server that has just started scores low for a while (its first requests ran while the JIT
+            // compiled, and the latency window remembers them): start from every server in Accept.
+            _phase = "warming up";
+            var warming = Stopwatch.StartNew();
+            while (warming.Elapsed < TimeSpan.FromSeconds(30) && !await SteadyAsync(cancellationToken).ConfigureAwait(false))
+                await Task.Delay(250, cancellationToken).ConfigureAwait(false);
+            _phase = "steady";
+            await Task.Delay(TimeSpan.FromSeconds(options.BaselineSeconds), cancellationToken).ConfigureAwait(false);
+            double degradedAt = Now;
+            _phase = $"degrading server A ({options.Degradation})";
+            var degrade = DegradeAsync(_nodes[0], cancellationToken);
+            await Task.Delay(TimeSpan.FromSeconds(options.DegradeSeconds), cancellationToken).ConfigureAwait(false);
+            await degrade.ConfigureAwait(false);
+            double healedAt = Now;
+            var sentWhileDegraded = await _nodes[0].AdvisoriesSentAsync(cancellationToken).ConfigureAwait(false);
+            _phase = "healed: devices return";
+            await HealAsync(_nodes[0], cancellationToken).ConfigureAwait(false);
+            while (Now - healedAt < options.ReturnSeconds && !AllBack(healedAt))
+                await Task.Delay(250, cancellationToken).ConfigureAwait(false);
+            _phase = "stopping";
+            await fleet.StopAsync().ConfigureAwait(false);
+            double endedAt = Now;
+            await sampling.CancelAsync().ConfigureAwait(false);
+            await sampler.ConfigureAwait(false);
+            Consume(fleet);
+
+            var changes = await _nodes[0].ZoneChangesAsync(cancellationToken).ConfigureAwait(false);
+            var advisoryMessages = await _nodes[0].AdvisoriesSentAsync(cancellationToken).ConfigureAwait(false);
+            return Measure(fleet, degradedAt, healedAt, endedAt, changes, sentWhileDegraded, advisoryMessages);
+        }
+        finally
+        {
+            foreach (var node in _nodes)
+                await node.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private List<string> Settings(int index)
+    {
+        var settings = new List<string>
+        {
+            // Few workers, so that stalled lookups exhaust them; cached lookups need microseconds.
+            "Forewarn:Workers=16",
+            "Forewarn:Health:MinimumDwellSeconds=1",
+            // Every server and the fleet share this machine: machine-wide probes would see them all.
+            "Forewarn:Health:Weights:cpu=0",
+            "Forewarn:Health:Weights:processes=0",
+            $"Forewarn:Advisory:InviteBatchSize={Math.Max(10, options.Devices / 20)}",
+            "Forewarn:Advisory:InviteSpacingMs=500",
+            $"Forewarn:Advisory:Carrier={options.Carrier}",
+            "Logging:LogLevel:Default=Warning",
+            $"Forewarn:Advisory:PeerSecret={options.Secret}-peers",
+        };
+        if (options.Mode == FailoverMode.Classic)
+            settings.Add("Forewarn:Advisory:Enabled=false");
+        if (options.Mode == FailoverMode.Advisory)
+            settings.Add("Forewarn:Health:ForecastHorizonSeconds=0");
+        int peer = 0;
+        for (int p = 0; p < options.Servers; p++)
+        {
+            if (p == index)
+                continue;
+            settings.Add($"Forewarn:Advisory:Peers:{peer}:Address={options.ServerAddress(p)}");
+            settings.Add($"Forewarn:Advisory:Peers:{peer}:AuthPort=1812");
+            settings.Add($"Forewarn:Advisory:Peers:{peer}:AdvisoryPort=1814");
+            peer++;
+        }
+        return settings;
+    }
+
+    /// <summary>Applies the degradation, growing it over the ramp in one-second steps.</summary>
+    private async Task DegradeAsync(ServerNode node, CancellationToken cancellationToken)
+    {
+        double seconds = options.DegradeSeconds + 5;
+        switch (options.Degradation)
+        {
+            case Degradation.Crash:
+                await node.CrashAsync().ConfigureAwait(false);
+                return;
+            case Degradation.CpuHog:
+                await node.DrillAsync("cpu-hog", seconds, 1, cancellationToken).ConfigureAwait(false);
+                return;
+            case Degradation.FailAccounting:
+                await node.DrillAsync("fail-accounting", seconds, 1, cancellationToken).ConfigureAwait(false);
+                return;
+        }
+        // Lookups stall: workers: up to 25 × 200 ms = 5 s each (every worker busy); slow store: up to 1 s each.
+        double full = options.Degradation == Degradation.Workers ? 25 : 5;
+        int steps = Math.Max(1, (int)Math.Round(options.RampSeconds));
+        var start = Stopwatch.StartNew();
+        for (int step = 1; step <= steps; step++)
+        {
+            await node.DrillAsync("slow-store", seconds - start.Elapsed.TotalSeconds, full * step / steps, cancellationToken).ConfigureAwait(false);
+            if (step < steps)
+                await Task.Delay(TimeSpan.FromSeconds(1) - TimeSpan.FromSeconds(start.Elapsed.TotalSeconds - (step - 1)), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task HealAsync(ServerNode node, CancellationToken cancellationToken)
+    {
+        if (options.Degradation == Degradation.Crash)
+            await node.StartAsync(cancellationToken).ConfigureAwait(false);
+        else
+            await node.StopDrillAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private bool AllBack(double healedAt)
+    {
+        lock (_records)
+        {
+            var back = new HashSet<int>();
+            for (int i = _records.Count - 1; i >= 0 && _records[i].DoneAt >= healedAt; i--)
+            {
+                if (_records[i].Server == 0)
+                    back.Add(_records[i].Device);
+            }
+            return back.Count == options.Devices;
+        }
+    }
+
+    private void Consume(Fleet fleet)
+    {
+        lock (_records)
+        {
+            while (fleet.Records.TryDequeue(out var record))
+            {
+                _records.Add(record);
+                if (record.Server >= 0)
+                    _lastServer[record.Device] = record.Server;
+                if (record.Server < 0)
+                    _failed++;
+                else if (record.DoneAt - record.SentAt > options.Timeout.TotalSeconds)
+                    _late++;
+            }
+        }
+    }
+
+    private async Task SampleLoopAsync(Fleet fleet, CancellationToken cancellationToken)
+    {
+        var names = _nodes.Select(n => n.Name).ToList();
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(250));
+        try
+        {
+            do
+            {
+                Consume(fleet);
+                var samples = await Task.WhenAll(_nodes.Select(n => n.SampleAsync(cancellationToken))).ConfigureAwait(false);
+                double now = Now;
+                int[] attached = new int[_nodes.Count];
+                double rate;
+                lock (_records)
+                {
+                    foreach (int server in _lastServer)
+                    {
+                        if (server >= 0)
+                            attached[server]++;
+                    }
+                    int answered = 0;
+                    for (int i = _records.Count - 1; i >= 0 && _records[i].DoneAt > now - 1; i--)
+                    {
+                        if (_records[i].Server >= 0)
+                            answered++;
+                    }
+                    rate = answered;
+                }
+                var point = new TimelinePoint(Math.Round(now, 3),
+                    samples.Select(s => s?.Score).ToList(), samples.Select(s => s?.Predicted).ToList(),
+                    samples.Select(s => s?.Zone ?? "down").ToList(), attached, rate, Interlocked.Read(ref _failed), Interlocked.Read(ref _late));
+                lock (_timeline)
+                    _timeline.Add(point);
+                _connectThreshold = samples[0]?.ConnectThreshold ?? _connectThreshold;
+                Live = new FailoverLive(_phase, now, Total, point, names, options.Devices);
+            }
+            while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false));
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private double _connectThreshold = 0.5;
+
+    private async Task<bool> SteadyAsync(CancellationToken cancellationToken)
+    {
+        var samples = await Task.WhenAll(_nodes.Select(n => n.SampleAsync(cancellationToken))).ConfigureAwait(false);
+        return samples.All(s => s is { Zone: "Accept", Score: >= 0.8 });
+    }
+
+    private FailoverResult Measure(Fleet fleet, double degradedAt, double healedAt, double endedAt,
+        IReadOnlyList<(DateTimeOffset At, string To, string Cause, double? LeadSeconds)> changes, ServerNode.AdvisoryCounts sentWhileDegraded, ServerNode.AdvisoryCounts serverAdvisories)
+    {
+        double timeout = options.Timeout.TotalSeconds;
+        var records = _records;
+        // Moved: a device's first answer from another server after the degradation.
+        var moved = new Dictionary<int, double>();
+        var back = new Dictionary<int, double>();
+        // A device has moved when its client acts on a FAILOVER, or (classic) when an alternate first answers it.
+        foreach (var (device, at) in fleet.MovedAway.OrderBy(m => m.At))
+        {
+            if (at >= degradedAt && !moved.ContainsKey(device))
+                moved[device] = at - degradedAt;
+        }
+        foreach (var r in records.OrderBy(r => r.DoneAt))
+        {
+            if (r.DoneAt >= degradedAt && r.Server > 0 && (!moved.TryGetValue(r.Device, out var earlier) || earlier > r.DoneAt - degradedAt))
+                moved[r.Device] = r.DoneAt - degradedAt;
+            if (r.DoneAt >= healedAt && r.Server == 0 && !back.ContainsKey(r.Device))
+                back[r.Device] = r.DoneAt - healedAt;
+        }
+        var movedTimes = moved.Values.Order().ToList();
+        double? MovedAt(double fraction)
+        {
+            int needed = (int)Math.Ceiling(fraction * options.Devices);
+            return movedTimes.Count >= needed ? Math.Round(movedTimes[needed - 1], 3) : null;
+        }
+
+        var inEvent = records.Where(r => r.SentAt >= degradedAt - timeout).ToList();
+        long failed = inEvent.Count(r => r.Server < 0), late = inEvent.Count(r => r.Server >= 0 && r.DoneAt - r.SentAt > timeout);
+        var firstLate = records.Where(r => r.SentAt >= degradedAt - timeout && (r.Server < 0 || r.DoneAt - r.SentAt > timeout))
+            .Select(r => (double?)(r.SentAt + timeout - degradedAt)).Min();
+
+        // The degraded server's first move to Defer after the degradation (its clock and ours are the same machine's).
+        var degradedWall = DateTimeOffset.UtcNow - TimeSpan.FromSeconds(Now - degradedAt);
+        var defer = changes.Where(c => c.To == "Defer" && c.At >= degradedWall.AddSeconds(-1)).OrderBy(c => c.At).FirstOrDefault();
+
+        double baselineRate = records.Count(r => r.Server == 0 && r.DoneAt >= 1 && r.DoneAt < degradedAt) / Math.Max(1, degradedAt - 1);
+        double? peak = null;
+        for (double t = healedAt; t + 1 <= endedAt; t += 0.25)
+        {
+            double windowStart = t;
+            int count = records.Count(r => r.Server == 0 && r.DoneAt >= windowStart && r.DoneAt < windowStart + 1);
+            peak = Math.Max(peak ?? 0, count);
+        }
+        List<TimelinePoint> timeline;
+        lock (_timeline)
+            timeline = [.. _timeline];
+        // The return starts when the healed server is back in Accept (it invites no one before): its worst score from then on.
+        double returnFrom = timeline.FirstOrDefault(p => p.At >= healedAt && p.Zone[0] == "Accept")?.At ?? endedAt;
+        var returnScores = timeline.Where(p => p.At >= returnFrom && p.Score[0] is not null).Select(p => p.Score[0]!.Value).ToList();
+
+        long attempts = fleet.Clients.Sum(c => c.Counters.Sent), answers = fleet.Clients.Sum(c => c.Counters.Answered);
+        long clientAdvisories = fleet.Clients.Sum(c => c.Counters.AdvisoriesSent);
+        return new FailoverResult
+        {
+            Mode = options.Mode.ToString().ToLowerInvariant(),
+            Degradation = options.Degradation.ToString().ToLowerInvariant(),
+            Devices = options.Devices,
+            RatePerDevice = options.RatePerDevice,
+            Profile = options.Profile,
+            Carrier = options.Carrier,
+            RampSeconds = options.RampSeconds,
+            TimeoutSeconds = timeout,
+            DegradedAt = Math.Round(degradedAt, 3),
+            HealedAt = Math.Round(healedAt, 3),
+            EndedAt = Math.Round(endedAt, 3),
+            DeferredAfter = defer.To is null ? null : Math.Round((defer.At - degradedWall).TotalSeconds, 3),
+            DeferCause = defer.Cause,
+            ForecastLeadSeconds = defer.LeadSeconds is { } lead ? Math.Round(lead, 3) : null,
+            FirstLateAfter = firstLate is { } f ? Math.Round(f, 3) : null,
+            Moved = moved.Count,
+            Moved50After = MovedAt(0.5),
+            Moved99After = MovedAt(0.99),
+            Moved100After = MovedAt(1.0),
+            Requests = records.Count,
+            RequestsInEvent = inEvent.Count,
+            Failed = failed,
+            Late = late,
+            FailedOrLatePercent = inEvent.Count == 0 ? 0 : Math.Round(100.0 * (failed + late) / inEvent.Count, 3),
+            SignallingPerDevice = Math.Round(sentWhileDegraded.Sent / (double)options.Devices, 3),
+            AllAdvisoriesPerDevice = Math.Round((serverAdvisories.Sent + clientAdvisories) / (double)options.Devices, 3),
+            AdvisoryBreakdown = FormattableString.Invariant($"server sent {serverAdvisories.Failovers} FAILOVER, {serverAdvisories.Reminders} reminders, {serverAdvisories.Retransmissions} retransmissions, {serverAdvisories.Invites} INVITE, {serverAdvisories.Refusals} REFUSE; devices sent {clientAdvisories} ACK and PROBE (server counted {serverAdvisories.Acks} ACKs)"),
+            Moved99AfterDefer = defer.To is not null && MovedAt(0.99) is { } m99 ? Math.Round(m99 - (defer.At - degradedWall).TotalSeconds, 3) : null,
+            UnansweredAttemptsPerDevice = Math.Round((attempts - answers) / (double)options.Devices, 3),
+            Returned = back.Count,
+            AllBackAfter = back.Count == options.Devices ? Math.Round(back.Values.Max(), 3) : null,
+            WorstScoreDuringReturn = returnScores.Count == 0 ? null : Math.Round(returnScores.Min(), 3),
+            ConnectThreshold = _connectThreshold,
+            PeakRateRatio = peak is { } p && baselineRate > 0 ? Math.Round(p / baselineRate, 3) : null,
+            ServerCpuSeconds = _nodes.Select(n => Math.Round(n.CpuTime.TotalSeconds, 2)).ToList(),
+            Timeline = timeline,
+        };
+    }
+
+    public static string Describe(FailoverResult r) => string.Create(CultureInfo.InvariantCulture,
+        $"{r.Mode}: moved 50/99/100 % after {r.Moved50After?.ToString("0.###", CultureInfo.InvariantCulture) ?? "-"}/{r.Moved99After?.ToString("0.###", CultureInfo.InvariantCulture) ?? "-"}/{r.Moved100After?.ToString("0.###", CultureInfo.InvariantCulture) ?? "-"} s, {r.Failed} failed, {r.Late} late");
+}

@@ -1,0 +1,149 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Forewarn.Client;
+using Forewarn.Protocol.Radius;
+
+namespace Forewarn.Bench.Failover;
+
+/// <summary>One request of the fleet: when it was sent and finished (run clock, seconds), and which server answered (-1: failed).</summary>
+public readonly record struct RequestRecord(int Device, double SentAt, double DoneAt, int Server);
+
+/// <summary>
+/// The simulated network devices: one <see cref="ForewarnClient"/> each, on its own loopback address,
+/// each preferring the first server (priority 1) and knowing the others (priority 2). Each sends a
+/// request every 1/rate seconds (phase spread at random), whatever happened to the last one, as a NAS
+/// does with independent logins; every outcome is recorded against the run clock.
+/// </summary>
+public sealed class Fleet : IAsyncDisposable
+{
+    private readonly FailoverOptions _options;
+    private readonly List<ForewarnClient> _clients = [];
+    private readonly Stopwatch _clock;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly List<Task> _loops = [];
+    private long _inFlight;
+
+    public ConcurrentQueue<RequestRecord> Records { get; } = new();
+    /// <summary>When each device's client acted on a FAILOVER from the first server (run clock).</summary>
+    public ConcurrentQueue<(int Device, double At)> MovedAway { get; } = new();
+    public IReadOnlyList<ForewarnClient> Clients => _clients;
+
+    public Fleet(FailoverOptions options, Stopwatch clock, bool advisories)
+    {
+        _options = options;
+        _clock = clock;
+        for (int i = 0; i < options.Devices; i++)
+        {
+            var servers = Enumerable.Range(0, options.Servers)
+                .Select(s => new PoolServer(options.ServerAddress(s), 1812, 1813, options.Secret, priority: s == 0 ? 1 : 2));
+            _clients.Add(new ForewarnClient(new ClientOptions
+            {
+                LocalAddress = FailoverOptions.DeviceAddress(i),
+                AdvisoryPort = advisories ? 1815 : 0,
+                Carrier = options.Carrier,
+                Timeout = options.Timeout,
+                MaxTimeout = options.MaxTimeout,
+                Retries = options.Retries,
+                DeadTime = options.DeadTime,
+                StatusServerInterval = options.Profile == "rfc5080" ? TimeSpan.FromSeconds(5) : TimeSpan.Zero,
+                ReturnJitter = TimeSpan.FromSeconds(2),
+            }, servers));
+            int device = i;
+            _clients[i].MovedAway += (server, _) =>
+            {
+                if (server.Address.Equals(options.ServerAddress(0)))
+                    MovedAway.Enqueue((device, _clock.Elapsed.TotalSeconds));
+            };
+        }
+    }
+
+    public long InFlight => Interlocked.Read(ref _inFlight);
+
+    public void Start()
+    {
+        for (int i = 0; i < _clients.Count; i++)
+        {
+            int device = i;
+            _loops.Add(Task.Run(() => RunDeviceAsync(device)));
+        }
+    }
+
+    private async Task RunDeviceAsync(int device)
+    {
+        var client = _clients[device];
+        var interval = TimeSpan.FromSeconds(1 / _options.RatePerDevice);
+        var token = _stop.Token;
+        var requests = new List<Task>();
+        try
+        {
+            await Task.Delay(interval * Random.Shared.NextDouble(), token).ConfigureAwait(false);
+            using var timer = new PeriodicTimer(interval);
+            do
+            {
+                requests.RemoveAll(t => t.IsCompleted);
+                requests.Add(SendOneAsync(device, client));
+            }
+            while (await timer.WaitForNextTickAsync(token).ConfigureAwait(false));
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        await Task.WhenAll(requests).ConfigureAwait(false);
+    }
+
+    private int _session;
+
+    private async Task SendOneAsync(int device, ForewarnClient client)
+    {
+        double sentAt = _clock.Elapsed.TotalSeconds;
+        Interlocked.Increment(ref _inFlight);
+        int server = -1;
+        try
+        {
+            var request = _options.Degradation == Degradation.FailAccounting
+                ? new RadiusRequest(RadiusCode.AccountingRequest)
+                    .Add(AttributeTypes.UserName, "u")
+                    .Add(AttributeTypes.AcctStatusType, (uint)AcctStatusType.InterimUpdate)
+                    .Add(AttributeTypes.AcctSessionId, $"d{device}-{Interlocked.Increment(ref _session)}")
+                : RadiusRequest.Pap("u", "pw");
+            var exchange = await client.ExchangeAsync(request, CancellationToken.None).ConfigureAwait(false);
+            if (exchange.Response[0] is (byte)RadiusCode.AccessAccept or (byte)RadiusCode.AccountingResponse)
+                server = IndexOf(client, exchange.Server);
+        }
+        catch (TimeoutException)
+        {
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _inFlight);
+            Records.Enqueue(new RequestRecord(device, sentAt, _clock.Elapsed.TotalSeconds, server));
+        }
+    }
+
+    private static int IndexOf(ForewarnClient client, PoolServer server)
+    {
+        var servers = client.Pool.Servers;
+        for (int i = 0; i < servers.Count; i++)
+        {
+            if (ReferenceEquals(servers[i], server))
+                return i;
+        }
+        return -1;
+    }
+
+    /// <summary>Stops sending and waits for the requests in flight (at most their full timeouts).</summary>
+    public async Task StopAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        await Task.WhenAll(_loops).ConfigureAwait(false);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_stop.IsCancellationRequested)
+            await StopAsync().ConfigureAwait(false);
+        foreach (var client in _clients)
+            await client.DisposeAsync().ConfigureAwait(false);
+        _stop.Dispose();
+    }
+}
