@@ -244,7 +244,7 @@ public sealed class RadiusServer(
         ValueTask<int> pending;
         try
         {
-            pending = pipeline.ProcessAsync(buffer.AsMemory(0, length), source, listener.Port, response, CancellationToken.None);
+            pending = pipeline.ProcessAsync(buffer.AsMemory(0, length), source, listener.Port, response, CancellationToken.None, receivedAt);
         }
         catch (Exception e)
         {

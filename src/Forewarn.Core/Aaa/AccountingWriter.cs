@@ -43,7 +43,8 @@ public sealed partial class AccountingWriter : IAsyncDisposable
     /// <summary>Completes once the record is durably stored: true if new, false if it was already there.</summary>
     public Task<bool> WriteAsync(AccountingRecord record)
     {
-        var pending = new Pending(record, new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously));
+        // Continuations run synchronously, on the one work item that completes the whole batch (see RunAsync).
+        var pending = new Pending(record, new TaskCompletionSource<bool>(TaskCreationOptions.None));
         if (!_queue.Writer.TryWrite(pending))
             return Task.FromException<bool>(new InvalidOperationException("The accounting writer is shut down."));
         return pending.Done.Task;
@@ -69,17 +70,25 @@ public sealed partial class AccountingWriter : IAsyncDisposable
                 Interlocked.Add(ref _duplicates, records.Count - inserted);
                 Interlocked.Increment(ref _batches);
                 LastCommitFailed = false;
-                // Which records were duplicates does not matter to the NAS: each gets its response.
-                foreach (var pending in batch)
-                    pending.Done.TrySetResult(true);
+                // Which records were duplicates does not matter to the NAS: each gets its response. The
+                // whole batch is answered by one work item, in a loop, while this loop commits the next:
+                // one hand-off per batch rather than one thread-pool wake-up per record.
+                ThreadPool.UnsafeQueueUserWorkItem(static done =>
+                {
+                    foreach (var pending in done)
+                        pending.Done.TrySetResult(true);
+                }, batch.ToArray(), preferLocal: false);
             }
             catch (Exception e)
             {
                 Interlocked.Increment(ref _failures);
                 LastCommitFailed = true;
                 LogCommitFailed(_logger, batch.Count, e);
-                foreach (var pending in batch)
-                    pending.Done.TrySetException(e);
+                ThreadPool.UnsafeQueueUserWorkItem(static failed =>
+                {
+                    foreach (var pending in failed.Batch)
+                        pending.Done.TrySetException(failed.Error);
+                }, (Batch: batch.ToArray(), Error: e), preferLocal: false);
             }
         }
     }

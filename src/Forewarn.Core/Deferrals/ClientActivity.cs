@@ -54,18 +54,30 @@ public sealed class ClientRegistry(TimeProvider time)
     public int Count => _clients.Count;
     public IEnumerable<ActiveClient> All => _clients.Values;
 
-    /// <summary>Raised when a deferred client sends a request anyway (it is served; the advisory side reminds it).</summary>
-    public event Action<ActiveClient>? DeferredClientSeen;
+    /// <summary>
+    /// Raised when a deferred client sends a RADIUS request anyway (it is served; the advisory side may
+    /// remind it), with the time the request was received (a request that waited in the queue was sent
+    /// before the client could know).
+    /// </summary>
+    public event Action<ActiveClient, long>? DeferredClientSeen;
 
-    public ActiveClient Seen(IPAddress address, RadiusClient client)
+    /// <summary>A RADIUS request from the client (<paramref name="receivedAt"/>: when it arrived; 0 for now).</summary>
+    public ActiveClient Seen(IPAddress address, RadiusClient client, long receivedAt = 0) => Touch(address, client, receivedAt == 0 ? time.GetTimestamp() : receivedAt, request: true);
+
+    /// <summary>An advisory from the client (a PROBE): it is alive, but this is not a request to remind it about.</summary>
+    public ActiveClient Heard(IPAddress address, RadiusClient client) => Touch(address, client, time.GetTimestamp(), request: false);
+
+    private ActiveClient Touch(IPAddress address, RadiusClient client, long at, bool request)
     {
         long now = time.GetTimestamp();
         var active = _clients.GetOrAdd(address, static (a, state) => new ActiveClient(a, state.client, state.now), (client, now));
         active.LastSeen = now;
         active.Client = client;
+        if (!request)
+            return active;
         active.CountRequest();
         if (active.State == ClientState.Deferred)
-            DeferredClientSeen?.Invoke(active);
+            DeferredClientSeen?.Invoke(active, at);
         return active;
     }
 

@@ -250,8 +250,12 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
     }
 
     /// <summary>A deferred client still sending is served (nothing is lost) and reminded, at most every ReminderSeconds.</summary>
-    private void OnDeferredClientSeen(ActiveClient client)
+    private void OnDeferredClientSeen(ActiveClient client, long receivedAt)
     {
+        // A request received within ReminderSeconds of the deferral was on its way (or queued here) before
+        // the client could act on the FAILOVER: no reason to remind it.
+        if (_time.GetElapsedTime(client.StateSince, receivedAt).TotalSeconds < _options.ReminderSeconds)
+            return;
         // Once the class admits returning clients again, a request from a deferred client is one that
         // waited in the queue (or its invitation is on the way): reminding it to leave would undo the return.
         var zone = _monitor.ZoneOf(client.Client.Class);
@@ -305,7 +309,7 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
                 Acknowledged(message.AckedSequence);
                 break;
             case AdvisoryType.Probe when client is not null:
-                await ProbedAsync(_registry.Seen(source.Address, client), source).ConfigureAwait(false);
+                await ProbedAsync(_registry.Heard(source.Address, client), source).ConfigureAwait(false);
                 break;
             case AdvisoryType.PeerHealth when fromPeer:
                 var peer = _options.Peers.First(p => IPAddress.Parse(p.Address).Equals(source.Address));
