@@ -139,7 +139,7 @@ internal static class FailoverCommand
         FormattableString.Invariant($"Server A's zone went to Defer {r.DeferredAfter:0.0} s after the degradation began ({r.DeferCause}); ")
         + FormattableString.Invariant($"{r.Moved}/{r.Devices} devices moved, 99 % within {r.Moved99After:0.00} s; ")
         + FormattableString.Invariant($"{r.Failed} requests failed and {r.Late} took longer than T = {r.TimeoutSeconds:0} s out of {r.RequestsInEvent:N0}; ")
-        + FormattableString.Invariant($"{r.SignallingPerDevice:0.##} advisories per device while degraded. After the heal, {r.Returned}/{r.Devices} came back")
+        + FormattableString.Invariant($"{r.SignallingPerDevice:0.##} FAILOVER messages per device (retransmissions included). After the heal, {r.Returned}/{r.Devices} came back")
         + (r.AllBackAfter is { } back ? FormattableString.Invariant($" within {back:0.0} s") : "")
         + FormattableString.Invariant($", server A's worst score {r.WorstScoreDuringReturn:0.00} (connect threshold {r.ConnectThreshold:0.00}).");
 

@@ -40,8 +40,10 @@ public sealed record FailoverResult
     public long Failed { get; init; }
     public long Late { get; init; }
     public double FailedOrLatePercent { get; init; }
-    /// <summary>Advisories the degraded server sent while degraded (FAILOVER, retransmissions, reminders), per device.</summary>
+    /// <summary>What the degraded server sent on its own while degraded (FAILOVER, its retransmissions, reminders), per device.</summary>
     public double SignallingPerDevice { get; init; }
+    /// <summary>REFUSE answers to devices' PROBEs while degraded, per device (each a PROBE/REFUSE pair the device started).</summary>
+    public double RefusalsWhileDegradedPerDevice { get; init; }
     /// <summary>Every advisory message of the run, both ways (FAILOVER, INVITE, REFUSE, reminders, retransmissions; devices' ACKs and PROBEs), per device.</summary>
     public double AllAdvisoriesPerDevice { get; init; }
     public string? AdvisoryBreakdown { get; init; }

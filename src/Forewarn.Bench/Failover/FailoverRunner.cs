@@ -84,7 +84,6 @@ public sealed class FailoverRunner(FailoverOptions options)
         {
             // Few workers, so that stalled lookups exhaust them; cached lookups need microseconds.
             "Forewarn:Workers=16",
-            "Forewarn:Health:MinimumDwellSeconds=1",
             // Every server and the fleet share this machine: machine-wide probes would see them all.
             "Forewarn:Health:Weights:cpu=0",
             "Forewarn:Health:Weights:processes=0",
@@ -127,8 +126,10 @@ public sealed class FailoverRunner(FailoverOptions options)
                 await node.DrillAsync("fail-accounting", seconds, 1, cancellationToken).ConfigureAwait(false);
                 return;
         }
-        // Lookups stall: workers: up to 25 × 200 ms = 5 s each (every worker busy); slow store: up to 1 s each.
-        double full = options.Degradation == Degradation.Workers ? 25 : 5;
+        // Workers: lookups stall for up to 25 × 200 ms = 5 s each, every worker busy within a step.
+        // Slow store: lookups grow from 5 ms to 50 ms, so the server keeps up at first, then falls behind
+        // (sixteen workers serve 1,000 lookups a second up to 16 ms each): a degradation the forecast can see coming.
+        double full = options.Degradation == Degradation.Workers ? 25 : 0.25;
         int steps = Math.Max(1, (int)Math.Round(options.RampSeconds));
         var start = Stopwatch.StartNew();
         for (int step = 1; step <= steps; step++)
@@ -336,7 +337,8 @@ public sealed class FailoverRunner(FailoverOptions options)
             Failed = failed,
             Late = late,
             FailedOrLatePercent = inEvent.Count == 0 ? 0 : Math.Round(100.0 * (failed + late) / inEvent.Count, 3),
-            SignallingPerDevice = Math.Round(sentWhileDegraded.Sent / (double)options.Devices, 3),
+            SignallingPerDevice = Math.Round((sentWhileDegraded.Failovers + sentWhileDegraded.Reminders + sentWhileDegraded.Retransmissions) / (double)options.Devices, 3),
+            RefusalsWhileDegradedPerDevice = Math.Round(sentWhileDegraded.Refusals / (double)options.Devices, 3),
             AllAdvisoriesPerDevice = Math.Round((serverAdvisories.Sent + clientAdvisories) / (double)options.Devices, 3),
             AdvisoryBreakdown = FormattableString.Invariant($"server sent {serverAdvisories.Failovers} FAILOVER, {serverAdvisories.Reminders} reminders, {serverAdvisories.Retransmissions} retransmissions, {serverAdvisories.Invites} INVITE, {serverAdvisories.Refusals} REFUSE; devices sent {clientAdvisories} ACK and PROBE (server counted {serverAdvisories.Acks} ACKs)"),
             Moved99AfterDefer = defer.To is not null && MovedAt(0.99) is { } m99 ? Math.Round(m99 - (defer.At - degradedWall).TotalSeconds, 3) : null,
