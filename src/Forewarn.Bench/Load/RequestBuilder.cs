@@ -24,6 +24,9 @@ internal sealed class RequestBuilder
     private readonly uint[] _session = new uint[256];
     private readonly byte[] _sessionStep = new byte[256];
     private int _nextUser;
+    // Different in every run, so that one run's sessions are not the previous run's: a store that
+    // deduplicates accounting would otherwise see retransmissions and skip the work.
+    private static readonly uint RunId = (uint)System.Security.Cryptography.RandomNumberGenerator.GetInt32(int.MaxValue);
 
     public RequestBuilder(LoadOptions options, int lane, System.Net.IPAddress source)
     {
@@ -109,7 +112,7 @@ internal sealed class RequestBuilder
         var status = step switch { 0 => AcctStatusType.Start, 1 => AcctStatusType.InterimUpdate, _ => AcctStatusType.Stop };
         writer.AddUInt32(AttributeTypes.AcctStatusType, (uint)status);
         Span<byte> sessionId = stackalloc byte[32];
-        Utf8.TryWrite(sessionId, $"{_lane:x4}{identifier:x2}{_session[identifier]:x8}", out int written);
+        Utf8.TryWrite(sessionId, $"{RunId:x8}{_lane:x4}{identifier:x2}{_session[identifier]:x8}", out int written);
         writer.Add(AttributeTypes.AcctSessionId, sessionId[..written]);
         if (status != AcctStatusType.Start)
         {
