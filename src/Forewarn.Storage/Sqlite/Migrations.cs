@@ -82,5 +82,27 @@ internal static class Migrations
         CREATE TRIGGER groups_delete AFTER DELETE ON groups BEGIN UPDATE meta SET value = value + 1 WHERE key = 'users_version'; END;
         CREATE TRIGGER groups_update AFTER UPDATE ON groups BEGIN UPDATE meta SET value = value + 1 WHERE key = 'users_version'; END;
         """,
+        // 6: no UNIQUE index on dedup_key: a random 64-character key put every insert on a random page of an
+        // index that outgrew the cache (a million-row table took twice the CPU per record of a fresh one).
+        // Retransmissions are now recognised by the store's window of recent keys (SqliteStore.RecentKeys).
+        """
+        CREATE TABLE accounting_v6 (
+            id             INTEGER PRIMARY KEY,
+            received_at    INTEGER NOT NULL,
+            client         TEXT NOT NULL,
+            client_address TEXT NOT NULL,
+            user_name      TEXT,
+            session_id     TEXT,
+            status_type    INTEGER NOT NULL,
+            attributes     TEXT NOT NULL,
+            dedup_key      TEXT NOT NULL
+        );
+        INSERT INTO accounting_v6 SELECT id, received_at, client, client_address, user_name, session_id, status_type, attributes, dedup_key FROM accounting;
+        DROP TABLE accounting;
+        ALTER TABLE accounting_v6 RENAME TO accounting;
+        CREATE INDEX accounting_time ON accounting (received_at);
+        CREATE INDEX accounting_user ON accounting (user_name, received_at);
+        CREATE INDEX accounting_client ON accounting (client, received_at);
+        """,
     ];
 }

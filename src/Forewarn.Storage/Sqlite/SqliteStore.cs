@@ -270,17 +270,26 @@ public sealed class SqliteStore : IUserStore, IClientStore, IAccountingStore, ID
     private SqliteConnection? _accountingConnection;
     private SqliteCommand? _insert;
 
+    /// <summary>
+    /// Stores the batch in one durable transaction, skipping records whose dedup key is among the recent
+    /// ones (retransmissions that escaped the server's duplicate cache). Returns how many were new.
+    /// </summary>
     public Task<int> AppendBatchAsync(IReadOnlyList<AccountingRecord> records, CancellationToken cancellationToken = default)
     {
         lock (_accountingGate)
         {
             var insert = _insert ?? PrepareInsert();
+            long now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+            _recent ??= LoadRecentKeys(now);
+            var fresh = new HashSet<ulong>(records.Count);
             using var transaction = _accountingConnection!.BeginTransaction();
             insert.Transaction = transaction;
             var p = insert.Parameters;
-            int inserted = 0;
             foreach (var record in records)
             {
+                ulong key = RecentKeys.Of(record.DedupKey);
+                if (_recent.Contains(key) || !fresh.Add(key))
+                    continue;
                 p[0].Value = record.ReceivedAt.ToUnixTimeMilliseconds();
                 p[1].Value = record.ClientName;
                 p[2].Value = record.ClientAddress;
@@ -289,11 +298,28 @@ public sealed class SqliteStore : IUserStore, IClientStore, IAccountingStore, ID
                 p[5].Value = (long)record.StatusType;
                 p[6].Value = record.Attributes;
                 p[7].Value = record.DedupKey;
-                inserted += insert.ExecuteNonQuery();
+                insert.ExecuteNonQuery();
             }
             transaction.Commit();
-            return Task.FromResult(inserted);
+            // Only what is on disk joins the window: a failed commit leaves the keys free for the retransmission.
+            foreach (var key in fresh)
+                _recent.Add(key, now);
+            return Task.FromResult(fresh.Count);
         }
+    }
+
+    private RecentKeys? _recent;
+
+    /// <summary>The window starts with the keys of what was stored in its span before a restart, so a retransmission after a crash is still recognised.</summary>
+    private RecentKeys LoadRecentKeys(long now)
+    {
+        var recent = new RecentKeys();
+        using var command = Command(_accountingConnection!, "SELECT received_at, dedup_key FROM accounting WHERE received_at >= $since ORDER BY received_at",
+            ("$since", now - (long)RecentKeys.Window.TotalMilliseconds));
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+            recent.Add(RecentKeys.Of(reader.GetString(1)), reader.GetInt64(0));
+        return recent;
     }
 
     private SqliteCommand PrepareInsert()
