@@ -165,7 +165,7 @@ public sealed class RadiusServer(
 
             if (Volatile.Read(ref _queued) == 0 && TryAcquireWorker())
             {
-                if (!Process(listener, buffer, length, source, address, receivedAt, response))
+                if (!Process(listener, buffer, length, source, address, addressIsShared: true, receivedAt, response))
                 {
                     // The request went asynchronous and took both buffers with it.
                     buffer = ArrayPool<byte>.Shared.Rent(ReceiveSize);
@@ -225,7 +225,7 @@ public sealed class RadiusServer(
             }
             Interlocked.Decrement(ref _queued);
             var response = ArrayPool<byte>.Shared.Rent(Protocol.Radius.RadiusPacket.MaxLength);
-            if (Process(item.Listener, item.Buffer, item.Length, item.Source, item.Address, item.ReceivedAt, response))
+            if (Process(item.Listener, item.Buffer, item.Length, item.Source, item.Address, addressIsShared: false, item.ReceivedAt, response))
             {
                 ArrayPool<byte>.Shared.Return(item.Buffer);
                 ArrayPool<byte>.Shared.Return(response);
@@ -237,7 +237,7 @@ public sealed class RadiusServer(
     /// Runs one request on a worker already acquired. Returns true when it finished here (the caller keeps
     /// its buffers); false when it continues asynchronously, owning <paramref name="buffer"/> and <paramref name="response"/>.
     /// </summary>
-    private bool Process(Listener listener, byte[] buffer, int length, IPEndPoint source, SocketAddress address, long receivedAt, byte[] response)
+    private bool Process(Listener listener, byte[] buffer, int length, IPEndPoint source, SocketAddress address, bool addressIsShared, long receivedAt, byte[] response)
     {
         long started = time.GetTimestamp();
         Interlocked.Add(ref _startSum, started);
@@ -267,7 +267,8 @@ public sealed class RadiusServer(
             ReleaseWorker(started);
             return true;
         }
-        _ = CompleteLaterAsync(pending, listener, buffer, response, source, Copy(address), receivedAt, started);
+        // The receiving thread reuses its address for the next datagram: a request that outlives this call keeps a copy.
+        _ = CompleteLaterAsync(pending, listener, buffer, response, source, addressIsShared ? Copy(address) : address, receivedAt, started);
         return false;
     }
 

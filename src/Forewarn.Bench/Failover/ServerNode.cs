@@ -106,57 +106,54 @@ public sealed class ServerNode : IAsyncDisposable
         return File.Exists(file) ? (await File.ReadAllTextAsync(file, cancellationToken).ConfigureAwait(false)).Trim() : null;
     }
 
-    /// <summary>Score, forecast, zone and thresholds of the default class, and deferred clients; null if the server does not answer.</summary>
-    public async Task<ServerSample?> SampleAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Reads the server's status once and lets <paramref name="read"/> pick what it needs; the fallback
+    /// when the server is down, does not answer, or its answer lacks what was read.
+    /// </summary>
+    private async Task<T> ReadStatusAsync<T>(Func<JsonElement, T> read, T fallback, CancellationToken cancellationToken)
     {
         if (_process is null || _process.HasExited || await AdminUrlAsync(cancellationToken).ConfigureAwait(false) is not { } url)
-            return null;
-        try
-        {
-            using var response = await _http.GetAsync(url + "/api/status", cancellationToken).ConfigureAwait(false);
-            if (!response.IsSuccessStatusCode)
-                return null;
-            using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false));
-            var health = json.RootElement.GetProperty("health");
-            var zone = health.GetProperty("zones")[0];
-            int deferred = json.RootElement.TryGetProperty("advisory", out var advisory) && advisory.ValueKind == JsonValueKind.Object
-                ? advisory.GetProperty("deferredClients").GetInt32() : 0;
-            return new ServerSample(
-                health.GetProperty("score").GetDouble(),
-                health.GetProperty("predicted").GetDouble(),
-                zone.GetProperty("zone").GetString() ?? "",
-                zone.GetProperty("thresholds").GetProperty("connectReturning").GetDouble(),
-                deferred,
-                json.RootElement.GetProperty("counters").GetProperty("received").GetInt64());
-        }
-        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException or KeyNotFoundException or InvalidOperationException)
-        {
-            return null;
-        }
-    }
-
-    /// <summary>The zone changes the server recorded (time, to-zone, cause, forecast lead time in seconds).</summary>
-    public async Task<IReadOnlyList<(DateTimeOffset At, string To, string Cause, double? LeadSeconds)>> ZoneChangesAsync(CancellationToken cancellationToken)
-    {
-        if (await AdminUrlAsync(cancellationToken).ConfigureAwait(false) is not { } url || _process is null || _process.HasExited)
-            return [];
+            return fallback;
         try
         {
             using var json = JsonDocument.Parse(await _http.GetStringAsync(url + "/api/status", cancellationToken).ConfigureAwait(false));
+            return read(json.RootElement);
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
+        {
+            return fallback;
+        }
+    }
+
+    /// <summary>Score, forecast, zone and thresholds of the default class, and deferred clients; null if the server does not answer.</summary>
+    public Task<ServerSample?> SampleAsync(CancellationToken cancellationToken) => ReadStatusAsync<ServerSample?>(root =>
+    {
+        var health = root.GetProperty("health");
+        var zone = health.GetProperty("zones")[0];
+        int deferred = root.TryGetProperty("advisory", out var advisory) && advisory.ValueKind == JsonValueKind.Object
+            ? advisory.GetProperty("deferredClients").GetInt32() : 0;
+        return new ServerSample(
+            health.GetProperty("score").GetDouble(),
+            health.GetProperty("predicted").GetDouble(),
+            zone.GetProperty("zone").GetString() ?? "",
+            zone.GetProperty("thresholds").GetProperty("connectReturning").GetDouble(),
+            deferred,
+            root.GetProperty("counters").GetProperty("received").GetInt64());
+    }, null, cancellationToken);
+
+    /// <summary>The zone changes the server recorded (time, to-zone, cause, forecast lead time in seconds).</summary>
+    public Task<IReadOnlyList<(DateTimeOffset At, string To, string Cause, double? LeadSeconds)>> ZoneChangesAsync(CancellationToken cancellationToken) =>
+        ReadStatusAsync<IReadOnlyList<(DateTimeOffset, string, string, double?)>>(root =>
+        {
             var changes = new List<(DateTimeOffset, string, string, double?)>();
-            foreach (var change in json.RootElement.GetProperty("health").GetProperty("recentChanges").EnumerateArray())
+            foreach (var change in root.GetProperty("health").GetProperty("recentChanges").EnumerateArray())
             {
                 double? lead = change.TryGetProperty("leadTime", out var l) && l.ValueKind == JsonValueKind.String
                     ? TimeSpan.Parse(l.GetString()!, CultureInfo.InvariantCulture).TotalSeconds : null;
                 changes.Add((change.GetProperty("at").GetDateTimeOffset(), change.GetProperty("to").GetString() ?? "", change.GetProperty("cause").GetString() ?? "", lead));
             }
             return changes;
-        }
-        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException or KeyNotFoundException or FormatException)
-        {
-            return [];
-        }
-    }
+        }, [], cancellationToken);
 
     /// <summary>Advisory messages the server has sent, by kind.</summary>
     public readonly record struct AdvisoryCounts(long Failovers, long Invites, long Refusals, long Reminders, long Retransmissions, long Acks)
@@ -164,23 +161,11 @@ public sealed class ServerNode : IAsyncDisposable
         public long Sent => Failovers + Invites + Refusals + Reminders + Retransmissions;
     }
 
-    public async Task<AdvisoryCounts> AdvisoriesSentAsync(CancellationToken cancellationToken)
-    {
-        if (await AdminUrlAsync(cancellationToken).ConfigureAwait(false) is not { } url || _process is null || _process.HasExited)
-            return default;
-        try
-        {
-            using var json = JsonDocument.Parse(await _http.GetStringAsync(url + "/api/status", cancellationToken).ConfigureAwait(false));
-            if (!json.RootElement.TryGetProperty("advisory", out var a) || a.ValueKind != JsonValueKind.Object)
-                return default;
-            return new AdvisoryCounts(a.GetProperty("failovers").GetInt64(), a.GetProperty("invites").GetInt64(), a.GetProperty("refusals").GetInt64(),
-                a.GetProperty("reminders").GetInt64(), a.GetProperty("retransmissions").GetInt64(), a.GetProperty("acks").GetInt64());
-        }
-        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException or KeyNotFoundException)
-        {
-            return default;
-        }
-    }
+    public Task<AdvisoryCounts> AdvisoriesSentAsync(CancellationToken cancellationToken) => ReadStatusAsync(root =>
+        root.TryGetProperty("advisory", out var a) && a.ValueKind == JsonValueKind.Object
+            ? new AdvisoryCounts(a.GetProperty("failovers").GetInt64(), a.GetProperty("invites").GetInt64(), a.GetProperty("refusals").GetInt64(),
+                a.GetProperty("reminders").GetInt64(), a.GetProperty("retransmissions").GetInt64(), a.GetProperty("acks").GetInt64())
+            : default, default(AdvisoryCounts), cancellationToken);
 
     /// <summary>Starts (or strengthens) a drill: kind slow-store, cpu-hog or fail-accounting.</summary>
     public async Task DrillAsync(string kind, double seconds, double intensity, CancellationToken cancellationToken)
