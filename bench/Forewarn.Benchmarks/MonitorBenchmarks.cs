@@ -10,7 +10,7 @@ namespace Forewarn.Benchmarks;
 /// over a latency window holding ten seconds of traffic. At 10 Hz, one tick of T µs costs T/1000 % of a core.
 /// </summary>
 [MemoryDiagnoser]
-public class MonitorBenchmarks
+public class MonitorBenchmarks : IDisposable
 {
     private HealthMonitor _monitor = null!;
     private HealthMonitor _systemOnly = null!;
@@ -27,10 +27,17 @@ public class MonitorBenchmarks
         var counters = new Forewarn.Server.ServerCounters();
         var alerts = new AlertHub([], time, NullLogger<AlertHub>.Instance);
         var drill = new DrillState(time);
-        IProbe[] system = [new CpuProbe(options, time), new MemoryProbe(options), new NetworkProbe(options, ["lo"], time), new ProcessesProbe(options)];
-        IProbe[] all = [.. system, new LatencyProbe(latency, options), new DropsProbe(counters, options, time), new DrillProbe(drill)];
+        IProbe[] system = [new CpuProbe(options, time), new MemoryProbe(options), new NetworkProbe(options, time), new InterfacesProbe(["lo"]), new ProcessesProbe(options)];
+        IProbe[] all = [.. system, new LatencyProbe(latency, options, time), new DropsProbe(counters, () => [new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 1812)], options, time), new DrillProbe(drill)];
         _monitor = new HealthMonitor(all, options, time, alerts, drill, NullLogger<HealthMonitor>.Instance);
         _systemOnly = new HealthMonitor(system, options, time, alerts, drill, NullLogger<HealthMonitor>.Instance);
+    }
+
+    public void Dispose()
+    {
+        _monitor.Dispose();
+        _systemOnly.Dispose();
+        GC.SuppressFinalize(this);
     }
 
     [Benchmark(Baseline = true)]

@@ -91,7 +91,8 @@ internal static class HealthCommands
         text.Append(CultureInfo.InvariantCulture, $"Score {h.Score:0.000}   predicted in {h.ForecastHorizonSeconds:0.#} s: {h.Predicted:0.000}   trend {h.TrendPerSecond:+0.000;-0.000;0.000}/s");
         text.Append(h.Draining ? "   DRAINING" : "");
         text.Append(h.Drill is { } d ? $"   DRILL {d.Kind} {d.ElapsedSeconds:0}/{d.Seconds:0} s" : "");
-        text.AppendLine();
+        text.AppendLine(CultureInfo.InvariantCulture,
+            $"Sustained {h.Sustained:0.000} (what the zones follow: a breach counts once it persists)   service {h.ServiceScore:0.000}   machine {h.SystemScore:0.000}, counted at {h.Strain * 100:0} % (the service's strain)");
         foreach (var z in h.Zones)
         {
             text.AppendLine(CultureInfo.InvariantCulture,
@@ -127,6 +128,8 @@ internal static class HealthCommands
         text.AppendLine();
         text.AppendLine(CultureInfo.InvariantCulture,
             $"Requests {c2.Received}: accepts {c2.AccessAccepts}, rejects {c2.AccessRejects}, accounting {c2.AccountingResponses} (committed {c2.AccountingCommitted}, failed batches {c2.AccountingFailures}), duplicates {c2.DuplicatesAnswered}, dropped {c2.Dropped}");
+        if (c2.DropsByReason is { Count: > 0 } reasons)
+            text.AppendLine("Dropped by reason: " + string.Join(", ", reasons.Select(r => $"{r.Key} {r.Value}")));
         text.AppendLine("Listening: " + string.Join(", ", status.Listeners));
         if (status.Relay is { } relay)
         {

@@ -42,6 +42,14 @@ public sealed class ForewarnOptions : IValidatableObject
     [Range(1, 1_000_000)]
     public int QueueCapacity { get; set; } = 8192;
 
+    /// <summary>
+    /// A queued request that has waited longer than this for a worker is dropped unprocessed (counted as
+    /// QueueTimeout, a distress drop): its NAS has given up on it, and working on it would only delay the
+    /// requests behind it.
+    /// </summary>
+    [Range(1, 600_000)]
+    public int QueueTimeoutMs { get; set; } = 5000;
+
     /// <summary>How long a response is kept to answer retransmissions (RFC 5080 §2.2.2).</summary>
     [Range(1, 600)]
     public int DuplicateWindowSeconds { get; set; } = 30;

@@ -12,14 +12,8 @@ internal static partial class LogMessages
     [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "Loaded {Count} RADIUS clients")]
     public static partial void ClientsLoaded(ILogger logger, int count);
 
-    [LoggerMessage(EventId = 3, Level = LogLevel.Warning, Message = "Dropped datagram from unknown client {Source} ({Count} so far)")]
-    public static partial void UnknownClient(ILogger logger, IPEndPoint source, long count);
-
-    [LoggerMessage(EventId = 4, Level = LogLevel.Debug, Message = "Dropped datagram from {Source}: {Reason}")]
-    public static partial void Dropped(ILogger logger, IPEndPoint source, DropReason reason);
-
-    [LoggerMessage(EventId = 5, Level = LogLevel.Warning, Message = "Dropped datagram from {Client} ({Source}): {Reason}")]
-    public static partial void SecurityDrop(ILogger logger, string client, IPEndPoint source, DropReason reason);
+    [LoggerMessage(EventId = 3, Message = "Dropped datagram ({Reason}) from {Client} at {Source}; {Earlier} more of this reason in the {Seconds} s before (not logged one by one)")]
+    public static partial void DropSummary(ILogger logger, LogLevel level, DropReason reason, string client, IPEndPoint source, long earlier, int seconds);
 
     [LoggerMessage(EventId = 6, Level = LogLevel.Error, Message = "Request from {Source} failed")]
     public static partial void RequestFailed(ILogger logger, IPEndPoint source, Exception exception);

@@ -45,6 +45,9 @@ public sealed class RadiusServer(
     // Busy time: ticks of finished requests, plus (count × now − sum of start times) for those in flight.
     private long _busyFinished;
     private long _startSum;
+    // Queueing delay of requests taken from the queue: sum of their waits and their count.
+    private long _waitSum;
+    private long _waitCount;
 
     public int BusyWorkers => Volatile.Read(ref _inFlight);
 
@@ -63,6 +66,13 @@ public sealed class RadiusServer(
     public int MaxWorkers => _options.Workers;
     public int QueueDepth => Volatile.Read(ref _queued);
     public int QueueCapacity => _options.QueueCapacity;
+
+    /// <summary>Total wait, in TimeProvider ticks, of requests taken from the queue, and their count.</summary>
+    public (long WaitTicks, long Count) QueueWaits => (Interlocked.Read(ref _waitSum), Interlocked.Read(ref _waitCount));
+
+    /// <summary>How long the oldest queued request has waited (zero when none waits).</summary>
+    public TimeSpan OldestQueuedAge =>
+        Volatile.Read(ref _queued) > 0 && _queue.TryPeek(out var head) ? time.GetElapsedTime(head.ReceivedAt) : TimeSpan.Zero;
 
     /// <summary>Completes once every socket is bound.</summary>
     public Task Started => _started.Task;
@@ -224,6 +234,18 @@ public sealed class RadiusServer(
                 return;
             }
             Interlocked.Decrement(ref _queued);
+            long waited = time.GetTimestamp() - item.ReceivedAt;
+            Interlocked.Add(ref _waitSum, waited);
+            Interlocked.Increment(ref _waitCount);
+            if (waited * 1000 > (long)_options.QueueTimeoutMs * time.TimestampFrequency)
+            {
+                // Its NAS has stopped waiting for this answer: answering would only delay the requests behind it.
+                ReleaseWorker(0);
+                ArrayPool<byte>.Shared.Return(item.Buffer);
+                counters.OnReceived();
+                counters.OnDrop(Protocol.Radius.DropReason.QueueTimeout);
+                continue;
+            }
             var response = ArrayPool<byte>.Shared.Rent(Protocol.Radius.RadiusPacket.MaxLength);
             if (Process(item.Listener, item.Buffer, item.Length, item.Source, item.Address, addressIsShared: false, item.ReceivedAt, response))
             {

@@ -38,6 +38,7 @@ public sealed class RequestPipeline(
     ServerCounters counters,
     Health.SelfClient self,
     Core.Deferrals.ClientRegistry registry,
+    DropLog drops,
     ILogger<RequestPipeline> logger)
 {
     /// <summary>Processes one datagram; returns the response length written to <paramref name="response"/>, or 0 for no response.</summary>
@@ -49,10 +50,7 @@ public sealed class RequestPipeline(
         if (client is null)
         {
             counters.OnDrop(DropReason.UnknownClient);
-            long count = counters.Dropped(DropReason.UnknownClient);
-            // Rate-limited: the first, then every 1000th.
-            if (count == 1 || count % 1000 == 0)
-                LogMessages.UnknownClient(logger, source, count);
+            drops.Dropped(DropReason.UnknownClient, null, source);
             return 0;
         }
 
@@ -105,11 +103,7 @@ public sealed class RequestPipeline(
     private int Drop(DropReason reason, RadiusClient client, IPEndPoint source)
     {
         counters.OnDrop(reason);
-        if (reason is DropReason.BadMessageAuthenticator or DropReason.MissingMessageAuthenticator
-            or DropReason.ProxyStateWithoutMessageAuthenticator or DropReason.BadRequestAuthenticator)
-            LogMessages.SecurityDrop(logger, client.Name, source, reason);
-        else
-            LogMessages.Dropped(logger, source, reason);
+        drops.Dropped(reason, client.Name, source);
         return 0;
     }
 

@@ -40,6 +40,19 @@ public sealed class ServerCounters : IDisposable
     public long DuplicatesAnswered => Interlocked.Read(ref _duplicatesAnswered);
     public long Dropped(DropReason reason) => Interlocked.Read(ref _drops[(int)reason]);
 
+    /// <summary>Every reason with at least one drop, by name.</summary>
+    public IReadOnlyDictionary<string, long> DropsByReason()
+    {
+        var result = new SortedDictionary<string, long>(StringComparer.Ordinal);
+        for (int i = 1; i < _drops.Length; i++)
+        {
+            long count = Interlocked.Read(ref _drops[i]);
+            if (count > 0)
+                result[((DropReason)i).ToString()] = count;
+        }
+        return result;
+    }
+
     public long TotalDropped
     {
         get

@@ -48,6 +48,7 @@ public static class ServerServices
         services.AddSingleton<AccountingWriter>();
         services.AddSingleton<AccountingHandler>();
         services.AddSingleton<IRadiusHandler, AaaHandler>();
+        services.AddSingleton<DropLog>();
         services.AddSingleton<RequestPipeline>();
         // The client loader runs first so that the directory is filled before the sockets open.
         services.AddSingleton<ClientLoader>();

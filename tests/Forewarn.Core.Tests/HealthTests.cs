@@ -158,7 +158,8 @@ public class HealthTests
             var snapshot = m.Tick();
             if (movedAt is null && snapshot.Zone == Zone.Defer)
                 movedAt = snapshot.At;
-            if (crossedAt is null && snapshot.Score < 0.3)
+            // The zones follow the sustained score (a breach counts once it persists): that is the crossing the lead is measured to.
+            if (crossedAt is null && snapshot.Sustained < 0.3)
                 crossedAt = snapshot.At;
             _time.Advance(TimeSpan.FromMilliseconds(100));
         }
@@ -260,10 +261,122 @@ public class HealthTests
         var options = new HealthOptions { ScoreFunction = function, Weights = { ["ignored"] = 0 } };
         var score = new ScoreFunction(options).Compute([
             new ProbeSample("a", ProbeKind.Server, 0.2, 0, ""),
-            new ProbeSample("b", ProbeKind.System, 0.8, 0, ""),
-            new ProbeSample("ignored", ProbeKind.System, 0, 0, ""),
+            new ProbeSample("b", ProbeKind.Server, 0.8, 0, ""),
+            new ProbeSample("ignored", ProbeKind.Server, 0, 0, ""),
             new ProbeSample("log", ProbeKind.Dependent, 0, 0, "", Healthy: false),
         ]);
         Assert.Equal(expected, score, 6);
+    }
+
+    [Theory]
+    [InlineData(1.0, 0.0, 1.0)]   // the service at full headroom: an exhausted machine changes nothing
+    [InlineData(0.9, 0.0, 0.8)]   // a little strain: the machine counts a little
+    [InlineData(0.75, 0.0, 0.5)]  // half of the way to StrainFullAt: half of the machine's pressure
+    [InlineData(0.5, 0.0, 0.0)]   // at StrainFullAt: in full
+    [InlineData(0.4, 0.6, 0.4)]   // the service is the scarcer
+    public void SystemPressure_CountsInProportionToTheServicesStrain(double service, double system, double expected)
+    {
+        var reading = new ScoreFunction(new HealthOptions()).Read([
+            new ProbeSample("workers", ProbeKind.Server, service, 0, ""),
+            new ProbeSample("cpu", ProbeKind.System, system, 0, ""),
+        ]);
+        Assert.Equal(expected, reading.Score, 6);
+        Assert.Equal(service, reading.Service, 6);
+        Assert.Equal(system, reading.System, 6);
+    }
+
+    [Fact]
+    public void ABreach_CountsOnlyOnceItPersists_ThreeOfFiveSamples()
+    {
+        var m = Monitor(new Thresholds(), dwell: 0);
+        Hold(m, 1, 1);
+        // Two stray samples at zero, apart or together, move nothing.
+        foreach (var headroom in new[] { 0.0, 1, 1, 0, 1, 1, 1, 0, 0, 1, 1, 1, 1 })
+        {
+            _load.Headroom = headroom;
+            _time.Advance(TimeSpan.FromMilliseconds(100));
+            Assert.Equal(Zone.Accept, m.Tick().Zone);
+        }
+        // A stall: the third low sample in the window moves the zone, 0.2 s after the first.
+        _load.Headroom = 0;
+        var moves = new List<Zone>();
+        for (int i = 0; i < 3; i++)
+        {
+            _time.Advance(TimeSpan.FromMilliseconds(100));
+            moves.Add(m.Tick().Zone);
+        }
+        Assert.Equal([Zone.Accept, Zone.Accept, Zone.Defer], moves);
+    }
+
+    [Fact]
+    public void MachinePressure_MovesTheZone_OnlyWhenSustained_AndWhenTheServiceIsStrained()
+    {
+        var cpu = new ScriptedProbe("cpu", ProbeKind.System);
+        var m = new HealthMonitor([_load, cpu, _store, _log], new HealthOptions { WarmupSeconds = 0, ForecastHorizonSeconds = 0, MinimumDwellSeconds = 0 },
+            _time, _alerts, new DrillState(_time), NullLogger<HealthMonitor>.Instance);
+        Hold(m, 1, 6);
+        // A machine at 100 % for a minute while the service has all its headroom: nothing.
+        cpu.Headroom = 0;
+        Assert.Equal(Zone.Accept, Hold(m, 1, 60));
+        // The service strained (0.6) and a 2 s burst: still nothing, the burst is not sustained.
+        cpu.Headroom = 1;
+        Assert.Equal(Zone.Accept, Hold(m, 0.6, 6));
+        cpu.Headroom = 0;
+        Assert.Equal(Zone.Accept, Hold(m, 0.6, 2));
+        cpu.Headroom = 1;
+        Assert.Equal(Zone.Accept, Hold(m, 0.6, 6));
+        // Strained and starved for longer than the sustain window: the machine's pressure counts.
+        cpu.Headroom = 0;
+        Assert.Equal(Zone.Defer, Hold(m, 0.6, 6));
+    }
+
+    [Fact]
+    public void Forecast_StaysSilent_OnAFlatScoreWithDips_AndBeforeItsWindowIsFull()
+    {
+        var m = Monitor(new Thresholds { Failover = 0.3, ConnectNew = 0.45, ConnectReturning = 0.5 }, forecastHorizon: 5);
+        // Start-up: a falling first second would have predicted 0 from a few samples.
+        for (int i = 0; i < 10; i++)
+        {
+            _load.Headroom = 1 - 0.05 * i;
+            m.Tick();
+            _time.Advance(TimeSpan.FromMilliseconds(100));
+        }
+        var random = new Random(7);
+        for (int i = 0; i < 36_000; i++) // an hour at 10 Hz: at 1 with dips of one or two samples to 0.2 now and then
+        {
+            _load.Headroom = random.NextDouble() < 0.02 ? 0.2 : 1;
+            m.Tick();
+            _time.Advance(TimeSpan.FromMilliseconds(100));
+        }
+        Assert.Empty(m.Current.RecentChanges);
+    }
+
+    [Fact]
+    public async Task ServiceCheck_CountsAsDown_OnlyAfterFailuresInARow()
+    {
+        var check = new ScriptedCheck();
+        var probe = new ServiceProbe("user-store", ProbeKind.Mandatory, check, failuresToTrip: 2);
+        var timeout = TimeSpan.FromSeconds(1);
+        await probe.RunAsync(timeout, _time, CancellationToken.None);
+        Assert.True(probe.Sample().Healthy);
+        check.Healthy = false;
+        await probe.RunAsync(timeout, _time, CancellationToken.None);
+        Assert.True(probe.Sample().Healthy);
+        Assert.Contains("1 failed check", probe.Sample().Detail, StringComparison.Ordinal);
+        await probe.RunAsync(timeout, _time, CancellationToken.None);
+        Assert.False(probe.Sample().Healthy);
+        check.Healthy = true;
+        await probe.RunAsync(timeout, _time, CancellationToken.None);
+        Assert.True(probe.Sample().Healthy);
+    }
+
+    private sealed class ScriptedCheck : Microsoft.Extensions.Diagnostics.HealthChecks.IHealthCheck
+    {
+        public bool Healthy { get; set; } = true;
+
+        public Task<Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult> CheckHealthAsync(
+            Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckContext context, CancellationToken cancellationToken = default) =>
+            Task.FromResult(Healthy ? Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult.Healthy("answered")
+                : Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult.Unhealthy("scripted failure"));
     }
 }

@@ -10,6 +10,10 @@ public sealed record HealthSnapshot(
     DateTimeOffset At,
     double Score,
     double Predicted,
+    double Sustained,
+    double ServiceScore,
+    double SystemScore,
+    double Strain,
     double TrendPerSecond,
     double ForecastHorizonSeconds,
     IReadOnlyList<ProbeSample> Probes,
@@ -23,12 +27,14 @@ public sealed record HealthSnapshot(
 }
 
 /// <summary>
-/// The monitor loop's body, free of timers and sockets: each <see cref="Tick"/> samples every probe,
-/// folds the samples into the score, advances the forecast, and moves each class's zone machine.
+/// The monitor loop's body, free of timers and sockets: each <see cref="Tick"/> samples every probe
+/// (system probes as their best reading over <see cref="HealthOptions.SystemSustainSeconds"/>), folds
+/// the samples into the score, takes the sustained score (the k-th lowest of the last n: a breach
+/// counts once it persists), advances the forecast on it, and moves each class's zone machine.
 /// A mandatory service down, a dependent service down (patent ¶[0068]: defer every client and alert)
 /// and a drain force the Defer zone. Zone changes are published through <see cref="ZoneChanged"/>.
 /// </summary>
-public sealed partial class HealthMonitor
+public sealed partial class HealthMonitor : IDisposable
 {
     public const string DefaultClass = "default";
 
@@ -46,6 +52,9 @@ public sealed partial class HealthMonitor
     private readonly HashSet<string> _failedServices = new(StringComparer.Ordinal);
     private volatile bool _draining;
     private readonly long _started;
+    private readonly RecentValues?[] _sustain;
+    private readonly RecentValues _recentScores;
+    private readonly TickTrace? _trace;
     private HealthSnapshot? _current;
 
     public HealthMonitor(IEnumerable<IProbe> probes, HealthOptions options, TimeProvider time, AlertHub alerts, DrillState drill, ILogger<HealthMonitor> logger)
@@ -63,6 +72,10 @@ public sealed partial class HealthMonitor
         foreach (var (name, thresholds) in options.ClassThresholds)
             zones.Add(new ZoneMachine(name, thresholds, options, time));
         _zones = [.. zones];
+        int sustain = (int)Math.Max(1, Math.Round(options.SystemSustainSeconds * options.SampleHz));
+        _sustain = [.. _probes.Select(p => p.Kind == ProbeKind.System ? new RecentValues(sustain) : null)];
+        _recentScores = new RecentValues(options.BreachWindowSamples);
+        _trace = options.TraceFile is { Length: > 0 } file ? new TickTrace(file, _probes) : null;
     }
 
     /// <summary>Raised on the monitor's thread for every zone change of every class.</summary>
@@ -117,10 +130,19 @@ public sealed partial class HealthMonitor
             }
         }
 
-        double score = _score.Compute(samples);
+        for (int i = 0; i < samples.Length; i++)
+        {
+            if (_sustain[i] is { } window)
+                samples[i] = Sustained(samples[i], window);
+        }
+
+        var reading = _score.Read(samples);
+        double score = reading.Score;
+        _recentScores.Add(score);
+        double sustained = _recentScores.Lowest(_options.BreachSamples);
         long now = _time.GetTimestamp();
-        _forecast.Add(score, now, _time.TimestampFrequency);
-        double predicted = _options.ForecastHorizonSeconds > 0 ? _forecast.Predict(_options.ForecastHorizonSeconds) : score;
+        _forecast.Add(sustained, now, _time.TimestampFrequency);
+        double predicted = _options.ForecastHorizonSeconds > 0 ? _forecast.Predict(_options.ForecastHorizonSeconds, sustained) : sustained;
 
         ZoneCause? forced = null;
         if (_draining)
@@ -145,7 +167,7 @@ public sealed partial class HealthMonitor
         bool warmingUp = forced is null && _time.GetElapsedTime(_started, now).TotalSeconds < _options.WarmupSeconds;
         foreach (var zone in warmingUp ? [] : _zones)
         {
-            var change = zone.Update(score, predicted, forced);
+            var change = zone.Update(sustained, predicted, forced);
             if (change is null)
                 continue;
             lock (_lock)
@@ -164,11 +186,25 @@ public sealed partial class HealthMonitor
         ZoneChange[] recent;
         lock (_lock)
             recent = [.. _changes];
-        var snapshot = new HealthSnapshot(_time.GetUtcNow(), score, predicted, _forecast.Trend, _options.ForecastHorizonSeconds,
-            samples, zones, _draining, _drill.Current, recent, _alerts.Recent);
+        var snapshot = new HealthSnapshot(_time.GetUtcNow(), score, predicted, sustained, reading.Service, reading.System, reading.Strain,
+            _forecast.Trend, _options.ForecastHorizonSeconds, samples, zones, _draining, _drill.Current, recent, _alerts.Recent);
         _current = snapshot;
+        _trace?.Write(snapshot, _time.GetElapsedTime(_started, now).TotalSeconds);
         return snapshot;
     }
+
+    /// <summary>A system probe's reading as the score sees it: the best headroom of its sustain window, the instant reading kept in the detail.</summary>
+    private static ProbeSample Sustained(ProbeSample sample, RecentValues window)
+    {
+        double instant = ProbeSample.Clamp(sample.Headroom);
+        window.Add(instant);
+        double best = window.Highest();
+        if (best <= instant)
+            return sample;
+        return sample with { Headroom = best, Detail = $"{sample.Detail}; headroom now {instant:0.00}, sustained {best:0.00}" };
+    }
+
+    public void Dispose() => _trace?.Dispose();
 
     [LoggerMessage(EventId = 400, Level = LogLevel.Warning, Message = "Zone of class {Class}: {From} -> {To} ({Cause}; score {Score:0.000}, predicted {Predicted:0.000})")]
     private static partial void LogZoneChange(ILogger logger, string @class, Zone from, Zone to, ZoneCause cause, double score, double predicted);

@@ -40,6 +40,29 @@ public sealed class HealthOptions
     /// <summary>The zone improves only after this many samples in a row clear the boundary (a single quiet sample is not recovery).</summary>
     public int ImprovementSamples { get; set; } = 5;
 
+    /// <summary>
+    /// A breach counts once it persists: the zone worsens only when <see cref="BreachSamples"/> of the last
+    /// <see cref="BreachWindowSamples"/> samples are below the boundary (3 of 5 at 10 Hz: a stall moves
+    /// the zone in about 0.3 s; one or two stray samples never do).
+    /// </summary>
+    public int BreachSamples { get; set; } = 3;
+    public int BreachWindowSamples { get; set; } = 5;
+
+    /// <summary>
+    /// A system probe (CPU, memory, run queue, network) reads its best headroom over this many seconds:
+    /// only pressure that lasts the whole time counts (a 2 s burst of another process does not).
+    /// </summary>
+    public double SystemSustainSeconds { get; set; } = 5;
+
+    /// <summary>
+    /// The service headroom at and below which the machine's pressure counts in full; above it, in
+    /// proportion to the service's strain, and not at all while the service is at full headroom.
+    /// </summary>
+    public double StrainFullAt { get; set; } = 0.5;
+
+    /// <summary>A service check must fail this many times in a row before its service counts as down (one lost datagram is not an outage).</summary>
+    public int ServiceFailuresToTrip { get; set; } = 2;
+
     /// <summary>Least time in a zone before it may change again (forced changes excepted).</summary>
     public double MinimumDwellSeconds { get; set; } = 3;
 
@@ -52,6 +75,12 @@ public sealed class HealthOptions
     /// <summary>A predicted fall counts only when the slope is this many standard errors below zero.</summary>
     public double ForecastNoiseFactor { get; set; } = 4;
 
+    /// <summary>A predicted fall counts only after it has held for this many samples in a row.</summary>
+    public int ForecastPersistSamples { get; set; } = 5;
+
+    /// <summary>... and only once the fitted score has already fallen this far below the best of the window.</summary>
+    public double ForecastMinimumDrop { get; set; } = 0.1;
+
     /// <summary>Score function: "min" (the default: the scarcest resource decides) or "weighted-mean".</summary>
     public string ScoreFunction { get; set; } = "min";
 
@@ -61,10 +90,25 @@ public sealed class HealthOptions
     /// <summary>How many seconds of service latencies the latency probe's percentiles cover.</summary>
     public int LatencyWindowSeconds { get; set; } = 10;
 
+    /// <summary>
+    /// Fewer requests than this in the latency window are no evidence: the latency probe reads full
+    /// headroom and says so. With fewer than 300 the percentile read is the one at least three requests
+    /// reach, so that no single slow request decides.
+    /// </summary>
+    public int LatencyMinimumRequests { get; set; } = 20;
+
+    /// <summary>Queueing delay (a request waiting for a worker) at which the queue probe reads zero headroom: DAGOR's 20 ms.</summary>
+    public double QueueDelayObjectiveMs { get; set; } = 20;
+
     /// <summary>The latency objective: p99 service latency at which the latency probe reads zero headroom.</summary>
     public double LatencyObjectiveMs { get; set; } = 50;
 
-    /// <summary>Drops per second (all reasons but unknown clients) at which the drop probe reads zero headroom.</summary>
+    /// <summary>
+    /// Distress drops per second (queue full, queued too long, the server's own sockets overflowing) at
+    /// which the drop probe reads zero headroom. Invalid input (bad authenticators, unknown clients,
+    /// malformed packets) is counted and logged but never lowers the score: anyone who can spoof a NAS's
+    /// address could otherwise push every client away.
+    /// </summary>
     public double DropRateLimit { get; set; } = 100;
 
     /// <summary>CPU (machine) utilisation, 0..1, up to which the CPU probe reads full headroom ...</summary>
@@ -96,6 +140,21 @@ public sealed class HealthOptions
     /// <summary>A service check slower than this counts as failed.</summary>
     public double ServiceCheckTimeoutSeconds { get; set; } = 2;
 
+    /// <summary>
+    /// The accounting sink fails (every client deferred) when its disk has less free space than this many
+    /// minutes of accounting at the measured write rate, or than <see cref="DiskMinimumFreeMiB"/>.
+    /// </summary>
+    public double DiskFloorMinutes { get; set; } = 30;
+
+    /// <summary>The least free space the accounting sink needs to commit at all.</summary>
+    public double DiskMinimumFreeMiB { get; set; } = 16;
+
+    /// <summary>A warning alert (no zone change) when the disk holds less than this many hours of accounting at the measured rate.</summary>
+    public double DiskAlertHours { get; set; } = 24;
+
+    /// <summary>A file that receives one CSV line per tick (score, its parts, each probe's headroom): for calibrating the forecast on recorded noise.</summary>
+    public string? TraceFile { get; set; }
+
     /// <summary>Where alerts are POSTed as JSON (optional).</summary>
     public string? AlertWebhook { get; set; }
 
@@ -120,6 +179,22 @@ public sealed class HealthOptions
             yield return "Forewarn:Health:LatencyWindowSeconds must be between 1 and 600.";
         if (LatencyObjectiveMs <= 0)
             yield return "Forewarn:Health:LatencyObjectiveMs must be positive.";
+        if (BreachSamples < 1 || BreachWindowSamples < BreachSamples || BreachWindowSamples > 600)
+            yield return "Forewarn:Health:BreachSamples must be at least 1 and at most BreachWindowSamples (at most 600).";
+        if (SystemSustainSeconds is < 0 or > 600)
+            yield return "Forewarn:Health:SystemSustainSeconds must be between 0 and 600.";
+        if (StrainFullAt is < 0 or >= 1)
+            yield return "Forewarn:Health:StrainFullAt must be at least 0 and below 1.";
+        if (ServiceFailuresToTrip is < 1 or > 100)
+            yield return "Forewarn:Health:ServiceFailuresToTrip must be between 1 and 100.";
+        if (ForecastPersistSamples is < 1 or > 1000)
+            yield return "Forewarn:Health:ForecastPersistSamples must be between 1 and 1000.";
+        if (LatencyMinimumRequests is < 1 or > 1_000_000)
+            yield return "Forewarn:Health:LatencyMinimumRequests must be between 1 and 1000000.";
+        if (QueueDelayObjectiveMs <= 0)
+            yield return "Forewarn:Health:QueueDelayObjectiveMs must be positive.";
+        if (DiskFloorMinutes < 0 || DiskMinimumFreeMiB < 0 || DiskAlertHours < 0)
+            yield return "Forewarn:Health:DiskFloorMinutes, DiskMinimumFreeMiB and DiskAlertHours must not be negative.";
         if (AlertWebhook is not null && !Uri.TryCreate(AlertWebhook, UriKind.Absolute, out _))
             yield return $"Forewarn:Health:AlertWebhook '{AlertWebhook}' is not an absolute URL.";
     }

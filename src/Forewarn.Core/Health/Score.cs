@@ -1,19 +1,41 @@
 namespace Forewarn.Core.Health;
 
 /// <summary>
-/// Folds probe headrooms into one performance score in [0, 1]. The default takes the minimum: the
-/// scarcest resource decides. "weighted-mean" averages with per-probe weights. Either way a mandatory
-/// service that is down forces 0, and a probe with weight 0 is left out.
+/// One tick's score and what it is made of. <see cref="Service"/> is the evidence of the service itself
+/// (workers, queueing delay, latency against the objective, distress drops, service checks);
+/// <see cref="System"/> is the machine's sustained pressure (CPU, memory, run queue, network);
+/// <see cref="Strain"/>, 0..1, is how much strain the service shows, and so how much the machine's
+/// pressure is allowed to count.
+/// </summary>
+public readonly record struct ScoreReading(double Score, double Service, double System, double Strain);
+
+/// <summary>
+/// Folds probe headrooms into one performance score in [0, 1].
+/// <para>
+/// Service probes decide. The default takes their minimum (the scarcest resource decides);
+/// "weighted-mean" averages them with per-probe weights. A mandatory service that is down forces 0; a
+/// probe with weight 0 is left out.
+/// </para>
+/// <para>
+/// System probes inform, and count in proportion to the strain the service shows: with the service at
+/// full headroom a busy machine changes nothing (a compiler next door, a burst of another process, the
+/// operator's own <c>forewarn status</c>); as the service's headroom falls towards
+/// <see cref="HealthOptions.StrainFullAt"/> the machine's pressure counts more, and below it in full, so a
+/// starved machine moves the zone before the service's own figures reach the failover threshold. This is
+/// how DAGOR (WeChat's overload control) treats CPU: never a trigger on its own.
+/// </para>
 /// </summary>
 public sealed class ScoreFunction(HealthOptions options)
 {
-    public double Compute(IReadOnlyList<ProbeSample> samples)
+    public double Compute(IReadOnlyList<ProbeSample> samples) => Read(samples).Score;
+
+    public ScoreReading Read(IReadOnlyList<ProbeSample> samples)
     {
-        double min = 1, weighted = 0, totalWeight = 0;
+        double min = 1, weighted = 0, totalWeight = 0, system = 1;
         foreach (var sample in samples)
         {
             if (sample.Kind == ProbeKind.Mandatory && !sample.Healthy)
-                return 0;
+                return new ScoreReading(0, 0, system, 1);
             // Dependent services do not lower the score: their failure is the dependent-service rule's business.
             if (sample.Kind == ProbeKind.Dependent)
                 continue;
@@ -21,20 +43,82 @@ public sealed class ScoreFunction(HealthOptions options)
             if (weight <= 0)
                 continue;
             double headroom = ProbeSample.Clamp(sample.Headroom);
+            if (sample.Kind == ProbeKind.System)
+            {
+                system = Math.Min(system, headroom);
+                continue;
+            }
             min = Math.Min(min, headroom);
             weighted += weight * headroom;
             totalWeight += weight;
         }
-        return options.ScoreFunction == "weighted-mean" ? (totalWeight == 0 ? 1 : weighted / totalWeight) : min;
+        double service = options.ScoreFunction == "weighted-mean" ? (totalWeight == 0 ? 1 : weighted / totalWeight) : min;
+        double strain = Math.Clamp((1 - service) / (1 - options.StrainFullAt), 0, 1);
+        double gated = 1 - (1 - system) * strain;
+        return new ScoreReading(Math.Min(service, gated), service, system, strain);
     }
 }
 
 /// <summary>
-/// A least-squares line through the last <see cref="HealthOptions.ForecastWindowSeconds"/> of scores,
-/// extrapolated over the horizon. A fall counts only when the slope is significant — at least
-/// <see cref="HealthOptions.ForecastNoiseFactor"/> standard errors below zero for three ticks in a
-/// row — so noise around a steady level stays silent while a ramp is seen early. (Holt smoothing gated
-/// on the one-step error was tried first and raised false alarms on the noise test; see docs.)
+/// The last few values of a series and an order statistic over them: what "k of n samples" means.
+/// <see cref="Lowest"/>(k) is the k-th lowest of the last n values: it falls below a threshold only
+/// once k of the n values have (a breach that persists), and one stray sample never moves it.
+/// </summary>
+public sealed class RecentValues(int capacity)
+{
+    private readonly double[] _values = new double[Math.Max(1, capacity)];
+    private readonly double[] _sorted = new double[Math.Max(1, capacity)];
+    private int _count;
+    private int _next;
+
+    public int Count => _count;
+    public int Capacity => _values.Length;
+
+    public void Add(double value)
+    {
+        _values[_next] = value;
+        _next = (_next + 1) % _values.Length;
+        _count = Math.Min(_count + 1, _values.Length);
+    }
+
+    public void Clear() => _count = _next = 0;
+
+    /// <summary>The k-th lowest (1-based) of the values held; with fewer than k values, the highest.</summary>
+    public double Lowest(int k)
+    {
+        if (_count == 0)
+            return double.NaN;
+        var sorted = _sorted.AsSpan(0, _count);
+        _values.AsSpan(0, _count).CopyTo(sorted);
+        sorted.Sort();
+        return sorted[Math.Clamp(k, 1, _count) - 1];
+    }
+
+    /// <summary>The highest value held: "sustained" — it is low only if every value was.</summary>
+    public double Highest()
+    {
+        if (_count == 0)
+            return double.NaN;
+        double max = double.NegativeInfinity;
+        foreach (var v in _values.AsSpan(0, _count))
+            max = Math.Max(max, v);
+        return max;
+    }
+}
+
+/// <summary>
+/// A least-squares line through the last <see cref="HealthOptions.ForecastWindowSeconds"/> of the
+/// persistent score, extrapolated over the horizon. A fall counts only when it is
+/// <list type="bullet">
+/// <item>fitted to a full window (a line through a few samples predicts anything),</item>
+/// <item>significant: the slope at least <see cref="HealthOptions.ForecastNoiseFactor"/> standard errors
+/// below zero, and large enough to lose 0.1 of headroom over the horizon,</item>
+/// <item>real: the fitted level has already fallen at least <see cref="HealthOptions.ForecastMinimumDrop"/>
+/// below the window's best (a flat score at 1 with one dip is not a ramp),</item>
+/// <item>and persistent: all of that for <see cref="HealthOptions.ForecastPersistSamples"/> ticks in a row.</item>
+/// </list>
+/// (Holt smoothing gated on the one-step error was tried first and raised false alarms on the noise
+/// test; see docs/benchmarks.md for the false-positive rate and the lead on ramps.)
 /// </summary>
 public sealed class TrendForecaster
 {
@@ -60,8 +144,8 @@ public sealed class TrendForecaster
     /// <summary>The fitted score now.</summary>
     public double Level { get; private set; } = 1;
 
-    /// <summary>True while the fall is significant.</summary>
-    public bool Falling => _significantRun >= 3;
+    /// <summary>True while the fall is significant, real and persistent.</summary>
+    public bool Falling => _significantRun >= Math.Max(1, _options.ForecastPersistSamples);
 
     public void Add(double value, long timestamp, long frequency)
     {
@@ -78,18 +162,19 @@ public sealed class TrendForecaster
     private void Fit(double now, double latest)
     {
         int n = _count;
-        if (n < 10)
+        if (n < _t.Length)
         {
             Level = latest;
             Trend = 0;
             _significantRun = 0;
             return;
         }
-        double meanT = 0, meanY = 0;
+        double meanT = 0, meanY = 0, best = 0;
         for (int i = 0; i < n; i++)
         {
             meanT += _t[i];
             meanY += _y[i];
+            best = Math.Max(best, _y[i]);
         }
         meanT /= n;
         meanY /= n;
@@ -112,11 +197,12 @@ public sealed class TrendForecaster
         Trend = slope;
         Level = Math.Clamp(meanY + slope * (now - meanT), 0, 1);
         bool significant = slope < 0 && -slope >= _options.ForecastNoiseFactor * standardError
-            && -slope * _options.ForecastHorizonSeconds >= 0.02;
+            && -slope * _options.ForecastHorizonSeconds >= 0.1
+            && best - Level >= _options.ForecastMinimumDrop;
         _significantRun = significant ? _significantRun + 1 : 0;
     }
 
-    /// <summary>The score expected <paramref name="horizonSeconds"/> from now when a significant fall is under way; else the fitted level.</summary>
-    public double Predict(double horizonSeconds) =>
-        Falling ? Math.Clamp(Level + Trend * horizonSeconds, 0, 1) : Level;
+    /// <summary>The score expected <paramref name="horizonSeconds"/> from now when a fall is under way; else <paramref name="current"/>: no claim.</summary>
+    public double Predict(double horizonSeconds, double current) =>
+        Falling ? Math.Min(current, Math.Clamp(Level + Trend * horizonSeconds, 0, 1)) : current;
 }

@@ -6,10 +6,15 @@ namespace Forewarn.Core.Health;
 /// A service check (an <see cref="IHealthCheck"/>: the listener answering Status-Server, the store
 /// answering a query, a sink accepting a write) run on its own, slower cadence; the monitor samples
 /// its latest result every tick. Its headroom falls as the check slows towards its time limit.
+/// A service counts as down only after <paramref name="failuresToTrip"/> failed checks in a row: one
+/// lost datagram or one slow moment is not an outage, while a dead service is still found within
+/// about that many check intervals.
 /// </summary>
-public sealed class ServiceProbe(string name, ProbeKind kind, IHealthCheck check) : IProbe
+public sealed class ServiceProbe(string name, ProbeKind kind, IHealthCheck check, int failuresToTrip = 1) : IProbe
 {
     private volatile StrongBox? _last;
+    private int _failuresInARow;
+    private double _lastGoodMilliseconds;
 
     private sealed record StrongBox(bool Healthy, double Milliseconds, double TimeoutMilliseconds, string? Detail);
 
@@ -40,8 +45,26 @@ public sealed class ServiceProbe(string name, ProbeKind kind, IHealthCheck check
             result = HealthCheckResult.Unhealthy(e.Message, e);
         }
         double ms = time.GetElapsedTime(start).TotalMilliseconds;
-        _last = new StrongBox(result.Status == HealthStatus.Healthy, ms, timeout.TotalMilliseconds, result.Description);
+        if (result.Status == HealthStatus.Healthy)
+        {
+            _failuresInARow = 0;
+            _lastGoodMilliseconds = ms;
+            _last = new StrongBox(true, ms, timeout.TotalMilliseconds, result.Description);
+        }
+        else if (++_failuresInARow >= failuresToTrip)
+        {
+            _last = new StrongBox(false, ms, timeout.TotalMilliseconds, result.Description);
+        }
+        else
+        {
+            // Suspected, not yet down: the last good reading stands, and the detail says why it is in doubt.
+            _last = new StrongBox(true, _lastGoodMilliseconds, timeout.TotalMilliseconds,
+                $"{_failuresInARow} failed check(s) in a row of {failuresToTrip} to count as down: {result.Description}");
+        }
     }
+
+    /// <summary>Failed checks since the last good one.</summary>
+    public int FailuresInARow => _failuresInARow;
 
     public ProbeSample Sample()
     {

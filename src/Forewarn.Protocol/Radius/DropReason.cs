@@ -42,4 +42,6 @@ public enum DropReason
     MissingAttribute,
     /// <summary>A processing error; logged with the exception.</summary>
     InternalError,
+    /// <summary>A queued request waited for a worker longer than the server's queue timeout: its NAS has stopped waiting.</summary>
+    QueueTimeout,
 }

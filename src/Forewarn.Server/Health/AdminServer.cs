@@ -38,7 +38,8 @@ public interface IRelayStatusSource
 public sealed record AdvisorySnapshot(long Failovers, long Invites, long Refusals, long Reminders, long Acks, long Retransmissions, long GivenUp, long Rejected,
     int ActiveClients, int DeferredClients, IReadOnlyList<string> Alternates);
 
-public sealed record CounterSnapshot(long Received, long AccessAccepts, long AccessRejects, long AccountingResponses, long DuplicatesAnswered, long Dropped, long AccountingCommitted, long AccountingFailures);
+public sealed record CounterSnapshot(long Received, long AccessAccepts, long AccessRejects, long AccountingResponses, long DuplicatesAnswered, long Dropped, long AccountingCommitted, long AccountingFailures,
+    IReadOnlyDictionary<string, long>? DropsByReason = null);
 
 /// <summary>
 /// A small local HTTP API on Kestrel for the command line (status, drain, resume, drill) and, later,
@@ -116,7 +117,7 @@ public sealed partial class AdminServer(
     public ServerStatus Status() => new(
         monitor.Current,
         new CounterSnapshot(counters.Received, counters.AccessAccepts, counters.AccessRejects, counters.AccountingResponses,
-            counters.DuplicatesAnswered, counters.TotalDropped, accounting.Committed, accounting.Failures),
+            counters.DuplicatesAnswered, counters.TotalDropped, accounting.Committed, accounting.Failures, counters.DropsByReason()),
         [.. radius.Endpoints.Select(e => $"{(e.Port == PortKind.Authentication ? "auth" : "acct")} {e.Endpoint}")],
         Advisory(),
         (services.GetService(typeof(IRelayStatusSource)) as IRelayStatusSource)?.Status());

@@ -79,17 +79,21 @@ internal static class ProbeSet
     {
         T Get<T>() where T : notnull => (T)sp.GetService(typeof(T))!;
         yield return new WorkersProbe(Get<RadiusServer>(), time);
-        yield return new QueueProbe(Get<RadiusServer>());
-        yield return new LatencyProbe(Get<LatencyWindow>(), options);
-        yield return new DropsProbe(Get<ServerCounters>(), options, time);
+        yield return new QueueProbe(Get<RadiusServer>(), options);
+        yield return new LatencyProbe(Get<LatencyWindow>(), options, time);
+        yield return new DropsProbe(Get<ServerCounters>(), () => Get<RadiusServer>().Endpoints.Select(e => e.Endpoint), options, time);
         yield return new CpuProbe(options, time);
         yield return new MemoryProbe(options);
-        yield return new NetworkProbe(options, options.Interfaces, time);
+        yield return new NetworkProbe(options, time);
         yield return new ProcessesProbe(options);
         yield return new DrillProbe(Get<DrillState>());
-        yield return new ServiceProbe("radius-listeners", ProbeKind.Mandatory, new RadiusListenerCheck(Get<RadiusServer>(), Get<SelfClient>()));
-        yield return new ServiceProbe("user-store", ProbeKind.Mandatory, new UserStoreCheck(Get<IUserStore>()));
-        yield return new ServiceProbe("accounting-sink", ProbeKind.Dependent, new AccountingSinkCheck(Get<IAccountingStore>(), Get<AccountingWriter>(), server.DataDirectory));
-        yield return new ServiceProbe("log-sink", ProbeKind.Dependent, new LogSinkCheck());
+        if (options.Interfaces.Count > 0)
+            yield return new InterfacesProbe(options.Interfaces);
+        int trip = options.ServiceFailuresToTrip;
+        yield return new ServiceProbe("radius-listeners", ProbeKind.Mandatory, new RadiusListenerCheck(Get<RadiusServer>(), Get<SelfClient>()), trip);
+        yield return new ServiceProbe("user-store", ProbeKind.Mandatory, new UserStoreCheck(Get<IUserStore>()), trip);
+        yield return new ServiceProbe("accounting-sink", ProbeKind.Dependent,
+            new AccountingSinkCheck(Get<IAccountingStore>(), Get<AccountingWriter>(), new DiskNeed(server.DataDirectory, options, Get<AlertHub>(), time)), trip);
+        yield return new ServiceProbe("log-sink", ProbeKind.Dependent, new LogSinkCheck(), trip);
     }
 }

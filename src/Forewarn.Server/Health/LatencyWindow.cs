@@ -54,8 +54,28 @@ public sealed class LatencyWindow
         Interlocked.Increment(ref _slots[index][BucketOf(latency.TotalMilliseconds)]);
     }
 
-    /// <summary>Percentiles (0..1) over the window, in milliseconds, and the count of requests; NaN when nothing was recorded.</summary>
+    /// <summary>Forgets every recorded latency (the slow first requests after start, once warm-up ends).</summary>
+    public void Reset()
+    {
+        for (int i = 0; i < _seconds; i++)
+        {
+            lock (_slots[i])
+            {
+                Volatile.Write(ref _slotSecond[i], -1);
+                Array.Clear(_slots[i]);
+            }
+        }
+    }
+
+    /// <summary>Percentiles over the window, in milliseconds, and the count of requests; NaN when nothing was recorded.</summary>
     public (double P50, double P95, double P99, long Count) Percentiles()
+    {
+        var (p50, p95, p99, _, count) = Percentiles(_ => 0.99);
+        return (p50, p95, p99, count);
+    }
+
+    /// <summary>As <see cref="Percentiles()"/>, and the quantile (0..1) that <paramref name="quantileOf"/> chooses for the count.</summary>
+    public (double P50, double P95, double P99, double Quantile, long Count) Percentiles(Func<long, double> quantileOf)
     {
         Span<long> totals = stackalloc long[Buckets];
         totals.Clear();
@@ -73,8 +93,8 @@ public sealed class LatencyWindow
             }
         }
         if (count == 0)
-            return (double.NaN, double.NaN, double.NaN, 0);
-        return (At(totals, count, 0.50), At(totals, count, 0.95), At(totals, count, 0.99), count);
+            return (double.NaN, double.NaN, double.NaN, double.NaN, 0);
+        return (At(totals, count, 0.50), At(totals, count, 0.95), At(totals, count, 0.99), At(totals, count, quantileOf(count)), count);
     }
 
     private static double At(ReadOnlySpan<long> totals, long count, double quantile)

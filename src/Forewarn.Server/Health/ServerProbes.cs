@@ -31,38 +31,81 @@ public sealed class WorkersProbe(RadiusServer server, TimeProvider time) : IProb
     }
 }
 
-/// <summary>Requests waiting for a worker, against the queue's capacity.</summary>
-public sealed class QueueProbe(RadiusServer server) : IProbe
+/// <summary>
+/// Queueing: how long requests wait for a worker (DAGOR's overload signal: queueing time, not CPU)
+/// against <see cref="HealthOptions.QueueDelayObjectiveMs"/>, and how full the queue is. The delay is
+/// the longer of the oldest request waiting now (so a total stall shows even when nothing leaves the
+/// queue) and the mean wait of the requests that left it since the previous sample.
+/// </summary>
+public sealed class QueueProbe(RadiusServer server, HealthOptions options) : IProbe
 {
+    private (long WaitTicks, long Count) _last = (-1, 0);
+
     public string Name => "queue";
     public ProbeKind Kind => ProbeKind.Server;
 
     public ProbeSample Sample()
     {
         int depth = server.QueueDepth, capacity = server.QueueCapacity;
-        return new ProbeSample(Name, Kind, ProbeSample.FromLoad(depth, capacity), depth, "queued", true, $"{depth}/{capacity}");
+        var waits = server.QueueWaits;
+        double meanWaitMs = 0;
+        if (_last.WaitTicks >= 0 && waits.Count > _last.Count)
+            meanWaitMs = (waits.WaitTicks - _last.WaitTicks) * 1000.0 / server.TickFrequency / (waits.Count - _last.Count);
+        _last = waits;
+        double oldestMs = server.OldestQueuedAge.TotalMilliseconds;
+        double delayMs = Math.Max(meanWaitMs, oldestMs);
+        double headroom = Math.Min(ProbeSample.FromLoad(depth, capacity), ProbeSample.FromLoad(delayMs, options.QueueDelayObjectiveMs, options.QueueDelayObjectiveMs * 0.25));
+        return new ProbeSample(Name, Kind, headroom, delayMs, "ms queueing", true,
+            $"{depth}/{capacity} queued; oldest waiting {oldestMs:0.#} ms, mean wait of those dequeued {meanWaitMs:0.#} ms; objective {options.QueueDelayObjectiveMs} ms");
     }
 }
 
-/// <summary>p99 service latency (receipt to answer) over the last ten seconds, against the latency objective.</summary>
-public sealed class LatencyProbe(LatencyWindow window, HealthOptions options) : IProbe
+/// <summary>
+/// Service latency (receipt to answer) over the latency window, against the latency objective. The
+/// figure is the p99, but never one that fewer than three requests reach (with n requests, the
+/// quantile 1 − 3/n up to p99): one slow request is an anecdote, not a breach. Fewer than
+/// <see cref="HealthOptions.LatencyMinimumRequests"/> requests are no evidence at all. When warm-up
+/// ends the window is emptied: the first requests after start pay for JIT compilation, not for load.
+/// </summary>
+public sealed class LatencyProbe(LatencyWindow window, HealthOptions options, TimeProvider time) : IProbe
 {
+    private readonly long _started = time.GetTimestamp();
+    private bool _warm;
+
     public string Name => "latency";
     public ProbeKind Kind => ProbeKind.Server;
 
+    /// <summary>The quantile read from <paramref name="count"/> requests: p99, or lower so that at least three requests reach it.</summary>
+    public static double QuantileFor(long count) => count <= 0 ? 0.99 : Math.Clamp(1 - 3.0 / count, 0.5, 0.99);
+
     public ProbeSample Sample()
     {
-        var (p50, p95, p99, count) = window.Percentiles();
-        if (count == 0)
-            return new ProbeSample(Name, Kind, 1, 0, "ms p99", true, "no requests in the window");
-        return new ProbeSample(Name, Kind, ProbeSample.FromLoad(p99, options.LatencyObjectiveMs, options.LatencyObjectiveMs * options.LatencyKnee), p99, "ms p99", true,
-            $"p50 {p50:0.###} ms, p95 {p95:0.###} ms, p99 {p99:0.###} ms over {count} requests; objective {options.LatencyObjectiveMs} ms");
+        if (!_warm && time.GetElapsedTime(_started).TotalSeconds >= options.WarmupSeconds)
+        {
+            _warm = true;
+            window.Reset();
+        }
+        var (p50, _, p99, value, n) = window.Percentiles(QuantileFor);
+        double quantile = QuantileFor(n);
+        if (n == 0)
+            return new ProbeSample(Name, Kind, 1, 0, "ms", true, _warm ? "no requests in the window" : "warming up: no requests counted yet");
+        string figures = $"p50 {p50:0.###} ms, p99 {p99:0.###} ms over {n} requests; objective {options.LatencyObjectiveMs} ms";
+        if (n < options.LatencyMinimumRequests)
+            return new ProbeSample(Name, Kind, 1, value, "ms", true, $"no evidence: {figures} (fewer than {options.LatencyMinimumRequests})");
+        return new ProbeSample(Name, Kind, ProbeSample.FromLoad(value, options.LatencyObjectiveMs, options.LatencyObjectiveMs * options.LatencyKnee), value, $"ms p{quantile * 100:0.#}", true,
+            $"p{quantile * 100:0.#} {value:0.###} ms; {figures}");
     }
 }
 
-/// <summary>Datagrams dropped per second (unknown sources aside: they say nothing about this server's health).</summary>
-public sealed class DropsProbe(ServerCounters counters, HealthOptions options, TimeProvider time) : IProbe
+/// <summary>
+/// Drops that show the server's own distress, per second: the queue full, requests that waited past the
+/// queue timeout, and datagrams the kernel dropped because this server's own sockets overflowed. Invalid
+/// input (unknown clients, bad authenticators, malformed packets) is counted by reason and shown in the
+/// detail, but never lowers the headroom: a spoofer must not be able to push every client away.
+/// </summary>
+public sealed class DropsProbe(ServerCounters counters, Func<IEnumerable<System.Net.IPEndPoint>> endpoints, HealthOptions options, TimeProvider time) : IProbe
 {
+    private readonly SocketDrops _sockets = new(endpoints);
     private long _lastDrops = -1;
     private long _lastTimestamp;
     private double _rate;
@@ -72,17 +115,68 @@ public sealed class DropsProbe(ServerCounters counters, HealthOptions options, T
 
     public ProbeSample Sample()
     {
-        long drops = counters.TotalDropped - counters.Dropped(DropReason.UnknownClient);
+        long queueFull = counters.Dropped(DropReason.QueueFull), timedOut = counters.Dropped(DropReason.QueueTimeout);
+        long overflowed = _sockets.Read();
+        long drops = queueFull + timedOut + overflowed;
         long now = time.GetTimestamp();
         if (_lastDrops >= 0)
         {
             double seconds = time.GetElapsedTime(_lastTimestamp, now).TotalSeconds;
             if (seconds > 0)
-                _rate = (drops - _lastDrops) / seconds;
+                _rate = Math.Max(0, drops - _lastDrops) / seconds;
         }
         _lastDrops = drops;
         _lastTimestamp = now;
-        return new ProbeSample(Name, Kind, ProbeSample.FromLoad(_rate, options.DropRateLimit), _rate, "drops/s", true,
-            $"{drops} dropped in all; queue full {counters.Dropped(DropReason.QueueFull)}");
+        long invalid = counters.TotalDropped - queueFull - timedOut;
+        return new ProbeSample(Name, Kind, ProbeSample.FromLoad(_rate, options.DropRateLimit), _rate, "distress drops/s", true,
+            $"distress: queue full {queueFull}, queued too long {timedOut}, socket overflows {overflowed}; invalid input (not scored) {invalid}");
+    }
+}
+
+/// <summary>
+/// Datagrams the kernel dropped on this server's own sockets (the receive buffer was full): the "drops"
+/// column of /proc/net/udp and /proc/net/udp6 for the listeners' local addresses and ports. Other
+/// processes' sockets are not this server's distress.
+/// </summary>
+internal sealed class SocketDrops(Func<IEnumerable<System.Net.IPEndPoint>> endpoints)
+{
+    private string[]? _keys;
+
+    public long Read()
+    {
+        if (!Proc.Available)
+            return 0;
+        if (_keys is null or { Length: 0 })
+            _keys = [.. endpoints().Select(Key)];
+        if (_keys.Length == 0)
+            return 0;
+        return Sum(Proc.Read("/proc/net/udp"), _keys) + Sum(Proc.Read("/proc/net/udp6"), _keys);
+    }
+
+    /// <summary>The local_address column for an endpoint: each 32-bit word of the address in host order, in hex, then the port.</summary>
+    internal static string Key(System.Net.IPEndPoint endpoint)
+    {
+        var bytes = endpoint.Address.GetAddressBytes();
+        var text = new System.Text.StringBuilder(41);
+        for (int i = 0; i < bytes.Length; i += 4)
+            text.Append(BitConverter.ToUInt32(bytes, i).ToString("X8", System.Globalization.CultureInfo.InvariantCulture));
+        return text.Append(':').Append(endpoint.Port.ToString("X4", System.Globalization.CultureInfo.InvariantCulture)).ToString();
+    }
+
+    internal static long Sum(string? table, string[] keys)
+    {
+        if (table is null)
+            return 0;
+        long sum = 0;
+        foreach (var line in table.Split('\n'))
+        {
+            // "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops"
+            var columns = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (columns.Length < 13 || Array.IndexOf(keys, columns[1]) < 0)
+                continue;
+            if (long.TryParse(columns[^1], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long drops))
+                sum += drops;
+        }
+        return sum;
     }
 }

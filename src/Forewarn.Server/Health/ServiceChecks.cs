@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Security.Cryptography;
 using Forewarn.Core.Aaa;
 using Forewarn.Core.Clients;
+using Forewarn.Core.Health;
 using Forewarn.Core.Store;
 using Forewarn.Protocol.Radius;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
@@ -38,6 +39,8 @@ public sealed class SelfClient : IDisposable
 
     public RadiusClient Client { get; }
 
+    private static readonly TimeSpan RetransmitAfter = TimeSpan.FromMilliseconds(500);
+
     public bool IsSelf(IPEndPoint source) =>
         source.Equals(_v4.LocalEndPoint) || (_v6.IsBound && source.Equals(_v6.LocalEndPoint));
 
@@ -54,14 +57,28 @@ public sealed class SelfClient : IDisposable
             var writer = new RadiusWriter(buffer, RadiusCode.StatusServer, id, authenticator);
             writer.AddMessageAuthenticator();
             int length = writer.Complete(Client.Secret);
-            await socket.SendToAsync(buffer.AsMemory(0, length), SocketFlags.None, target, cancellationToken).ConfigureAwait(false);
             var answer = new byte[RadiusPacket.MaxLength];
+            var any = new IPEndPoint(target.AddressFamily == AddressFamily.InterNetwork ? IPAddress.Any : IPAddress.IPv6Any, 0);
+            // As a NAS would: the same request again every half second until the check's time limit, so
+            // that one datagram lost in a burst is not taken for a dead listener.
             while (true)
             {
-                var received = await socket.ReceiveFromAsync(answer, SocketFlags.None, new IPEndPoint(target.AddressFamily == AddressFamily.InterNetwork ? IPAddress.Any : IPAddress.IPv6Any, 0), cancellationToken).ConfigureAwait(false);
-                var bytes = answer.AsSpan(0, received.ReceivedBytes);
-                if (RadiusPacket.TryParse(bytes, out var response) == DropReason.None && response.Identifier == id)
-                    return RadiusCrypto.VerifyResponseAuthenticator(response.Bytes, authenticator, Client.Secret);
+                await socket.SendToAsync(buffer.AsMemory(0, length), SocketFlags.None, target, cancellationToken).ConfigureAwait(false);
+                using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                wait.CancelAfter(RetransmitAfter);
+                try
+                {
+                    while (true)
+                    {
+                        var received = await socket.ReceiveFromAsync(answer, SocketFlags.None, any, wait.Token).ConfigureAwait(false);
+                        var bytes = answer.AsSpan(0, received.ReceivedBytes);
+                        if (RadiusPacket.TryParse(bytes, out var response) == DropReason.None && response.Identifier == id)
+                            return RadiusCrypto.VerifyResponseAuthenticator(response.Bytes, authenticator, Client.Secret);
+                    }
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                }
             }
         }
         finally
@@ -102,17 +119,99 @@ public sealed class UserStoreCheck(IUserStore users) : IHealthCheck
         await users.PingAsync(cancellationToken).ConfigureAwait(false) ? HealthCheckResult.Healthy("answered") : HealthCheckResult.Unhealthy("wrong answer");
 }
 
-/// <summary>Dependent: the accounting sink commits a durable write and its disk has room.</summary>
-public sealed class AccountingSinkCheck(IAccountingStore store, AccountingWriter writer, string dataDirectory) : IHealthCheck
+/// <summary>Dependent: the accounting sink commits a durable write and its disk has the room it needs (see <see cref="DiskNeed"/>).</summary>
+public sealed class AccountingSinkCheck(IAccountingStore store, AccountingWriter writer, DiskNeed disk) : IHealthCheck
 {
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
-        if (DiskCheck.LowSpace(dataDirectory) is { } low)
-            return HealthCheckResult.Unhealthy(low);
+        var (full, detail) = disk.Check();
+        if (full)
+            return HealthCheckResult.Unhealthy(detail);
         // A failing store throws here. After a failed batch, a heartbeat that commits again means the sink
         // has recovered; the NASes retransmit what was not acknowledged.
         await store.ProbeWriteAsync(cancellationToken).ConfigureAwait(false);
-        return HealthCheckResult.Healthy(writer.LastCommitFailed ? "heartbeat committed (the last batch had failed; NASes retransmit it)" : "heartbeat committed");
+        return HealthCheckResult.Healthy((writer.LastCommitFailed ? "heartbeat committed (the last batch had failed; NASes retransmit it)" : "heartbeat committed") + "; " + detail);
+    }
+}
+
+/// <summary>
+/// Free space on the data directory's disk against what accounting needs, from the rate at which the
+/// database actually grows (forewarn.db and its WAL, measured over up to the last hour): the sink counts
+/// as failed (every client deferred, so that no record is lost) only when less than
+/// <see cref="HealthOptions.DiskFloorMinutes"/> of writing, or <see cref="HealthOptions.DiskMinimumFreeMiB"/>,
+/// is left; a warning alert, with no zone change, once less than <see cref="HealthOptions.DiskAlertHours"/>
+/// is left. A small volume with little accounting is therefore fine, and a large one filling fast is not.
+/// </summary>
+public sealed class DiskNeed(string dataDirectory, HealthOptions options, AlertHub alerts, TimeProvider time)
+{
+    private readonly Queue<(long At, long Bytes)> _history = new();
+    private bool _alerted;
+    private bool _full;
+
+    /// <summary>Bytes per second the database has grown by, over the history held (0 until a minute of history exists).</summary>
+    public double WriteRate { get; private set; }
+
+    public (bool Full, string Detail) Check()
+    {
+        long free;
+        string drive;
+        try
+        {
+            var info = new DriveInfo(Path.GetFullPath(dataDirectory));
+            free = info.AvailableFreeSpace;
+            drive = info.Name;
+        }
+        catch (Exception e) when (e is IOException or ArgumentException or UnauthorizedAccessException)
+        {
+            return (false, "free space not readable");
+        }
+        Observe(DatabaseBytes());
+        double floor = Math.Max(options.DiskMinimumFreeMiB * 1024 * 1024, WriteRate * options.DiskFloorMinutes * 60);
+        double hoursLeft = WriteRate > 0 ? free / WriteRate / 3600 : double.PositiveInfinity;
+        string detail = WriteRate > 0
+            ? $"{free / (1024 * 1024)} MiB free on {drive}: {hoursLeft:0.#} h at {WriteRate * 3600 / (1024 * 1024):0.##} MiB/h of accounting; floor {floor / (1024 * 1024):0.#} MiB"
+            : $"{free / (1024 * 1024)} MiB free on {drive}; no accounting growth measured; floor {floor / (1024 * 1024):0.#} MiB";
+        bool full = free < floor;
+        bool low = hoursLeft < options.DiskAlertHours;
+        if (low && !_alerted)
+            alerts.Raise(AlertSeverity.Warning, "disk-space", $"accounting disk space low: {detail}");
+        else if (!low && _alerted)
+            alerts.Raise(AlertSeverity.Info, "disk-space", $"accounting disk space sufficient again: {detail}");
+        _alerted = low;
+        if (full != _full && full)
+            alerts.Raise(AlertSeverity.Critical, "disk-space", $"accounting disk full: {detail}");
+        _full = full;
+        return (full, detail);
+    }
+
+    private long DatabaseBytes()
+    {
+        long sum = 0;
+        foreach (var name in new[] { DataDirectory.DatabaseFile, DataDirectory.DatabaseFile + "-wal" })
+        {
+            try
+            {
+                var file = new FileInfo(Path.Combine(dataDirectory, name));
+                if (file.Exists)
+                    sum += file.Length;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+            }
+        }
+        return sum;
+    }
+
+    private void Observe(long bytes)
+    {
+        long now = time.GetTimestamp();
+        if (_history.Count == 0 || time.GetElapsedTime(_history.Last().At, now).TotalSeconds >= 10)
+            _history.Enqueue((now, bytes));
+        while (_history.Count > 1 && time.GetElapsedTime(_history.Peek().At, now).TotalHours > 1)
+            _history.Dequeue();
+        var (firstAt, firstBytes) = _history.Peek();
+        double span = time.GetElapsedTime(firstAt, now).TotalSeconds;
+        WriteRate = span >= 60 ? Math.Max(0, bytes - firstBytes) / span : 0;
     }
 }
 
@@ -148,14 +247,14 @@ public sealed class LogSinkCheck : IHealthCheck
 
 internal static class DiskCheck
 {
-    /// <summary>A reason when the file system holding <paramref name="directory"/> has under 1 % or 64 MiB free.</summary>
+    /// <summary>A reason when the file system holding <paramref name="directory"/> has under 16 MiB free: a log that cannot be written.</summary>
     public static string? LowSpace(string directory)
     {
         try
         {
             var drive = new DriveInfo(Path.GetFullPath(directory));
-            long free = drive.AvailableFreeSpace, total = drive.TotalSize;
-            if (total > 0 && (free < 64L * 1024 * 1024 || free < total / 100))
+            long free = drive.AvailableFreeSpace;
+            if (free < 16L * 1024 * 1024)
                 return $"only {free / (1024 * 1024)} MiB free on {drive.Name}";
         }
         catch (Exception e) when (e is IOException or ArgumentException or UnauthorizedAccessException)

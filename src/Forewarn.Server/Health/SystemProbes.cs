@@ -111,10 +111,11 @@ public sealed class MemoryProbe(HealthOptions options) : IProbe
 }
 
 /// <summary>
-/// Network availability: UDP receive errors per second (buffer overflows and checksum errors, from
-/// /proc/net/snmp) against a limit, and the operational state of configured interfaces.
+/// Network pressure on the machine: UDP receive errors per second, machine-wide (buffer overflows and
+/// checksum errors of every process, from /proc/net/snmp), against a limit. Context, like every system
+/// probe: the server's own sockets' overflows are a distress drop of the drops probe.
 /// </summary>
-public sealed class NetworkProbe(HealthOptions options, IReadOnlyList<string> interfaces, TimeProvider time) : IProbe
+public sealed class NetworkProbe(HealthOptions options, TimeProvider time) : IProbe
 {
     private long _lastErrors = -1;
     private long _lastTimestamp;
@@ -138,17 +139,8 @@ public sealed class NetworkProbe(HealthOptions options, IReadOnlyList<string> in
         }
         _lastErrors = errors;
         _lastTimestamp = now;
-
-        string? down = null;
-        foreach (var name in interfaces)
-        {
-            var state = Proc.Read($"/sys/class/net/{name}/operstate")?.Trim();
-            if (state is not ("up" or "unknown"))
-                down = down is null ? $"{name} {state ?? "missing"}" : $"{down}, {name} {state ?? "missing"}";
-        }
-        double headroom = down is null ? ProbeSample.FromLoad(_rate, options.UdpErrorRateLimit) : 0;
-        return new ProbeSample(Name, Kind, headroom, _rate, "UDP errors/s", true,
-            $"UDP InErrors {inErrors} (receive buffer {receiveBufferErrors}, checksum {checksumErrors})" + (down is null ? "" : $"; interface down: {down}"));
+        return new ProbeSample(Name, Kind, ProbeSample.FromLoad(_rate, options.UdpErrorRateLimit), _rate, "UDP errors/s", true,
+            $"machine-wide UDP InErrors {inErrors} (receive buffer {receiveBufferErrors}, checksum {checksumErrors})");
     }
 
     /// <summary>The Udp: header and value lines of /proc/net/snmp, matched by column name.</summary>
@@ -196,5 +188,29 @@ public sealed class ProcessesProbe(HealthOptions options) : IProbe
         double perCore = Math.Max(0, running - 1) / (double)Environment.ProcessorCount;
         return new ProbeSample(Name, Kind, ProbeSample.FromLoad(perCore, options.RunQueuePerCoreLimit, options.RunQueuePerCoreKnee), count, "tasks", true,
             $"run queue {running - 1} on {Environment.ProcessorCount} cores; load average {parts[0]} {parts[1]} {parts[2]}");
+    }
+}
+
+/// <summary>
+/// The configured network interfaces (Forewarn:Health:Interfaces) are up: a mandatory service, since a
+/// NAS reaches the server through them. Present only when interfaces are configured.
+/// </summary>
+public sealed class InterfacesProbe(IReadOnlyList<string> interfaces) : IProbe
+{
+    public string Name => "interfaces";
+    public ProbeKind Kind => ProbeKind.Mandatory;
+
+    public ProbeSample Sample()
+    {
+        string? down = null;
+        foreach (var name in interfaces)
+        {
+            var state = Proc.Read($"/sys/class/net/{name}/operstate")?.Trim();
+            if (state is not ("up" or "unknown"))
+                down = down is null ? $"{name} {state ?? "missing"}" : $"{down}, {name} {state ?? "missing"}";
+        }
+        return down is null
+            ? new ProbeSample(Name, Kind, 1, interfaces.Count, "up", true, string.Join(", ", interfaces) + " up")
+            : new ProbeSample(Name, Kind, 0, interfaces.Count, "up", false, "interface down: " + down);
     }
 }
