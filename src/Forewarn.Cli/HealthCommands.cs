@@ -91,6 +91,7 @@ internal static class HealthCommands
         text.Append(CultureInfo.InvariantCulture, $"Score {h.Score:0.000}   predicted in {h.ForecastHorizonSeconds:0.#} s: {h.Predicted:0.000}   trend {h.TrendPerSecond:+0.000;-0.000;0.000}/s");
         text.Append(h.Draining ? "   DRAINING" : "");
         text.Append(h.Drill is { } d ? $"   DRILL {d.Kind} {d.ElapsedSeconds:0}/{d.Seconds:0} s" : "");
+        text.AppendLine();
         text.AppendLine(CultureInfo.InvariantCulture,
             $"Sustained {h.Sustained:0.000} (what the zones follow: a breach counts once it persists)   service {h.ServiceScore:0.000}   machine {h.SystemScore:0.000}, counted at {h.Strain * 100:0} % (the service's strain)");
         foreach (var z in h.Zones)

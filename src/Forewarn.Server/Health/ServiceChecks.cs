@@ -236,7 +236,8 @@ public sealed class LogSinkCheck : IHealthCheck
         }
         if (target is null)
             return Task.FromResult(HealthCheckResult.Unhealthy("standard output is closed"));
-        var name = target.FullName;
+        // "pipe:[123]" or "socket:[456]" for a pipe or socket; a path for a file or terminal.
+        var name = new FileInfo("/proc/self/fd/1").LinkTarget ?? target.FullName;
         if (name.Contains("(deleted)", StringComparison.Ordinal))
             return Task.FromResult(HealthCheckResult.Unhealthy($"the log file {name} was deleted"));
         if (name.StartsWith('/') && !name.StartsWith("/dev/", StringComparison.Ordinal) && DiskCheck.LowSpace(Path.GetDirectoryName(name)!) is { } low)
@@ -254,7 +255,7 @@ internal static class DiskCheck
         {
             var drive = new DriveInfo(Path.GetFullPath(directory));
             long free = drive.AvailableFreeSpace;
-            if (free < 16L * 1024 * 1024)
+            if (drive.TotalSize > 0 && free < 16L * 1024 * 1024)
                 return $"only {free / (1024 * 1024)} MiB free on {drive.Name}";
         }
         catch (Exception e) when (e is IOException or ArgumentException or UnauthorizedAccessException)
