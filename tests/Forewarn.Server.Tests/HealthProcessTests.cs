@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using Forewarn.Core.Health;
+using Forewarn.Server.Health;
 
 namespace Forewarn.Server.Tests;
 
@@ -172,23 +173,33 @@ public sealed class HealthProcessTests(Xunit.Abstractions.ITestOutputHelper outp
         output.WriteLine($"forecast lead time {change.LeadTime!.Value.TotalSeconds:0.0} s; zone moved {(breachedAt is null ? "and latency never breached" : $"{(breachedAt - movedAt)!.Value.TotalSeconds:0.0} s before latency breached")}");
     }
 
+    /// <summary>
+    /// A CPU hog that leaves the service within its objective defers no one: one spinning process per
+    /// core and one more take the whole machine for 15 s while the server answers 50 logins a second.
+    /// The machine reads saturated; the service does not strain, so the zone stays.
+    /// </summary>
     [Fact]
-    public async Task CpuHog_MovesTheZone()
+    public async Task CpuHog_ThatLeavesLatencyWithinTheObjective_DefersNoOne()
     {
+        Assert.Equal(0, (await Peer.RunAsync("/usr/bin/env", ["dotnet", Path.Combine(AppContext.BaseDirectory, "forewarn.dll"), "users", "add", "load", "--password", "pw", "--methods", "pap", "--data", _data])).ExitCode);
         await using var server = await ServerProcess.StartAsync(_data);
+        await Task.Delay(TimeSpan.FromSeconds(6));
         await server.WaitForAsync(s => s.Health.Zone == Zone.Accept, TimeSpan.FromSeconds(10));
-        // A real hog: one spinning shell per core and one more, outside the server.
         var hogs = Enumerable.Range(0, Environment.ProcessorCount + 1)
             .Select(_ => Process.Start(new ProcessStartInfo("/bin/sh", ["-c", "while :; do :; done"]) { UseShellExecute = false })!).ToList();
+        double busiest = 0, worstLatency = 0;
         try
         {
-            var status = await server.WaitForAsync(s => s.Health.Zone != Zone.Accept, TimeSpan.FromSeconds(15));
-            Assert.NotEqual(Zone.Accept, status.Health.Zone);
-            // The scarcest resource is one the hog takes: the CPU, the run queue it lengthens, or the latency it adds.
-            var lowest = status.Health.Probes.MinBy(p => p.Headroom)!;
-            Assert.True(lowest.Name is "cpu" or "processes" or "latency", $"lowest {lowest.Name}: {lowest.Detail}");
-            var saturated = await server.WaitForAsync(s => s.Health.Probes.Single(p => p.Name == "cpu").Raw > 90, TimeSpan.FromSeconds(5));
-            Assert.True(saturated.Health.Probes.Single(p => p.Name == "cpu").Raw > 90, saturated.Health.Probes.Single(p => p.Name == "cpu").Detail);
+            var load = LoadAsync(server.AuthPort, _ => 50, TimeSpan.FromSeconds(15));
+            while (!load.IsCompleted)
+            {
+                var s = await server.StatusAsync();
+                busiest = Math.Max(busiest, s.Health.Probes.Single(p => p.Name == "cpu").Raw);
+                worstLatency = Math.Max(worstLatency, s.Health.Probes.Single(p => p.Name == "latency").Raw);
+                await Task.Delay(250);
+            }
+            var (sent, answered) = await load;
+            Assert.True(answered >= sent * 0.99, $"{answered} of {sent} answered");
         }
         finally
         {
@@ -198,7 +209,47 @@ public sealed class HealthProcessTests(Xunit.Abstractions.ITestOutputHelper outp
                 hog.Dispose();
             }
         }
-        var recovered = await server.WaitForAsync(s => s.Health.Zone == Zone.Accept, TimeSpan.FromSeconds(20));
+        var status = await server.StatusAsync();
+        output.WriteLine($"machine CPU up to {busiest:0} %, latency figure up to {worstLatency:0.###} ms; zone changes {status.Health.RecentChanges.Count}");
+        Assert.True(busiest > 90, $"the hog did not saturate the machine: {busiest:0} %");
+        Assert.True(status.Health.RecentChanges.Count == 0, string.Join("; ", status.Health.RecentChanges.Select(c => $"{c.From}->{c.To} by {c.Cause} (score {c.Score:0.000})")));
+        Assert.Equal(0, status.Advisory!.Failovers);
+    }
+
+    /// <summary>
+    /// A CPU hog that breaks the latency objective moves the zone: the server is pinned to one core, and
+    /// a real-time process (SCHED_FIFO) on that core takes 90 ms of every 100, so requests wait up to
+    /// 90 ms; the machine as a whole is half idle. Needs root (chrt -f).
+    /// </summary>
+    [Fact]
+    public async Task CpuHog_ThatBreaksTheLatencyObjective_MovesTheZone()
+    {
+        Assert.True(Environment.UserName == "root" || Environment.GetEnvironmentVariable("CI") == "true", "needs root: a SCHED_FIFO hog (chrt -f) on the server's core");
+        Assert.Equal(0, (await Peer.RunAsync("/usr/bin/env", ["dotnet", Path.Combine(AppContext.BaseDirectory, "forewarn.dll"), "users", "add", "load", "--password", "pw", "--methods", "pap", "--data", _data])).ExitCode);
+        await using var server = await ServerProcess.StartAsync(_data);
+        var pin = await Peer.RunAsync("taskset", ["-a", "-p", "-c", "0", server.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        Assert.True(pin.ExitCode == 0, pin.ToString());
+        await Task.Delay(TimeSpan.FromSeconds(6));
+        await server.WaitForAsync(s => s.Health.Zone == Zone.Accept, TimeSpan.FromSeconds(10));
+        var hog = Process.Start(new ProcessStartInfo("chrt", ["-f", "50", "taskset", "-c", "0", "/usr/bin/python3", "-c",
+            "import time\nwhile True:\n    t = time.monotonic()\n    while time.monotonic() - t < 0.09: pass\n    time.sleep(0.01)\n"]) { UseShellExecute = false })!;
+        ServerStatus status;
+        try
+        {
+            var load = LoadAsync(server.AuthPort, _ => 100, TimeSpan.FromSeconds(15));
+            status = await server.WaitForAsync(s => s.Health.Zone != Zone.Accept, TimeSpan.FromSeconds(15));
+            await load;
+        }
+        finally
+        {
+            hog.Kill();
+            hog.Dispose();
+        }
+        Assert.True(status.Health.Zone != Zone.Accept, $"zone {status.Health.Zone}; " + string.Join(" ", status.Health.Probes.Select(p => $"{p.Name}={p.Headroom:0.00} ({p.Detail})")));
+        // Moved by the service's own evidence: latency (or queueing) past the objective.
+        var lowest = status.Health.Probes.Where(p => p.Kind == ProbeKind.Server).MinBy(p => p.Headroom)!;
+        Assert.True(lowest.Name is "latency" or "queue" or "workers", $"lowest {lowest.Name}: {lowest.Detail}");
+        var recovered = await server.WaitForAsync(s => s.Health.Zone == Zone.Accept, TimeSpan.FromSeconds(30));
         Assert.Equal(Zone.Accept, recovered.Health.Zone);
     }
 
