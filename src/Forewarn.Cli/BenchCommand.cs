@@ -48,6 +48,7 @@ internal static class BenchCommand
         status.SetAction((result, ct) => RunAsync(result, LoadKind.Status, 1812, o => o, ct));
         command.Subcommands.Add(Startup());
         command.Subcommands.Add(FailoverCommand.CreateBench());
+        command.Subcommands.Add(NoiseCommand.Create());
         foreach (var sub in new[] { auth, acct, status })
         {
             foreach (var option in new Option[] { Server, Secret, Outstanding, Rate, Duration, Warmup, Sockets, Sources, SourceCount, Timeout, Json, Quiet, ServerPid })

@@ -202,7 +202,7 @@ internal static class FailoverCommand
     }
 
     /// <summary>This very program, to start the servers with: the apphost, or dotnet and this assembly.</summary>
-    private static List<string> ServerCommand()
+    internal static List<string> ServerCommand()
     {
         var host = Environment.ProcessPath ?? "dotnet";
         return Path.GetFileNameWithoutExtension(host) == "dotnet" ? [host, typeof(FailoverCommand).Assembly.Location] : [host];

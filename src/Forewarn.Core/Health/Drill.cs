@@ -11,6 +11,8 @@ public enum DrillKind
     CpuHog,
     /// <summary>Accounting commits fail: the dependent-service rule applies.</summary>
     FailAccounting,
+    /// <summary>A full, blocking, compacting garbage collection every second: the pauses a busy server's runtime makes (noise, not a degradation).</summary>
+    Gc,
 }
 
 /// <summary>The drill in force, if any, shared by the monitor and the components it degrades.</summary>

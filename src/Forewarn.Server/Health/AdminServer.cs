@@ -95,7 +95,7 @@ public sealed partial class AdminServer(
         app.MapPost("/api/drill", (string kind, double seconds, double? intensity) =>
         {
             if (!Enum.TryParse<DrillKind>(kind.Replace("-", "", StringComparison.Ordinal), ignoreCase: true, out var drillKind))
-                return Results.BadRequest(new { error = $"unknown drill '{kind}': score, slow-store, cpu-hog or fail-accounting" });
+                return Results.BadRequest(new { error = $"unknown drill '{kind}': score, slow-store, cpu-hog, fail-accounting or gc" });
             if (seconds is <= 0 or > 3600)
                 return Results.BadRequest(new { error = "seconds must be between 0 and 3600" });
             drills.Start(drillKind, seconds, intensity ?? 1);

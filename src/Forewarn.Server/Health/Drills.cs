@@ -63,6 +63,20 @@ public sealed class DrillController(DrillState drill)
     public void Start(DrillKind kind, double seconds, double intensity)
     {
         drill.Start(kind, seconds, intensity);
+        if (kind == DrillKind.Gc)
+        {
+            var gc = new Thread(() =>
+            {
+                while (drill.Is(DrillKind.Gc))
+                {
+                    GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+                    Thread.Sleep(1000);
+                }
+            })
+            { IsBackground = true, Name = "forewarn-drill-gc" };
+            gc.Start();
+            return;
+        }
         if (kind != DrillKind.CpuHog)
             return;
         for (int i = 0; i < Environment.ProcessorCount; i++)
