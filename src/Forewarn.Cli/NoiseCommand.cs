@@ -50,6 +50,28 @@ internal static class NoiseCommand
         return command;
     }
 
+    /// <summary><c>forewarn bench detect</c>: true degradations, each on a fresh server under a steady load, and how soon the zone moves.</summary>
+    public static Command CreateDetect()
+    {
+        var which = new Option<string>("--degradations") { Description = "Comma-separated: " + string.Join(", ", DetectRunner.All), DefaultValueFactory = _ => string.Join(",", DetectRunner.All) };
+        var serverCommand = new Option<string?>("--server-command") { Description = "Run another forewarn build as the server" };
+        var json = new Option<bool>("--json") { Description = "Print the results as JSON" };
+        var command = new Command("detect", "True degradations (workers, slow store, CPU hog, failing accounting, overload): how soon the zone moves") { which, serverCommand, json };
+        command.SetAction(async (result, ct) =>
+        {
+            var server = result.GetValue(serverCommand) is { Length: > 0 } given ? given.Split(' ', StringSplitOptions.RemoveEmptyEntries).ToList() : FailoverCommand.ServerCommand();
+            var list = result.GetValue(which)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            if (list.FirstOrDefault(d => !DetectRunner.All.Contains(d)) is { } unknown)
+                return CommonOptions.Fail($"unknown degradation '{unknown}': {string.Join(", ", DetectRunner.All)}");
+            var results = await new DetectRunner(new NoiseOptions { ServerCommand = server }).RunAsync(list, line => Console.Error.WriteLine(line), ct).ConfigureAwait(false);
+            Console.WriteLine(result.GetValue(json)
+                ? System.Text.Json.JsonSerializer.Serialize(results, BenchCommand.JsonOptions)
+                : DetectRunner.Table(results));
+            return 0;
+        });
+        return command;
+    }
+
     /// <summary>Forewarn.slnx in a parent of the running program, if this is a source checkout.</summary>
     private static string? FindSolution()
     {

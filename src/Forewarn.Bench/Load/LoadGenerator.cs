@@ -115,12 +115,11 @@ public sealed class LoadGenerator
     /// <summary>Open loop: request n is due at start + n / rate, on lane n mod lanes.</summary>
     private void Pace(long start)
     {
-        double interval = Stopwatch.Frequency / _options.Rate;
         long n = 0;
         while (_sending)
         {
             long now = Stopwatch.GetTimestamp();
-            long due = start + (long)(n * interval);
+            long due = start + (long)(_options.SecondsUntil(n) * Stopwatch.Frequency);
             if (due > now)
             {
                 if (due - now > Stopwatch.Frequency / 500)

@@ -55,6 +55,25 @@ public sealed record LoadOptions
         ? string.Format(System.Globalization.CultureInfo.InvariantCulture, UserFormat, index + 1)
         : UserFormat;
 
+    /// <summary>Open loop: the rate grows by this many requests per second every second (0: steady), up to <see cref="RampTo"/>.</summary>
+    public double RampPerSecond { get; init; }
+
+    /// <summary>The highest rate a ramp reaches.</summary>
+    public double RampTo { get; init; } = double.MaxValue;
+
+    /// <summary>
+    /// When the n-th request is due, in seconds from the start: n / rate for a steady rate; for a ramp
+    /// r(t) = Rate + RampPerSecond × t, the t at which ∫r = n, and beyond <see cref="RampTo"/> steady again.
+    /// </summary>
+    public double SecondsUntil(long n)
+    {
+        if (RampPerSecond <= 0)
+            return n / Rate;
+        double a = RampPerSecond, r0 = Rate, top = Math.Max(RampTo, r0);
+        double t1 = (top - r0) / a, n1 = r0 * t1 + a * t1 * t1 / 2;
+        return n <= n1 ? (-r0 + Math.Sqrt(r0 * r0 + 2 * a * n)) / a : t1 + (n - n1) / top;
+    }
+
     /// <summary>Throws with a clear message for settings that cannot run.</summary>
     public void Validate()
     {

@@ -43,6 +43,8 @@ public sealed record NoiseResult
     public long Timeouts { get; init; }
     public double P99Ms { get; init; }
     public int ZoneChanges { get; init; }
+    /// <summary>Share of the status samples (4 a second) that found the server out of Accept.</summary>
+    public double OutOfAcceptPercent { get; init; }
     public long Failovers { get; init; }
     public double FalseAdvisoriesPerHour { get; init; }
     public double LowestScore { get; init; }
@@ -52,6 +54,7 @@ public sealed record NoiseResult
     public int Builds { get; init; }
     public int StatusPolls { get; init; }
     public long InvalidSent { get; init; }
+    public bool ForcedGc { get; init; }
     public IReadOnlyList<string> Changes { get; init; } = [];
     public string? Trace { get; init; }
 }
@@ -91,7 +94,7 @@ public sealed class NoiseRunner(NoiseOptions options)
     }
 
     public static string Describe(NoiseResult r) => string.Create(CultureInfo.InvariantCulture,
-        $"{r.Label}, {r.Load} ({r.Rate:0}/s, {r.Minutes:0.#} min): {r.ZoneChanges} zone changes, {r.Failovers} FAILOVERs ({r.FalseAdvisoriesPerHour:0.#}/h); lowest score {r.LowestScore:0.000}, sustained {r.LowestSustained:0.000}; {r.Answered}/{r.Sent} answered, p99 {r.P99Ms:0.##} ms");
+        $"{r.Label}, {r.Load} ({r.Rate:0}/s, {r.Minutes:0.#} min): {r.ZoneChanges} zone changes, {r.OutOfAcceptPercent:0.#} % of the time out of Accept, {r.Failovers} FAILOVERs ({r.FalseAdvisoriesPerHour:0.#}/h); lowest score {r.LowestScore:0.000}, sustained {r.LowestSustained:0.000}; {r.Answered}/{r.Sent} answered, p99 {r.P99Ms:0.##} ms");
 
     private FailoverOptions NodeOptions(string directory) => new() { ServerCommand = options.ServerCommand, WorkDirectory = directory, Secret = Secret };
 
@@ -141,7 +144,7 @@ public sealed class NoiseRunner(NoiseOptions options)
         using var stop = new CancellationTokenSource(duration);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(stop.Token, cancellationToken);
         var random = new Random(options.Seed);
-        int bursts = 0, builds = 0, polls = 0;
+        int bursts = 0, builds = 0, polls = 0, samples = 0, outOfAccept = 0;
         long invalid = 0;
         double lowestScore = 1, lowestSustained = 1;
         string? lowestDetail = null;
@@ -178,20 +181,44 @@ public sealed class NoiseRunner(NoiseOptions options)
         }
         if (options.InvalidDatagrams > 0)
         {
+            double at = duration.TotalSeconds * (0.2 + random.NextDouble() * 0.6);
             noise.Add(Task.Run(async () =>
             {
-                await Task.Delay(TimeSpan.FromSeconds(duration.TotalSeconds * (0.2 + random.NextDouble() * 0.6)), linked.Token).ConfigureAwait(false);
-                invalid = Flood(options.InvalidDatagrams);
-            }, CancellationToken.None).ContinueWith(_ => { }, TaskScheduler.Default));
+                try
+                {
+                    await Task.Delay(TimeSpan.FromSeconds(at), linked.Token).ConfigureAwait(false);
+                    invalid = Flood(options.InvalidDatagrams);
+                }
+                catch (OperationCanceledException)
+                {
+                }
+            }, CancellationToken.None));
         }
+        bool gc = false;
         if (options.Gc)
-            await node.DrillAsync("gc", duration.TotalSeconds, 1, cancellationToken).ConfigureAwait(false);
+        {
+            try
+            {
+                await node.DrillAsync("gc", duration.TotalSeconds, 1, cancellationToken).ConfigureAwait(false);
+                gc = true;
+            }
+            catch (HttpRequestException)
+            {
+                // An older build without the gc drill: its own collections only.
+            }
+        }
         noise.Add(Loop(async token =>
         {
-            if (await node.SampleAsync(token).ConfigureAwait(false) is { } sample && sample.Score < lowestScore)
+            if (await node.SampleAsync(token).ConfigureAwait(false) is { } sample)
             {
-                lowestScore = sample.Score;
-                lowestDetail = string.Create(CultureInfo.InvariantCulture, $"score {sample.Score:0.000} in {sample.Zone}");
+                samples++;
+                if (sample.Zone != "Accept")
+                    outOfAccept++;
+                if (sample.Score < lowestScore)
+                {
+                    lowestScore = sample.Score;
+                    lowestDetail = string.Create(CultureInfo.InvariantCulture, $"score {sample.Score:0.000} in {sample.Zone}");
+                }
             }
             await Task.Delay(250, token).ConfigureAwait(false);
         }, linked.Token));
@@ -215,6 +242,7 @@ public sealed class NoiseRunner(NoiseOptions options)
             Timeouts = report.Timeouts,
             P99Ms = Math.Round(report.LatencyP99Ms, 3),
             ZoneChanges = changes.Count,
+            OutOfAcceptPercent = samples == 0 ? 0 : Math.Round(100.0 * outOfAccept / samples, 1),
             Failovers = failovers,
             FalseAdvisoriesPerHour = Math.Round(failovers / (options.Minutes / 60), 1),
             LowestScore = Math.Round(lowestScore, 3),
@@ -224,6 +252,7 @@ public sealed class NoiseRunner(NoiseOptions options)
             Builds = builds,
             StatusPolls = polls,
             InvalidSent = invalid,
+            ForcedGc = gc,
             Changes = [.. changes.Select(c => string.Create(CultureInfo.InvariantCulture, $"{c.At:HH:mm:ss.f} -> {c.To} by {c.Cause}"))],
             Trace = File.Exists(trace) ? trace : null,
         };
@@ -315,7 +344,7 @@ public sealed class NoiseRunner(NoiseOptions options)
 
     private static byte[] Invalid(RadiusCode code)
     {
-        var buffer = new byte[256];
+        var buffer = new byte[RadiusPacket.MaxLength];
         var writer = new RadiusWriter(buffer, code, 7, System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
         if (code == RadiusCode.AccessRequest)
             writer.AddMessageAuthenticator();
@@ -327,12 +356,12 @@ public sealed class NoiseRunner(NoiseOptions options)
     public static string Table(IReadOnlyList<NoiseResult> results)
     {
         var text = new System.Text.StringBuilder();
-        text.AppendLine("| build | load | rate/s | minutes | zone changes | FAILOVERs | false advisories/h | lowest score | lowest sustained | answered | p99 ms | noise: bursts, builds, status polls, invalid datagrams |");
-        text.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+        text.AppendLine("| build | load | rate/s | minutes | zone changes | time out of Accept | FAILOVERs | false advisories/h | lowest score | lowest sustained | answered | p99 ms | noise: bursts, builds, status polls, invalid datagrams, forced GC |");
+        text.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
         foreach (var r in results)
         {
             text.AppendLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {r.Label} | {r.Load} | {r.Rate:0} | {r.Minutes:0.#} | {r.ZoneChanges} | {r.Failovers} | {r.FalseAdvisoriesPerHour:0.#} | {r.LowestScore:0.000} | {r.LowestSustained:0.000} | {r.Answered}/{r.Sent} | {r.P99Ms:0.##} | {r.Bursts}, {r.Builds}, {r.StatusPolls}, {r.InvalidSent} |"));
+                $"| {r.Label} | {r.Load} | {r.Rate:0} | {r.Minutes:0.#} | {r.ZoneChanges} | {r.OutOfAcceptPercent:0.#} % | {r.Failovers} | {r.FalseAdvisoriesPerHour:0.#} | {r.LowestScore:0.000} | {r.LowestSustained:0.000} | {r.Answered}/{r.Sent} | {r.P99Ms:0.##} | {r.Bursts}, {r.Builds}, {r.StatusPolls}, {r.InvalidSent}{(r.ForcedGc ? ", GC every 1 s" : "")} |"));
         }
         return text.ToString();
     }
