@@ -29,12 +29,15 @@ public sealed class RadiusServer(
     TimeProvider time,
     ILogger<RadiusServer> logger) : IHostedService, IAsyncDisposable
 {
-    private sealed record Listener(Socket Socket, PortKind Port);
+    /// <summary>A bound socket; <paramref name="KernelTimestamps"/> when the kernel stamps each datagram's arrival.</summary>
+    private sealed record Listener(Socket Socket, PortKind Port, bool KernelTimestamps);
 
     /// <summary>A datagram waiting for a worker. It owns its buffer and a copy of its source address.</summary>
     private readonly record struct Queued(Listener Listener, byte[] Buffer, int Length, IPEndPoint Source, SocketAddress Address, long ReceivedAt);
 
     private readonly ForewarnOptions _options = options.Value;
+    // Kernel arrival times are wall-clock: they convert to timestamps only on the system's own clock.
+    private readonly bool _kernelTimestamps = ReferenceEquals(time, TimeProvider.System);
     private readonly List<Listener> _listeners = [];
     private readonly List<Thread> _receivers = [];
     private readonly ConcurrentQueue<Queued> _queue = new();
@@ -88,8 +91,10 @@ public sealed class RadiusServer(
         foreach (var address in _options.ListenAddresses)
         {
             var ip = IPAddress.Parse(address);
-            _listeners.Add(new Listener(Bind(new IPEndPoint(ip, _options.AuthPort)), PortKind.Authentication));
-            _listeners.Add(new Listener(Bind(new IPEndPoint(ip, _options.AcctPort)), PortKind.Accounting));
+            var auth = Bind(new IPEndPoint(ip, _options.AuthPort));
+            _listeners.Add(new Listener(auth, PortKind.Authentication, _kernelTimestamps && KernelReceive.Enable(auth)));
+            var acct = Bind(new IPEndPoint(ip, _options.AcctPort));
+            _listeners.Add(new Listener(acct, PortKind.Accounting, _kernelTimestamps && KernelReceive.Enable(acct)));
         }
         int receivers = _options.Receivers > 0 ? _options.Receivers : Math.Max(2, Environment.ProcessorCount);
         foreach (var listener in _listeners)
@@ -140,30 +145,8 @@ public sealed class RadiusServer(
         byte[] response = ArrayPool<byte>.Shared.Rent(Protocol.Radius.RadiusPacket.MaxLength);
         while (!_stopping)
         {
-            int length;
-            try
-            {
-                length = socket.ReceiveFrom(buffer.AsSpan(0, ReceiveSize), SocketFlags.None, address);
-            }
-            catch (SocketException e) when (e.SocketErrorCode is SocketError.TimedOut or SocketError.WouldBlock or SocketError.ConnectionReset)
-            {
-                // A timeout lets the loop see a stop; ConnectionReset is an ICMP port unreachable from an earlier send.
-                Pump();
+            if (!Receive(listener, buffer, address, out int length, out long receivedAt))
                 continue;
-            }
-            catch (SocketException e) when (e.SocketErrorCode == SocketError.MessageSize)
-            {
-                counters.OnDrop(Protocol.Radius.DropReason.TooLong);
-                continue;
-            }
-            catch (Exception e) when (e is SocketException or ObjectDisposedException)
-            {
-                if (_stopping)
-                    break;
-                LogMessages.ReceiveFailed(logger, socket.LocalEndPoint!, e);
-                continue;
-            }
-            long receivedAt = time.GetTimestamp();
             if (!endpoints.TryGetValue(address, out var source))
             {
                 if (endpoints.Count >= 65_536)
@@ -189,6 +172,71 @@ public sealed class RadiusServer(
         }
         ArrayPool<byte>.Shared.Return(buffer);
         ArrayPool<byte>.Shared.Return(response);
+    }
+
+    /// <summary>
+    /// Waits for one datagram; false when there is none to process (a timeout that lets the loop see a
+    /// stop, a counted drop, a receive error). <paramref name="receivedAt"/> is when it reached the host:
+    /// the kernel's timestamp where there is one, so that time spent in the socket buffer counts.
+    /// </summary>
+    private bool Receive(Listener listener, byte[] buffer, SocketAddress address, out int length, out long receivedAt)
+    {
+        var socket = listener.Socket;
+        receivedAt = 0;
+        if (listener.KernelTimestamps)
+        {
+            KernelReceive.Result result;
+            long arrival;
+            SocketError error;
+            try
+            {
+                result = KernelReceive.Receive(socket, buffer.AsSpan(0, ReceiveSize), address, out length, out arrival, out error);
+            }
+            catch (ObjectDisposedException)
+            {
+                length = 0;
+                return false;
+            }
+            switch (result)
+            {
+                case KernelReceive.Result.Received:
+                case KernelReceive.Result.Truncated:
+                    // A truncated datagram holds ReceiveSize octets, one more than RADIUS allows: validation drops it as TooLong.
+                    receivedAt = KernelReceive.ToTimestamp(arrival, time);
+                    return true;
+                case KernelReceive.Result.TimedOut:
+                    Pump();
+                    // A socket .NET has made non-blocking would return at once: wait here instead of spinning.
+                    socket.Poll(250_000, SelectMode.SelectRead);
+                    return false;
+                default:
+                    if (!_stopping)
+                        LogMessages.ReceiveFailed(logger, socket.LocalEndPoint!, new SocketException((int)error));
+                    return false;
+            }
+        }
+        try
+        {
+            length = socket.ReceiveFrom(buffer.AsSpan(0, ReceiveSize), SocketFlags.None, address);
+            receivedAt = time.GetTimestamp();
+            return true;
+        }
+        catch (SocketException e) when (e.SocketErrorCode is SocketError.TimedOut or SocketError.WouldBlock or SocketError.ConnectionReset)
+        {
+            // A timeout lets the loop see a stop; ConnectionReset is an ICMP port unreachable from an earlier send.
+            Pump();
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.MessageSize)
+        {
+            counters.OnDrop(Protocol.Radius.DropReason.TooLong);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            if (!_stopping)
+                LogMessages.ReceiveFailed(logger, socket.LocalEndPoint!, e);
+        }
+        length = 0;
+        return false;
     }
 
     private static SocketAddress Copy(SocketAddress address)

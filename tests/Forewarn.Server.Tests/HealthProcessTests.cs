@@ -247,6 +247,7 @@ public sealed class HealthProcessTests(Xunit.Abstractions.ITestOutputHelper outp
         }
         Assert.True(status.Health.Zone != Zone.Accept, $"zone {status.Health.Zone}; " + string.Join(" ", status.Health.Probes.Select(p => $"{p.Name}={p.Headroom:0.00} ({p.Detail})")));
         // Moved by the service's own evidence: latency (or queueing) past the objective.
+        output.WriteLine(string.Join("\n", status.Health.Probes.Select(p => $"{p.Name}={p.Headroom:0.00} ({p.Detail})")));
         var lowest = status.Health.Probes.Where(p => p.Kind == ProbeKind.Server).MinBy(p => p.Headroom)!;
         Assert.True(lowest.Name is "latency" or "queue" or "workers", $"lowest {lowest.Name}: {lowest.Detail}");
         var recovered = await server.WaitForAsync(s => s.Health.Zone == Zone.Accept, TimeSpan.FromSeconds(30));
