@@ -72,6 +72,23 @@ internal static class NoiseCommand
         return command;
     }
 
+    /// <summary><c>forewarn bench replay TRACE...</c>: recorded monitor traces through the forecast, for its false-positive rate and lead.</summary>
+    public static Command CreateReplay()
+    {
+        var traces = new Argument<string[]>("traces") { Description = "Trace files written by Forewarn:Health:TraceFile (bench noise keeps one per level)", Arity = ArgumentArity.OneOrMore };
+        var command = new Command("replay", "Replay recorded monitor traces through the forecast: falls called per hour (false on noise) and lead on ramps") { traces };
+        command.SetAction(result =>
+        {
+            var missing = result.GetValue(traces)!.FirstOrDefault(t => !File.Exists(t));
+            if (missing is not null)
+                return CommonOptions.Fail($"no trace file '{missing}'.");
+            var options = new Core.Health.HealthOptions();
+            Console.WriteLine(TraceReplay.Table(result.GetValue(traces)!.SelectMany(t => TraceReplay.Run(t, options)).ToList()));
+            return 0;
+        });
+        return command;
+    }
+
     /// <summary>Forewarn.slnx in a parent of the running program, if this is a source checkout.</summary>
     private static string? FindSolution()
     {

@@ -48,7 +48,7 @@ public sealed class RadiusServer(
     // Busy time: ticks of finished requests, plus (count × now − sum of start times) for those in flight.
     private long _busyFinished;
     private long _startSum;
-    // Queueing delay of requests taken from the queue: sum of their waits and their count.
+    // Queueing delay of every request started: sum of the waits and their count.
     private long _waitSum;
     private long _waitCount;
 
@@ -70,7 +70,7 @@ public sealed class RadiusServer(
     public int QueueDepth => Volatile.Read(ref _queued);
     public int QueueCapacity => _options.QueueCapacity;
 
-    /// <summary>Total wait, in TimeProvider ticks, of requests taken from the queue, and their count.</summary>
+    /// <summary>Total queueing delay, in TimeProvider ticks, of requests started (from arrival to a worker starting on it), and their count.</summary>
     public (long WaitTicks, long Count) QueueWaits => (Interlocked.Read(ref _waitSum), Interlocked.Read(ref _waitCount));
 
     /// <summary>How long the oldest queued request has waited (zero when none waits).</summary>
@@ -283,8 +283,6 @@ public sealed class RadiusServer(
             }
             Interlocked.Decrement(ref _queued);
             long waited = time.GetTimestamp() - item.ReceivedAt;
-            Interlocked.Add(ref _waitSum, waited);
-            Interlocked.Increment(ref _waitCount);
             if (waited * 1000 > (long)_options.QueueTimeoutMs * time.TimestampFrequency)
             {
                 // Its NAS has stopped waiting for this answer: answering would only delay the requests behind it.
@@ -311,6 +309,9 @@ public sealed class RadiusServer(
     {
         long started = time.GetTimestamp();
         Interlocked.Add(ref _startSum, started);
+        // Queueing delay: from arrival at the host (the kernel's stamp) to a worker starting on it.
+        Interlocked.Add(ref _waitSum, Math.Max(0, started - receivedAt));
+        Interlocked.Increment(ref _waitCount);
         ValueTask<int> pending;
         try
         {

@@ -176,6 +176,15 @@ public sealed class ServerNode : IAsyncDisposable
         response.EnsureSuccessStatusCode();
     }
 
+    /// <summary>When the running drill started, by the server's own clock (its status time less the drill's elapsed time); null when none runs.</summary>
+    public Task<DateTimeOffset?> DrillStartedAsync(CancellationToken cancellationToken) => ReadStatusAsync<DateTimeOffset?>(root =>
+    {
+        var health = root.GetProperty("health");
+        if (!health.TryGetProperty("drill", out var drill) || drill.ValueKind != JsonValueKind.Object)
+            return null;
+        return health.GetProperty("at").GetDateTimeOffset() - TimeSpan.FromSeconds(drill.GetProperty("elapsedSeconds").GetDouble());
+    }, null, cancellationToken);
+
     public async Task StopDrillAsync(CancellationToken cancellationToken)
     {
         if (await AdminUrlAsync(cancellationToken).ConfigureAwait(false) is not { } url)

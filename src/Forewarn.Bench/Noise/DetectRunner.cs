@@ -144,6 +144,9 @@ public sealed class DetectRunner(NoiseOptions options)
             default:
                 throw new ArgumentException($"unknown degradation '{degradation}': {string.Join(", ", All)}");
         }
+        // A drill starts inside the server: its own clock says when (the admin call itself may take a while on a busy machine).
+        if (hog is null && degradation != "overload" && await node.DrillStartedAsync(cancellationToken).ConfigureAwait(false) is { } started)
+            degradedAt = started;
         (DateTimeOffset At, string To, string Cause, double? LeadSeconds)? change = null;
         try
         {

@@ -32,14 +32,17 @@ public sealed class WorkersProbe(RadiusServer server, TimeProvider time) : IProb
 }
 
 /// <summary>
-/// Queueing: how long requests wait for a worker (DAGOR's overload signal: queueing time, not CPU)
-/// against <see cref="HealthOptions.QueueDelayObjectiveMs"/>, and how full the queue is. The delay is
-/// the longer of the oldest request waiting now (so a total stall shows even when nothing leaves the
-/// queue) and the mean wait of the requests that left it since the previous sample.
+/// Queueing (DAGOR's overload signal: queueing time, not CPU): how long requests wait between reaching
+/// the host and a worker starting on them — in the socket's receive buffer (timed from the kernel's
+/// arrival stamp) and in the server's own queue — against <see cref="HealthOptions.QueueDelayObjectiveMs"/>,
+/// and how full the queue is. The delay is the longer of the mean wait over the last second (when it
+/// holds at least <see cref="HealthOptions.LatencyMinimumRequests"/> requests: fewer are no evidence) and
+/// the age of the oldest request waiting in the queue now, so that a total stall shows even when nothing
+/// starts.
 /// </summary>
 public sealed class QueueProbe(RadiusServer server, HealthOptions options) : IProbe
 {
-    private (long WaitTicks, long Count) _last = (-1, 0);
+    private readonly Queue<(long WaitTicks, long Count)> _history = new();
 
     public string Name => "queue";
     public ProbeKind Kind => ProbeKind.Server;
@@ -48,15 +51,17 @@ public sealed class QueueProbe(RadiusServer server, HealthOptions options) : IPr
     {
         int depth = server.QueueDepth, capacity = server.QueueCapacity;
         var waits = server.QueueWaits;
-        double meanWaitMs = 0;
-        if (_last.WaitTicks >= 0 && waits.Count > _last.Count)
-            meanWaitMs = (waits.WaitTicks - _last.WaitTicks) * 1000.0 / server.TickFrequency / (waits.Count - _last.Count);
-        _last = waits;
+        _history.Enqueue(waits);
+        while (_history.Count > Math.Max(2, (int)Math.Round(options.SampleHz) + 1))
+            _history.Dequeue();
+        var (oldWait, oldCount) = _history.Peek();
+        long started = waits.Count - oldCount;
+        double meanWaitMs = started >= options.LatencyMinimumRequests ? (waits.WaitTicks - oldWait) * 1000.0 / server.TickFrequency / started : 0;
         double oldestMs = server.OldestQueuedAge.TotalMilliseconds;
         double delayMs = Math.Max(meanWaitMs, oldestMs);
         double headroom = Math.Min(ProbeSample.FromLoad(depth, capacity), ProbeSample.FromLoad(delayMs, options.QueueDelayObjectiveMs, options.QueueDelayObjectiveMs * 0.25));
         return new ProbeSample(Name, Kind, headroom, delayMs, "ms queueing", true,
-            $"{depth}/{capacity} queued; oldest waiting {oldestMs:0.#} ms, mean wait of those dequeued {meanWaitMs:0.#} ms; objective {options.QueueDelayObjectiveMs} ms");
+            $"mean wait {meanWaitMs:0.##} ms over the last {started} requests{(started < options.LatencyMinimumRequests ? " (no evidence)" : "")}; {depth}/{capacity} queued, oldest waiting {oldestMs:0.#} ms; objective {options.QueueDelayObjectiveMs} ms");
     }
 }
 
