@@ -13,7 +13,7 @@ namespace Forewarn.Cli;
 internal static class HealthCommands
 {
     private static readonly Option<string?> Admin = new("--admin") { Description = "Admin API URL (default: read from admin.url in the data directory)" };
-    private static readonly Option<string?> Token = new("--token") { Description = "Admin API token, if the server requires one (or $FOREWARN_ADMIN_TOKEN)" };
+    private static readonly Option<string?> Token = new("--token") { Description = "Admin API token (default: $FOREWARN_ADMIN_TOKEN, else admin.token in the data directory)" };
     private static readonly Option<bool> Json = new("--json") { Description = "Print the raw JSON" };
 
     public static IEnumerable<Command> Create()
@@ -56,7 +56,7 @@ internal static class HealthCommands
             baseUrl = (await File.ReadAllTextAsync(file, cancellationToken).ConfigureAwait(false)).Trim();
         }
         using var http = new HttpClient { BaseAddress = new Uri(baseUrl), Timeout = TimeSpan.FromSeconds(10) };
-        var token = result.GetValue(Token) ?? Environment.GetEnvironmentVariable("FOREWARN_ADMIN_TOKEN");
+        var token = result.GetValue(Token) ?? Environment.GetEnvironmentVariable("FOREWARN_ADMIN_TOKEN") ?? AdminAccess.ReadToken(CommonOptions.DataDirectoryOf(result));
         if (!string.IsNullOrEmpty(token))
             http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
         HttpResponseMessage response;

@@ -104,6 +104,7 @@ internal static class ServeCommand
             _ = host.Services.GetRequiredService<IOptions<ForewarnOptions>>().Value;
             _ = host.Services.GetRequiredService<IOptions<Forewarn.Core.Health.HealthOptions>>().Value;
             _ = host.Services.GetRequiredService<IOptions<Forewarn.Server.Advisories.AdvisoryOptions>>().Value;
+            _ = host.Services.GetRequiredService<IOptions<Forewarn.Server.Health.AdminOptions>>().Value;
             if (configure is not null)
                 _ = host.Services.GetRequiredService<IOptions<RelayOptions>>().Value;
         }
@@ -123,6 +124,10 @@ internal static class ServeCommand
         catch (System.Net.Sockets.SocketException e)
         {
             return CommonOptions.Fail($"cannot listen: {e.Message}");
+        }
+        catch (StartupException e)
+        {
+            return CommonOptions.Fail(e.Message);
         }
         var server = host.Services.GetRequiredService<RadiusServer>();
         foreach (var (endpoint, port) in server.Endpoints)

@@ -81,3 +81,6 @@ public sealed class ForewarnOptions : IValidatableObject
         }
     }
 }
+
+/// <summary>A setting that cannot work, found while starting: the command line prints the message, never a stack trace.</summary>
+public sealed class StartupException(string message) : Exception(message);

@@ -111,6 +111,12 @@ internal static unsafe partial class KernelReceive
                 error = (SocketError)errno;
                 return Result.Failed;
             }
+            // A socket shut down under a blocked receive returns with no source at all: not a datagram.
+            if (message.NameLength < 2 || message.NameLength > name.Length)
+            {
+                error = SocketError.Shutdown;
+                return Result.Failed;
+            }
             address.Size = (int)message.NameLength;
             length = (int)received;
             arrivalUnixNanoseconds = Arrival(control, (long)message.ControlLength);

@@ -66,6 +66,7 @@ public static class ServerServices
         services.AddSingleton<IValidateOptions<HealthOptions>, HealthOptionsValidator>();
         services.AddSingleton(sp => sp.GetRequiredService<IOptions<HealthOptions>>().Value);
         services.AddOptions<AdminOptions>().Bind(configuration.GetSection("Forewarn:Admin"));
+        services.AddSingleton<IValidateOptions<AdminOptions>, AdminOptionsValidator>();
         services.AddSingleton(sp => sp.GetRequiredService<IOptions<AdminOptions>>().Value);
         services.AddSingleton(sp => sp.GetRequiredService<IOptions<ForewarnOptions>>().Value);
         services.AddSingleton<DrillState>();

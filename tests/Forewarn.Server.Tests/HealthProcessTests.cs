@@ -116,7 +116,7 @@ public sealed class HealthProcessTests(Xunit.Abstractions.ITestOutputHelper outp
     public async Task SlowStore_ExhaustsWorkers_TheForecastMovesTheZoneBeforeLatencyBreaches()
     {
         Assert.Equal(0, (await Peer.RunAsync("/usr/bin/env", ["dotnet", Path.Combine(AppContext.BaseDirectory, "forewarn.dll"), "users", "add", "load", "--password", "pw", "--methods", "pap,mschapv2", "--data", _data])).ExitCode);
-        await using var server = await ServerProcess.StartAsync(_data, ["--set", "Forewarn:Workers=4", "--set", "Forewarn:QueueCapacity=2000",
+        await using var server = await ServerProcess.StartAsync(_data, ["--set", "Forewarn:Admin:Drills=true", "--set", "Forewarn:Workers=4", "--set", "Forewarn:QueueCapacity=2000",
             "--set", "Forewarn:Health:LatencyWindowSeconds=3", "--set", "Forewarn:Health:ForecastHorizonSeconds=8", .. OnlyTheCauseUnderTest]);
         await server.WaitForAsync(s => s.Health.Zone == Zone.Accept && s.Health.Probes.All(p => p.Healthy), TimeSpan.FromSeconds(10));
         // Warm up (the first requests pay for JIT compilation), then let the latency window forget them.
@@ -258,7 +258,7 @@ public sealed class HealthProcessTests(Xunit.Abstractions.ITestOutputHelper outp
     public async Task FailingAccountingSink_DefersEveryClient_Alerts_AndSendsNoUndurableAnswer()
     {
         await using var webhook = new WebhookReceiver();
-        await using var server = await ServerProcess.StartAsync(_data, [.. OnlyTheCauseUnderTest, "--set", $"Forewarn:Health:AlertWebhook={webhook.Url}"]);
+        await using var server = await ServerProcess.StartAsync(_data, [.. OnlyTheCauseUnderTest, "--set", "Forewarn:Admin:Drills=true", "--set", $"Forewarn:Health:AlertWebhook={webhook.Url}"]);
         await server.WaitForAsync(s => s.Health.Zone == Zone.Accept, TimeSpan.FromSeconds(10));
         await server.PostAsync("/api/drill?kind=fail-accounting&seconds=6");
         var status = await server.WaitForAsync(s => s.Health.Zone == Zone.Defer, TimeSpan.FromSeconds(10));

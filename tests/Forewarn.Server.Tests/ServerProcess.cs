@@ -59,7 +59,11 @@ public sealed partial class ServerProcess : IAsyncDisposable
         }
         _ = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
         var admin = new Uri((await File.ReadAllTextAsync(Path.Combine(data, "admin.url"), cts.Token)).Trim());
-        return new ServerProcess(process, data, auth, acct, admin);
+        var server = new ServerProcess(process, data, auth, acct, admin);
+        // As the operator: the token the server wrote to its data directory (0600).
+        server._http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer",
+            (await File.ReadAllTextAsync(Path.Combine(data, "admin.token"), cts.Token)).Trim());
+        return server;
     }
 
     public async Task<ServerStatus> StatusAsync()

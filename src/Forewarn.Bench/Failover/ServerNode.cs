@@ -70,7 +70,8 @@ public sealed class ServerNode : IAsyncDisposable
     {
         var adminFile = Path.Combine(_data, "admin.url");
         File.Delete(adminFile);
-        var arguments = new List<string> { "serve", "--data", _data, "--listen", Address.ToString() };
+        // The benchmark's servers are there to be degraded: drills on.
+        var arguments = new List<string> { "serve", "--data", _data, "--listen", Address.ToString(), "--set", "Forewarn:Admin:Drills=true" };
         foreach (var setting in _settings)
         {
             arguments.Add("--set");
@@ -88,8 +89,15 @@ public sealed class ServerNode : IAsyncDisposable
             cancellationToken.ThrowIfCancellationRequested();
             if (_process.HasExited)
                 throw new InvalidOperationException($"{Name} exited at start; see {Path.Combine(_data, "server.log")}");
-            if (File.Exists(adminFile) && await SampleAsync(cancellationToken).ConfigureAwait(false) is not null)
-                return;
+            if (File.Exists(adminFile))
+            {
+                // The admin token the server generated in its data directory on first start.
+                var token = Path.Combine(_data, "admin.token");
+                if (File.Exists(token))
+                    _http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", (await File.ReadAllTextAsync(token, cancellationToken).ConfigureAwait(false)).Trim());
+                if (await SampleAsync(cancellationToken).ConfigureAwait(false) is not null)
+                    return;
+            }
             await Task.Delay(50, cancellationToken).ConfigureAwait(false);
         }
         throw new TimeoutException($"{Name} did not start within 60 s; see {Path.Combine(_data, "server.log")}");

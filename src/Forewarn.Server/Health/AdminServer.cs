@@ -17,8 +17,33 @@ public sealed class AdminOptions
     /// <summary>address:port for the admin API; loopback by default, port 0 picks a free one (written to admin.url in the data directory).</summary>
     public string Listen { get; set; } = "127.0.0.1:0";
 
-    /// <summary>When set, every request must carry "Authorization: Bearer TOKEN".</summary>
+    /// <summary>The bearer token every request must carry; when unset, one is generated into admin.token (0600) in the data directory.</summary>
     public string? Token { get; set; }
+
+    /// <summary>Drills degrade real work (a real accounting outage, a CPU hog): refused unless enabled here.</summary>
+    public bool Drills { get; set; }
+
+    /// <summary>A certificate (PEM or PFX) for HTTPS: required, with a configured token, for an address beyond loopback.</summary>
+    public string? CertificateFile { get; set; }
+
+    /// <summary>The private key of a PEM <see cref="CertificateFile"/>, when it is a separate file.</summary>
+    public string? CertificateKeyFile { get; set; }
+}
+
+/// <summary>Checks the admin settings before anything starts, so that a mistake is one clear line.</summary>
+internal sealed class AdminOptionsValidator : Microsoft.Extensions.Options.IValidateOptions<AdminOptions>
+{
+    public Microsoft.Extensions.Options.ValidateOptionsResult Validate(string? name, AdminOptions options)
+    {
+        if (!IPEndPoint.TryParse(options.Listen, out var endpoint))
+            return Microsoft.Extensions.Options.ValidateOptionsResult.Fail($"Forewarn:Admin:Listen '{options.Listen}' is not address:port.");
+        if (options.CertificateFile is { Length: > 0 } file && !File.Exists(file))
+            return Microsoft.Extensions.Options.ValidateOptionsResult.Fail($"Forewarn:Admin:CertificateFile '{file}' does not exist.");
+        if (!IPAddress.IsLoopback(endpoint.Address) && (options.CertificateFile is not { Length: > 0 } || options.Token is not { Length: > 0 }))
+            return Microsoft.Extensions.Options.ValidateOptionsResult.Fail(
+                $"the admin API may listen on {endpoint}, beyond loopback, only with TLS (Forewarn:Admin:CertificateFile) and a configured token (Forewarn:Admin:Token).");
+        return Microsoft.Extensions.Options.ValidateOptionsResult.Success;
+    }
 }
 
 /// <summary>What GET /api/status returns.</summary>
@@ -66,21 +91,30 @@ public sealed partial class AdminServer(
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
-        var endpoint = IPEndPoint.Parse(options.Listen);
-        builder.WebHost.ConfigureKestrel(k => k.Listen(endpoint));
-        var app = builder.Build();
-        if (options.Token is { Length: > 0 } token)
+        if (!IPEndPoint.TryParse(options.Listen, out var endpoint))
+            throw new StartupException($"Forewarn:Admin:Listen '{options.Listen}' is not address:port.");
+        var certificate = Certificate();
+        if (!IPAddress.IsLoopback(endpoint.Address) && (certificate is null || options.Token is not { Length: > 0 }))
+            throw new StartupException($"the admin API may listen on {endpoint}, beyond loopback, only with TLS (Forewarn:Admin:CertificateFile) and a configured token (Forewarn:Admin:Token).");
+        builder.WebHost.ConfigureKestrel(k => k.Listen(endpoint, listen =>
         {
-            app.Use(async (context, next) =>
+            if (certificate is not null)
+                listen.UseHttps(certificate);
+        }));
+        var app = builder.Build();
+        var access = AdminAccess.Load(options, server.DataDirectory);
+        IReadOnlyCollection<string>? hosts = null;
+        app.Use(async (context, next) =>
+        {
+            hosts ??= AdminAccess.HostsFor(new IPEndPoint(endpoint.Address, context.Connection.LocalPort));
+            if (access.Check(context, hosts) is { } refused)
             {
-                if (context.Request.Headers.Authorization != $"Bearer {token}")
-                {
-                    context.Response.StatusCode = StatusCodes.Status401Unauthorized;
-                    return;
-                }
-                await next(context).ConfigureAwait(false);
-            });
-        }
+                context.Response.StatusCode = refused.Status;
+                await context.Response.WriteAsJsonAsync(new { error = refused.Message }, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            await next(context).ConfigureAwait(false);
+        });
         app.MapGet("/api/status", () => Results.Json(Status(), AdminJson.Options));
         app.MapPost("/api/drain", () =>
         {
@@ -94,6 +128,8 @@ public sealed partial class AdminServer(
         });
         app.MapPost("/api/drill", (string kind, double seconds, double? intensity) =>
         {
+            if (!options.Drills)
+                return Results.Json(new { error = "drills are disabled: they degrade real work; set Forewarn:Admin:Drills=true to rehearse" }, statusCode: StatusCodes.Status403Forbidden);
             if (!Enum.TryParse<DrillKind>(kind.Replace("-", "", StringComparison.Ordinal), ignoreCase: true, out var drillKind))
                 return Results.BadRequest(new { error = $"unknown drill '{kind}': score, slow-store, cpu-hog, fail-accounting or gc" });
             if (seconds is <= 0 or > 3600)
@@ -112,6 +148,17 @@ public sealed partial class AdminServer(
         Url = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         await File.WriteAllTextAsync(UrlFile, Url + "\n", cancellationToken).ConfigureAwait(false);
         LogListening(logger, Url);
+    }
+
+    private System.Security.Cryptography.X509Certificates.X509Certificate2? Certificate()
+    {
+        if (options.CertificateFile is not { Length: > 0 } file)
+            return null;
+        if (!File.Exists(file))
+            throw new StartupException($"Forewarn:Admin:CertificateFile '{file}' does not exist.");
+        if (file.EndsWith(".pfx", StringComparison.OrdinalIgnoreCase) || file.EndsWith(".p12", StringComparison.OrdinalIgnoreCase))
+            return System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadPkcs12FromFile(file, null);
+        return System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPemFile(file, options.CertificateKeyFile);
     }
 
     public ServerStatus Status() => new(
