@@ -351,6 +351,16 @@ public class HealthTests
         Assert.Empty(m.Current.RecentChanges);
     }
 
+    /// <summary>Recorded in the noise benchmark: the machine got busy and the score stepped from 1 to 0.51 and stayed; a line through the step predicted 0.</summary>
+    [Fact]
+    public void Forecast_DoesNotExtrapolateAStep()
+    {
+        var m = Monitor(new Thresholds(), forecastHorizon: 5);
+        Hold(m, 1, 10);
+        Assert.Equal(Zone.Accept, Hold(m, 0.514, 15));
+        Assert.Empty(m.Current.RecentChanges);
+    }
+
     [Fact]
     public async Task ServiceCheck_CountsAsDown_OnlyAfterFailuresInARow()
     {

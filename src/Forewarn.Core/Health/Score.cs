@@ -115,6 +115,9 @@ public sealed class RecentValues(int capacity)
 /// below zero, and large enough to lose 0.1 of headroom over the horizon,</item>
 /// <item>real: the fitted level has already fallen at least <see cref="HealthOptions.ForecastMinimumDrop"/>
 /// below the window's best (a flat score at 1 with one dip is not a ramp),</item>
+/// <item>a ramp, not a step: the score fell in at least five separate samples of the window (a machine
+/// that got busy and stayed so drops the score once; extrapolating that drop predicted a crossing
+/// that never came, in the noise benchmark),</item>
 /// <item>and persistent: all of that for <see cref="HealthOptions.ForecastPersistSamples"/> ticks in a row.</item>
 /// </list>
 /// (Holt smoothing gated on the one-step error was tried first and raised false alarms on the noise
@@ -198,8 +201,25 @@ public sealed class TrendForecaster
         Level = Math.Clamp(meanY + slope * (now - meanT), 0, 1);
         bool significant = slope < 0 && -slope >= _options.ForecastNoiseFactor * standardError
             && -slope * _options.ForecastHorizonSeconds >= 0.1
-            && best - Level >= _options.ForecastMinimumDrop;
+            && best - Level >= _options.ForecastMinimumDrop
+            && Decreases() >= MinimumDecreases;
         _significantRun = significant ? _significantRun + 1 : 0;
+    }
+
+    /// <summary>A ramp falls in many steps; a step change (the machine got busy, then stayed so) in one or two.</summary>
+    private const int MinimumDecreases = 5;
+
+    /// <summary>Samples in the window, in time order, that fell below the one before.</summary>
+    private int Decreases()
+    {
+        int count = 0, n = _count;
+        for (int i = 1; i < n; i++)
+        {
+            double previous = _y[(_next - n + i - 1 + _y.Length) % _y.Length], current = _y[(_next - n + i + _y.Length) % _y.Length];
+            if (current < previous - 0.002)
+                count++;
+        }
+        return count;
     }
 
     /// <summary>The score expected <paramref name="horizonSeconds"/> from now when a fall is under way; else <paramref name="current"/>: no claim.</summary>
