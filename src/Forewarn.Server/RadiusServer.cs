@@ -70,7 +70,7 @@ public sealed class RadiusServer(
     public int QueueDepth => Volatile.Read(ref _queued);
     public int QueueCapacity => _options.QueueCapacity;
 
-    /// <summary>Total queueing delay, in TimeProvider ticks, of requests started (from arrival to a worker starting on it), and their count.</summary>
+    /// <summary>Total queueing delay, in TimeProvider ticks, of requests answered (from arrival to a worker starting on it), and their count.</summary>
     public (long WaitTicks, long Count) QueueWaits => (Interlocked.Read(ref _waitSum), Interlocked.Read(ref _waitCount));
 
     /// <summary>How long the oldest queued request has waited (zero when none waits).</summary>
@@ -309,9 +309,6 @@ public sealed class RadiusServer(
     {
         long started = time.GetTimestamp();
         Interlocked.Add(ref _startSum, started);
-        // Queueing delay: from arrival at the host (the kernel's stamp) to a worker starting on it.
-        Interlocked.Add(ref _waitSum, Math.Max(0, started - receivedAt));
-        Interlocked.Increment(ref _waitCount);
         ValueTask<int> pending;
         try
         {
@@ -334,7 +331,7 @@ public sealed class RadiusServer(
             {
                 Failed(source, e);
             }
-            Answer(listener, response, answer, address, receivedAt);
+            Answer(listener, response, answer, address, receivedAt, started);
             ReleaseWorker(started);
             return true;
         }
@@ -354,17 +351,21 @@ public sealed class RadiusServer(
         {
             Failed(source, e);
         }
-        Answer(listener, response, length, address, receivedAt);
+        Answer(listener, response, length, address, receivedAt, started);
         ArrayPool<byte>.Shared.Return(buffer);
         ArrayPool<byte>.Shared.Return(response);
         ReleaseWorker(started);
         Pump();
     }
 
-    private void Answer(Listener listener, byte[] response, int length, SocketAddress address, long receivedAt)
+    private void Answer(Listener listener, byte[] response, int length, SocketAddress address, long receivedAt, long started)
     {
         if (length <= 0)
             return;
+        // Queueing delay, from arrival at the host (the kernel's stamp) to a worker starting on it, of the
+        // requests answered: a flood of invalid datagrams is dropped, counted, and no evidence of anything.
+        Interlocked.Add(ref _waitSum, Math.Max(0, started - receivedAt));
+        Interlocked.Increment(ref _waitCount);
         try
         {
             listener.Socket.SendTo(response.AsSpan(0, length), SocketFlags.None, address);

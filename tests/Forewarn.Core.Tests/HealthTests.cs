@@ -269,11 +269,11 @@ public class HealthTests
     }
 
     [Theory]
-    [InlineData(1.0, 0.0, 1.0)]   // the service at full headroom: an exhausted machine changes nothing
-    [InlineData(0.9, 0.0, 0.8)]   // a little strain: the machine counts a little
-    [InlineData(0.75, 0.0, 0.5)]  // half of the way to StrainFullAt: half of the machine's pressure
-    [InlineData(0.5, 0.0, 0.0)]   // at StrainFullAt: in full
-    [InlineData(0.4, 0.6, 0.4)]   // the service is the scarcer
+    [InlineData(1.0, 0.0, 1.0)]       // the service at full headroom: an exhausted machine changes nothing
+    [InlineData(0.85, 0.0, 0.8)]      // a little strain (a fifth of the way to StrainFullAt): the machine counts a fifth
+    [InlineData(0.625, 0.0, 0.5)]     // half of the way: half of the machine's pressure
+    [InlineData(0.25, 0.0, 0.0)]      // at StrainFullAt: in full
+    [InlineData(0.4, 0.6, 0.4)]       // the service is the scarcer
     public void SystemPressure_CountsInProportionToTheServicesStrain(double service, double system, double expected)
     {
         var reading = new ScoreFunction(new HealthOptions()).Read([
@@ -318,16 +318,16 @@ public class HealthTests
         // A machine at 100 % for a minute while the service has all its headroom: nothing.
         cpu.Headroom = 0;
         Assert.Equal(Zone.Accept, Hold(m, 1, 60));
-        // The service strained (0.6) and a 2 s burst: still nothing, the burst is not sustained.
+        // The service strained (0.4) and a 2 s burst: still nothing, the burst is not sustained.
         cpu.Headroom = 1;
-        Assert.Equal(Zone.Accept, Hold(m, 0.6, 6));
+        Assert.Equal(Zone.Hold, Hold(m, 0.4, 6));
         cpu.Headroom = 0;
-        Assert.Equal(Zone.Accept, Hold(m, 0.6, 2));
+        Assert.Equal(Zone.Hold, Hold(m, 0.4, 2));
         cpu.Headroom = 1;
-        Assert.Equal(Zone.Accept, Hold(m, 0.6, 6));
-        // Strained and starved for longer than the sustain window: the machine's pressure counts.
+        Assert.Equal(Zone.Hold, Hold(m, 0.4, 6));
+        // Strained and starved for longer than the sustain window: the machine's pressure counts (0.4 -> 0.2).
         cpu.Headroom = 0;
-        Assert.Equal(Zone.Defer, Hold(m, 0.6, 6));
+        Assert.Equal(Zone.Defer, Hold(m, 0.4, 6));
     }
 
     [Fact]

@@ -212,7 +212,8 @@ public sealed class HealthProcessTests(Xunit.Abstractions.ITestOutputHelper outp
         var status = await server.StatusAsync();
         output.WriteLine($"machine CPU up to {busiest:0} %, latency figure up to {worstLatency:0.###} ms; zone changes {status.Health.RecentChanges.Count}");
         Assert.True(busiest > 90, $"the hog did not saturate the machine: {busiest:0} %");
-        Assert.True(status.Health.RecentChanges.Count == 0, string.Join("; ", status.Health.RecentChanges.Select(c => $"{c.From}->{c.To} by {c.Cause} (score {c.Score:0.000})")));
+        // No one deferred: never Defer, no FAILOVER (the saturated machine may hold new clients back at most).
+        Assert.True(status.Health.RecentChanges.All(c => c.To != Zone.Defer), string.Join("; ", status.Health.RecentChanges.Select(c => $"{c.From}->{c.To} by {c.Cause} (score {c.Score:0.000})")));
         Assert.Equal(0, status.Advisory!.Failovers);
     }
 

@@ -58,7 +58,7 @@ public sealed class HealthOptions
     /// The service headroom at and below which the machine's pressure counts in full; above it, in
     /// proportion to the service's strain, and not at all while the service is at full headroom.
     /// </summary>
-    public double StrainFullAt { get; set; } = 0.5;
+    public double StrainFullAt { get; set; } = 0.25;
 
     /// <summary>A service check must fail this many times in a row before its service counts as down (one lost datagram is not an outage).</summary>
     public int ServiceFailuresToTrip { get; set; } = 2;
