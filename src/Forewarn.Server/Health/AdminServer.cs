@@ -110,7 +110,7 @@ public sealed partial class AdminServer(
             if (access.Check(context, hosts) is { } refused)
             {
                 context.Response.StatusCode = refused.Status;
-                await context.Response.WriteAsJsonAsync(new { error = refused.Message }, cancellationToken).ConfigureAwait(false);
+                await context.Response.WriteAsJsonAsync(new { error = refused.Message }, context.RequestAborted).ConfigureAwait(false);
                 return;
             }
             await next(context).ConfigureAwait(false);
