@@ -48,7 +48,7 @@ public sealed class RadiusServer(
     // Busy time: ticks of finished requests, plus (count × now − sum of start times) for those in flight.
     private long _busyFinished;
     private long _startSum;
-    // Queueing delay of every request started: sum of the waits and their count.
+    // Queueing delay of the requests answered: sum of the waits and their count.
     private long _waitSum;
     private long _waitCount;
 
@@ -91,10 +91,8 @@ public sealed class RadiusServer(
         foreach (var address in _options.ListenAddresses)
         {
             var ip = IPAddress.Parse(address);
-            var auth = Bind(new IPEndPoint(ip, _options.AuthPort));
-            _listeners.Add(new Listener(auth, PortKind.Authentication, _kernelTimestamps && KernelReceive.Enable(auth)));
-            var acct = Bind(new IPEndPoint(ip, _options.AcctPort));
-            _listeners.Add(new Listener(acct, PortKind.Accounting, _kernelTimestamps && KernelReceive.Enable(acct)));
+            _listeners.Add(Listen(new IPEndPoint(ip, _options.AuthPort), PortKind.Authentication));
+            _listeners.Add(Listen(new IPEndPoint(ip, _options.AcctPort), PortKind.Accounting));
         }
         int receivers = _options.Receivers > 0 ? _options.Receivers : Math.Max(2, Environment.ProcessorCount);
         foreach (var listener in _listeners)
@@ -109,6 +107,12 @@ public sealed class RadiusServer(
         }
         _started.TrySetResult();
         return Task.CompletedTask;
+    }
+
+    private Listener Listen(IPEndPoint endpoint, PortKind port)
+    {
+        var socket = Bind(endpoint);
+        return new Listener(socket, port, _kernelTimestamps && KernelReceive.Enable(socket));
     }
 
     private Socket Bind(IPEndPoint endpoint)

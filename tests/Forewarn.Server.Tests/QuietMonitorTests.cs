@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using Forewarn.Bench.Noise;
 using Forewarn.Core.Health;
 using Forewarn.Protocol.Radius;
 
@@ -95,12 +96,12 @@ public sealed class QuietMonitorTests(Xunit.Abstractions.ITestOutputHelper outpu
         var noise = Task.Run(async () =>
         {
             await Task.Delay(TimeSpan.FromSeconds(12));
-            await BurstAsync(TimeSpan.FromSeconds(2));
+            await NoiseSources.BurstAsync(TimeSpan.FromSeconds(2));
             await Task.Delay(TimeSpan.FromSeconds(10));
-            int sent = await FloodAsync(server, 200_000);
+            long sent = await Task.Run(() => NoiseSources.Flood(IPAddress.Loopback, new IPEndPoint(IPAddress.Loopback, server.AuthPort), new IPEndPoint(IPAddress.Loopback, server.AcctPort), 200_000));
             output.WriteLine($"{clock.Elapsed.TotalSeconds:0.0} s: sent {sent} invalid datagrams");
             await Task.Delay(TimeSpan.FromSeconds(10));
-            await BurstAsync(TimeSpan.FromSeconds(2));
+            await NoiseSources.BurstAsync(TimeSpan.FromSeconds(2));
         });
         await Task.WhenAll(load, status, watch, noise);
 
@@ -128,42 +129,4 @@ public sealed class QuietMonitorTests(Xunit.Abstractions.ITestOutputHelper outpu
         $"zone {s.Health.Zone}, score {s.Health.Score:0.000}, sustained {s.Health.Sustained:0.000}; changes: "
         + string.Join("; ", s.Health.RecentChanges.Select(c => $"{c.From}->{c.To} by {c.Cause} (score {c.Score:0.000})"))
         + "; probes: " + string.Join(" ", s.Health.Probes.Select(p => $"{p.Name}={p.Headroom:0.00} {(p.Healthy ? "" : "DOWN ")}({p.Detail})"));
-
-    /// <summary>Another process at 100 % of one core for <paramref name="length"/>.</summary>
-    private static async Task BurstAsync(TimeSpan length)
-    {
-        using var hog = Process.Start(new ProcessStartInfo("/bin/sh", ["-c", "while :; do :; done"]) { UseShellExecute = false })!;
-        await Task.Delay(length);
-        hog.Kill();
-        await hog.WaitForExitAsync();
-    }
-
-    /// <summary>Invalid datagrams from 127.0.0.1, a configured client: half Access-Requests with a wrong Message-Authenticator, half Accounting-Requests with a wrong authenticator.</summary>
-    private static async Task<int> FloodAsync(ServerProcess server, int count)
-    {
-        var access = UdpPeer.AccessRequest(1, "light", "pw", "not-the-secret");
-        var accounting = UdpPeer.AccessRequest(2, "light", "pw", "not-the-secret", messageAuthenticator: false);
-        accounting[0] = (byte)RadiusCode.AccountingRequest;
-        using var auth = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-        using var acct = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-        auth.Connect(new IPEndPoint(IPAddress.Loopback, server.AuthPort));
-        acct.Connect(new IPEndPoint(IPAddress.Loopback, server.AcctPort));
-        return await Task.Run(() =>
-        {
-            int sent = 0;
-            for (int i = 0; i < count; i++)
-            {
-                try
-                {
-                    (i % 2 == 0 ? auth : acct).Send(i % 2 == 0 ? access : accounting);
-                    sent++;
-                }
-                catch (SocketException)
-                {
-                    // ENOBUFS on a full loopback queue: the datagram is lost, as on a real network.
-                }
-            }
-            return sent;
-        });
-    }
 }

@@ -172,7 +172,7 @@ public sealed class NoiseRunner(NoiseOptions options)
             noise.Add(Loop(async token =>
             {
                 await Task.Delay(TimeSpan.FromSeconds(5 + random.NextDouble() * 20), token).ConfigureAwait(false);
-                await BurstAsync(TimeSpan.FromSeconds(0.5 + random.NextDouble() * 1.5)).ConfigureAwait(false);
+                await NoiseSources.BurstAsync(TimeSpan.FromSeconds(0.5 + random.NextDouble() * 1.5)).ConfigureAwait(false);
                 bursts++;
             }, linked.Token));
         }
@@ -203,7 +203,8 @@ public sealed class NoiseRunner(NoiseOptions options)
                 try
                 {
                     await Task.Delay(TimeSpan.FromSeconds(at), linked.Token).ConfigureAwait(false);
-                    invalid = Flood(options.InvalidDatagrams);
+                    // From 127.3.0.9, inside the fleet's client block.
+                    invalid = NoiseSources.Flood(IPAddress.Parse("127.3.0.9"), new IPEndPoint(options.ServerAddress, 1812), new IPEndPoint(options.ServerAddress, 1813), options.InvalidDatagrams);
                 }
                 catch (OperationCanceledException)
                 {
@@ -303,14 +304,6 @@ public sealed class NoiseRunner(NoiseOptions options)
         }
     }
 
-    private static async Task BurstAsync(TimeSpan length)
-    {
-        using var hog = Process.Start(new ProcessStartInfo("/bin/sh", ["-c", "while :; do :; done"]) { UseShellExecute = false })!;
-        await Task.Delay(length, CancellationToken.None).ConfigureAwait(false);
-        hog.Kill();
-        await hog.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
-    }
-
     private static async Task RunAsync(string program, IEnumerable<string> arguments, CancellationToken token)
     {
         var info = new ProcessStartInfo(program) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
@@ -329,44 +322,6 @@ public sealed class NoiseRunner(NoiseOptions options)
             throw;
         }
         await Task.WhenAll(output, error).ConfigureAwait(false);
-    }
-
-    /// <summary>Invalid datagrams from a configured client's address (127.3.0.9, inside the fleet's block): wrong Message-Authenticators and wrong accounting authenticators.</summary>
-    private long Flood(int count)
-    {
-        var source = new IPEndPoint(IPAddress.Parse("127.3.0.9"), 0);
-        var access = Invalid(RadiusCode.AccessRequest);
-        var accounting = Invalid(RadiusCode.AccountingRequest);
-        using var auth = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-        using var acct = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-        auth.Bind(source);
-        acct.Bind(source);
-        auth.Connect(new IPEndPoint(options.ServerAddress, 1812));
-        acct.Connect(new IPEndPoint(options.ServerAddress, 1813));
-        long sent = 0;
-        for (int i = 0; i < count; i++)
-        {
-            try
-            {
-                (i % 2 == 0 ? auth : acct).Send(i % 2 == 0 ? access : accounting);
-                sent++;
-            }
-            catch (SocketException)
-            {
-            }
-        }
-        return sent;
-    }
-
-    private static byte[] Invalid(RadiusCode code)
-    {
-        var buffer = new byte[RadiusPacket.MaxLength];
-        var writer = new RadiusWriter(buffer, code, 7, System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
-        if (code == RadiusCode.AccessRequest)
-            writer.AddMessageAuthenticator();
-        writer.AddText(AttributeTypes.UserName, "u");
-        int length = writer.Complete(System.Text.Encoding.UTF8.GetBytes("not-the-secret"));
-        return buffer.AsSpan(0, length).ToArray();
     }
 
     public static string Table(IReadOnlyList<NoiseResult> results)
