@@ -36,8 +36,18 @@ public sealed class ClientOptions
 /// <summary>Counters of what the client saw (for metrics and tests).</summary>
 public sealed class ClientCounters
 {
-    internal long _sent, _answered, _timeouts, _failovers, _invites, _refusals, _rejected, _resentInFlight, _advisoriesSent;
+    internal long _sent, _answered, _timeouts, _failovers, _invites, _refusals, _rejected, _resentInFlight, _advisoriesSent,
+        _retransmissions, _lateAnswers, _invalidAnswers, _sendErrors;
+    /// <summary>Datagrams sent, retransmissions included.</summary>
     public long Sent => Interlocked.Read(ref _sent);
+    /// <summary>Requests sent again after a timeout, with the same Identifier and authenticator (RFC 5080 §2.2.1).</summary>
+    public long Retransmissions => Interlocked.Read(ref _retransmissions);
+    /// <summary>Answers that came after their request had been answered, given up or moved.</summary>
+    public long LateAnswers => Interlocked.Read(ref _lateAnswers);
+    /// <summary>Answers to an outstanding Identifier that did not verify against its request (forged or misrouted).</summary>
+    public long InvalidAnswers => Interlocked.Read(ref _invalidAnswers);
+    /// <summary>Sends the operating system refused (no route, buffer full); the request waits out its timeout as if lost.</summary>
+    public long SendErrors => Interlocked.Read(ref _sendErrors);
     public long Answered => Interlocked.Read(ref _answered);
     public long Timeouts => Interlocked.Read(ref _timeouts);
     public long Failovers => Interlocked.Read(ref _failovers);
@@ -62,17 +72,15 @@ public sealed class ForewarnClient : IAsyncDisposable
     private readonly ClientOptions _options;
     private readonly ServerPool _pool;
     private readonly TimeProvider _time;
-    private readonly Socket _radius;
+    private readonly SourcePorts _ports;
     private readonly Carriers.IAdvisoryCarrier? _advisory;
     private readonly AdvisoryReceiver _receiver;
     private readonly AdvisorySequence _sequence;
-    private readonly ConcurrentDictionary<(IPEndPoint, byte), Pending> _pending = new();
     private readonly ConcurrentDictionary<PoolServer, CancellationTokenSource> _moved = new();
     private readonly CancellationTokenSource _stop = new();
-    private readonly Task[] _loops;
-    private int _identifier;
+    private readonly List<Task> _loops = [];
 
-    private sealed record Pending(byte[] Authenticator, PoolServer Server, TaskCompletionSource<byte[]> Done);
+    internal sealed record Pending(byte[] Authenticator, PoolServer Server, TaskCompletionSource<byte[]> Done);
 
     public ClientCounters Counters { get; } = new();
     public ServerPool Pool => _pool;
@@ -90,19 +98,23 @@ public sealed class ForewarnClient : IAsyncDisposable
         _pool = new ServerPool(servers, _time);
         _receiver = new AdvisoryReceiver(_time, AdvisoryReceiver.DefaultWindow);
         _sequence = new AdvisorySequence(_time);
-        _radius = new Socket(options.LocalAddress.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
-        _radius.Bind(new IPEndPoint(options.LocalAddress, 0));
-        var loops = new List<Task> { Task.Run(ReceiveResponsesAsync) };
+        _ports = new SourcePorts(options.LocalAddress, port =>
+        {
+            lock (_loops)
+                _loops.Add(Task.Run(() => ReceiveResponsesAsync(port)));
+        });
         if (options.StatusServerInterval > TimeSpan.Zero)
-            loops.Add(Task.Run(WatchDeadServersAsync));
+            _loops.Add(Task.Run(WatchDeadServersAsync));
         if (options.AdvisoryPort != 0)
         {
             _advisory = Carriers.AdvisoryCarriers.Open(options.Carrier, new IPEndPoint(options.LocalAddress, options.AdvisoryPort));
-            loops.Add(Task.Run(ReceiveAdvisoriesAsync));
-            loops.Add(Task.Run(ProbeLoopAsync));
+            _loops.Add(Task.Run(ReceiveAdvisoriesAsync));
+            _loops.Add(Task.Run(ProbeLoopAsync));
         }
-        _loops = [.. loops];
     }
+
+    /// <summary>How many UDP source ports the client has opened (one per 256 requests outstanding to a server).</summary>
+    public int SourcePortCount => _ports.Ports.Count;
 
     public IPEndPoint? AdvisoryEndpoint => _advisory?.LocalEndPoint;
 
@@ -123,16 +135,9 @@ public sealed class ForewarnClient : IAsyncDisposable
             // A FAILOVER that arrived between the pick and here cancelled the token before this one: pick again.
             if (server.Deferred && HasUsableOtherThan(server, tried))
                 continue;
-            var timeout = _options.Timeout;
-            for (int attempt = 0; attempt <= _options.Retries; attempt++)
-            {
-                if (moved.IsCancellationRequested)
-                    break;
-                var result = await AttemptAsync(request, server, moved, cancellationToken, timeout).ConfigureAwait(false);
-                if (result is not null)
-                    return result;
-                timeout = NextTimeout(timeout);
-            }
+            var result = await AttemptAsync(request, server, _options.Retries, moved, cancellationToken).ConfigureAwait(false);
+            if (result is not null)
+                return result;
             if (moved.IsCancellationRequested)
                 Interlocked.Increment(ref Counters._resentInFlight);
             else
@@ -163,40 +168,66 @@ public sealed class ForewarnClient : IAsyncDisposable
         return next > _options.MaxTimeout ? _options.MaxTimeout * (1 + (Random.Shared.NextDouble() * 0.2 - 0.1)) : next;
     }
 
-    private async Task<Exchange?> AttemptAsync(RadiusRequest request, PoolServer server, CancellationToken moved, CancellationToken cancellationToken, TimeSpan? timeout = null)
+    /// <summary>
+    /// Sends the request to one server and retransmits it on each timeout, byte for byte — the same
+    /// Identifier, the same Request Authenticator (RFC 2865 §2.5, RFC 5080 §2.2.1) — so that the server's
+    /// duplicate cache answers a retransmission instead of authenticating (or storing) it again.
+    /// Null when every attempt timed out or the server told the client to move.
+    /// </summary>
+    private async Task<Exchange?> AttemptAsync(RadiusRequest request, PoolServer server, int retries, CancellationToken moved, CancellationToken cancellationToken)
     {
         var target = new IPEndPoint(server.Address, request.Code == RadiusCode.AccountingRequest ? server.AcctPort : server.AuthPort);
-        byte id = (byte)Interlocked.Increment(ref _identifier);
+        using var lease = await _ports.AcquireAsync(target, cancellationToken).ConfigureAwait(false);
         var authenticator = RandomNumberGenerator.GetBytes(16);
         var buffer = new byte[RadiusPacket.MaxLength];
-        int length = request.Encode(buffer, id, authenticator, server.Secret);
+        int length = request.Encode(buffer, lease.Identifier, authenticator, server.Secret);
         if (request.Code != RadiusCode.AccessRequest && request.Code != RadiusCode.StatusServer)
             buffer.AsSpan(4, 16).CopyTo(authenticator); // Accounting: the computed Request Authenticator
         var pending = new Pending(authenticator, server, new TaskCompletionSource<byte[]>(TaskCreationOptions.RunContinuationsAsynchronously));
-        var key = (target, id);
-        _pending[key] = pending;
+        var key = (target, lease.Identifier);
+        // The lease makes the key ours alone until it is released below.
+        lease.Port.Pending[key] = pending;
         try
         {
-            Interlocked.Increment(ref Counters._sent);
-            await _radius.SendToAsync(buffer.AsMemory(0, length), SocketFlags.None, target, cancellationToken).ConfigureAwait(false);
-            using var wait = CancellationTokenSource.CreateLinkedTokenSource(moved, cancellationToken);
-            wait.CancelAfter(timeout ?? _options.Timeout);
-            try
+            var timeout = _options.Timeout;
+            for (int attempt = 0; attempt <= retries; attempt++)
             {
-                return new Exchange(await pending.Done.Task.WaitAsync(wait.Token).ConfigureAwait(false), authenticator, server);
+                if (moved.IsCancellationRequested)
+                    return null;
+                if (attempt > 0)
+                {
+                    Interlocked.Increment(ref Counters._retransmissions);
+                    timeout = NextTimeout(timeout);
+                }
+                Interlocked.Increment(ref Counters._sent);
+                try
+                {
+                    await lease.Port.Socket.SendToAsync(buffer.AsMemory(0, length), SocketFlags.None, target, cancellationToken).ConfigureAwait(false);
+                }
+                catch (SocketException)
+                {
+                    Interlocked.Increment(ref Counters._sendErrors);
+                }
+                using var wait = CancellationTokenSource.CreateLinkedTokenSource(moved, cancellationToken);
+                wait.CancelAfter(timeout);
+                try
+                {
+                    return new Exchange(await pending.Done.Task.WaitAsync(wait.Token).ConfigureAwait(false), authenticator, server);
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                    // timed out (retransmit), or the server told us to move (the caller goes elsewhere)
+                }
             }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-            {
-                return null; // timed out, or the server told us to move: the caller decides which
-            }
+            return null;
         }
         finally
         {
-            _pending.TryRemove(key, out _);
+            lease.Port.Pending.TryRemove(key, out _);
         }
     }
 
-    private async Task ReceiveResponsesAsync()
+    private async Task ReceiveResponsesAsync(SourcePorts.Port port)
     {
         var buffer = new byte[RadiusPacket.MaxLength + 1];
         EndPoint any = new IPEndPoint(_options.LocalAddress.AddressFamily == AddressFamily.InterNetwork ? IPAddress.Any : IPAddress.IPv6Any, 0);
@@ -205,7 +236,7 @@ public sealed class ForewarnClient : IAsyncDisposable
             SocketReceiveFromResult received;
             try
             {
-                received = await _radius.ReceiveFromAsync(buffer, SocketFlags.None, any, _stop.Token).ConfigureAwait(false);
+                received = await port.Socket.ReceiveFromAsync(buffer, SocketFlags.None, any, _stop.Token).ConfigureAwait(false);
             }
             catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
             {
@@ -213,18 +244,28 @@ public sealed class ForewarnClient : IAsyncDisposable
             }
             catch (SocketException)
             {
-                continue;
+                continue; // an ICMP error for an earlier send (Linux reports it on the next receive)
             }
             var source = (IPEndPoint)received.RemoteEndPoint;
             var bytes = buffer.AsSpan(0, received.ReceivedBytes);
-            if (RadiusPacket.TryParse(bytes, out var packet) != DropReason.None || !_pending.TryGetValue((source, packet.Identifier), out var pending))
+            if (RadiusPacket.TryParse(bytes, out var packet) != DropReason.None)
                 continue;
+            if (!port.Pending.TryGetValue((source, packet.Identifier), out var pending))
+            {
+                Interlocked.Increment(ref Counters._lateAnswers);
+                continue;
+            }
             // A response must verify against our request (RFC 2865 §3), and so must its Message-Authenticator if present.
             if (!RadiusCrypto.VerifyResponseAuthenticator(packet.Bytes, pending.Authenticator, pending.Server.Secret)
                 || (packet.HasAttribute(AttributeTypes.MessageAuthenticator) && !RadiusCrypto.VerifyMessageAuthenticator(packet, pending.Server.Secret, pending.Authenticator)))
+            {
+                Interlocked.Increment(ref Counters._invalidAnswers);
                 continue;
-            Interlocked.Increment(ref Counters._answered);
-            pending.Done.TrySetResult(packet.Bytes.ToArray());
+            }
+            if (pending.Done.TrySetResult(packet.Bytes.ToArray()))
+                Interlocked.Increment(ref Counters._answered);
+            else
+                Interlocked.Increment(ref Counters._lateAnswers); // a second answer to a retransmission
         }
     }
 
@@ -351,7 +392,7 @@ public sealed class ForewarnClient : IAsyncDisposable
                 {
                     if (server.DeadUntil <= _time.GetUtcNow())
                         continue;
-                    var status = await AttemptAsync(new RadiusRequest(RadiusCode.StatusServer), server, CancellationToken.None, _stop.Token).ConfigureAwait(false);
+                    var status = await AttemptAsync(new RadiusRequest(RadiusCode.StatusServer), server, 0, CancellationToken.None, _stop.Token).ConfigureAwait(false);
                     if (status is not null)
                         server.DeadUntil = DateTimeOffset.MinValue;
                 }
@@ -365,11 +406,14 @@ public sealed class ForewarnClient : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _stop.CancelAsync().ConfigureAwait(false);
-        _radius.Dispose();
+        _ports.Dispose();
         _advisory?.Dispose();
+        Task[] loops;
+        lock (_loops)
+            loops = [.. _loops];
         try
         {
-            await Task.WhenAll(_loops).ConfigureAwait(false);
+            await Task.WhenAll(loops).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
