@@ -21,8 +21,14 @@ internal static partial class LogMessages
     [LoggerMessage(EventId = 7, Level = LogLevel.Warning, Message = "Request queue full: dropping ({Count} so far)")]
     public static partial void QueueFull(ILogger logger, long count);
 
-    [LoggerMessage(EventId = 8, Level = LogLevel.Error, Message = "Receive on {Endpoint} failed")]
-    public static partial void ReceiveFailed(ILogger logger, EndPoint endpoint, Exception exception);
+    [LoggerMessage(EventId = 8, Level = LogLevel.Error, Message = "Receive on {Endpoint} failed: {Error}")]
+    public static partial void ReceiveFailed(ILogger logger, EndPoint endpoint, string error);
+
+    [LoggerMessage(EventId = 12, Level = LogLevel.Warning, Message = "{Endpoint} is the wildcard address, but this system does not say where each datagram was sent: answers leave from the address the kernel chooses, which NASes that sent to another address reject. Listen on each address instead.")]
+    public static partial void WildcardWithoutPacketInfo(ILogger logger, EndPoint endpoint);
+
+    [LoggerMessage(EventId = 11, Level = LogLevel.Warning, Message = "Answer from {Endpoint} to {Target} not sent: {Error} ({Count} send errors so far; logged at most every 10 s)")]
+    public static partial void SendFailed(ILogger logger, EndPoint endpoint, EndPoint target, string error, long count);
 
     [LoggerMessage(EventId = 9, Level = LogLevel.Information, Message = "Client {Client} sent a Message-Authenticator: it is now required on its Access-Requests")]
     public static partial void LearnedMessageAuthenticator(ILogger logger, string client);

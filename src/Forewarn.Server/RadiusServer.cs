@@ -2,6 +2,8 @@ using System.Buffers;
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using Forewarn.Client.Net;
 using Forewarn.Core.Aaa;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -29,11 +31,20 @@ public sealed class RadiusServer(
     TimeProvider time,
     ILogger<RadiusServer> logger) : IHostedService, IAsyncDisposable
 {
-    /// <summary>A bound socket; <paramref name="KernelTimestamps"/> when the kernel stamps each datagram's arrival.</summary>
-    private sealed record Listener(Socket Socket, PortKind Port, bool KernelTimestamps);
+    /// <summary>
+    /// A bound socket; <paramref name="KernelReceive"/> when datagrams are received with recvmsg (for the
+    /// kernel's arrival stamp, or packet info), <paramref name="PacketInfo"/> when it is on the wildcard address and the kernel says where each
+    /// datagram was sent (the answer then leaves from that address).
+    /// </summary>
+    private sealed record Listener(Socket Socket, PortKind Port, bool KernelReceive, bool PacketInfo)
+    {
+        public IPEndPoint LocalEndPoint { get; } = (IPEndPoint)Socket.LocalEndPoint!;
+        /// <summary>The listener's own address, for datagrams whose destination the kernel does not report.</summary>
+        public Destination Bound { get; } = new(((IPEndPoint)Socket.LocalEndPoint!).Address, 0);
+    }
 
     /// <summary>A datagram waiting for a worker. It owns its buffer and a copy of its source address.</summary>
-    private readonly record struct Queued(Listener Listener, byte[] Buffer, int Length, IPEndPoint Source, SocketAddress Address, long ReceivedAt);
+    private readonly record struct Queued(Listener Listener, byte[] Buffer, int Length, IPEndPoint Source, SocketAddress Address, Destination Local, long ReceivedAt);
 
     private readonly ForewarnOptions _options = options.Value;
     // Kernel arrival times are wall-clock: they convert to timestamps only on the system's own clock.
@@ -45,6 +56,7 @@ public sealed class RadiusServer(
     private volatile bool _stopping;
     private int _queued;
     private int _inFlight;
+    private long _lastSendErrorLog;
     // Busy time: ticks of finished requests, plus (count × now − sum of start times) for those in flight.
     private long _busyFinished;
     private long _startSum;
@@ -111,11 +123,17 @@ public sealed class RadiusServer(
 
     private Listener Listen(IPEndPoint endpoint, PortKind port)
     {
-        var socket = Bind(endpoint);
-        return new Listener(socket, port, _kernelTimestamps && KernelReceive.Enable(socket));
+        var socket = Bind(endpoint, port);
+        bool wildcard = Datagrams.IsWildcard(socket);
+        bool packetInfo = wildcard && Datagrams.EnablePacketInfo(socket);
+        bool timestamps = _kernelTimestamps && Datagrams.EnableTimestamps(socket);
+        if (wildcard && !packetInfo)
+            LogMessages.WildcardWithoutPacketInfo(logger, socket.LocalEndPoint!);
+        // Both come through recvmsg.
+        return new Listener(socket, port, timestamps || packetInfo, packetInfo);
     }
 
-    private Socket Bind(IPEndPoint endpoint)
+    private Socket Bind(IPEndPoint endpoint, PortKind port)
     {
         var socket = new Socket(endpoint.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
         try
@@ -127,6 +145,18 @@ public sealed class RadiusServer(
                 socket.DualMode = false;
             socket.Bind(endpoint);
             return socket;
+        }
+        catch (SocketException e)
+        {
+            socket.Dispose();
+            var what = port == PortKind.Authentication ? "authentication" : "accounting";
+            throw new StartupException(e.SocketErrorCode switch
+            {
+                SocketError.AddressAlreadyInUse => $"cannot listen for RADIUS {what} on udp {endpoint}: the port is in use by another program (another RADIUS server? `ss -ulpn 'sport = :{endpoint.Port}'` names it); choose another with --{(port == PortKind.Authentication ? "auth" : "acct")}-port.",
+                SocketError.AddressNotAvailable => $"cannot listen for RADIUS {what} on udp {endpoint}: no interface of this host has that address (Forewarn:Listen).",
+                SocketError.AccessDenied => $"cannot listen for RADIUS {what} on udp {endpoint}: permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE).",
+                _ => $"cannot listen for RADIUS {what} on udp {endpoint}: {e.Message}.",
+            });
         }
         catch
         {
@@ -145,12 +175,15 @@ public sealed class RadiusServer(
         // Source endpoints this thread has seen: a NAS sends from the same few ports, so no IPEndPoint per datagram.
         var endpoints = new Dictionary<SocketAddress, IPEndPoint>();
         var template = new IPEndPoint(socket.AddressFamily == AddressFamily.InterNetwork ? IPAddress.Any : IPAddress.IPv6Any, 0);
+        // Destination addresses of a wildcard listener, likewise.
+        var locals = new Dictionary<UInt128, IPAddress>();
         byte[] buffer = ArrayPool<byte>.Shared.Rent(ReceiveSize);
         byte[] response = ArrayPool<byte>.Shared.Rent(Protocol.Radius.RadiusPacket.MaxLength);
         while (!_stopping)
         {
-            if (!Receive(listener, buffer, address, out int length, out long receivedAt))
+            if (!Receive(listener, buffer, address, out int length, out long receivedAt, out var destination))
                 continue;
+            var local = destination.IsKnown ? Datagrams.DestinationOf(destination, locals) : listener.Bound;
             if (!endpoints.TryGetValue(address, out var source))
             {
                 if (endpoints.Count >= 65_536)
@@ -162,7 +195,7 @@ public sealed class RadiusServer(
 
             if (Volatile.Read(ref _queued) == 0 && TryAcquireWorker())
             {
-                if (!Process(listener, buffer, length, source, address, addressIsShared: true, receivedAt, response))
+                if (!Process(listener, buffer, length, source, address, addressIsShared: true, local, receivedAt, response))
                 {
                     // The request went asynchronous and took both buffers with it.
                     buffer = ArrayPool<byte>.Shared.Rent(ReceiveSize);
@@ -170,7 +203,7 @@ public sealed class RadiusServer(
                 }
                 continue;
             }
-            Enqueue(new Queued(listener, buffer, length, source, Copy(address), receivedAt));
+            Enqueue(new Queued(listener, buffer, length, source, Copy(address), local, receivedAt));
             buffer = ArrayPool<byte>.Shared.Rent(ReceiveSize);
             Pump();
         }
@@ -183,18 +216,19 @@ public sealed class RadiusServer(
     /// stop, a counted drop, a receive error). <paramref name="receivedAt"/> is when it reached the host:
     /// the kernel's timestamp where there is one, so that time spent in the socket buffer counts.
     /// </summary>
-    private bool Receive(Listener listener, byte[] buffer, SocketAddress address, out int length, out long receivedAt)
+    private bool Receive(Listener listener, byte[] buffer, SocketAddress address, out int length, out long receivedAt, out Datagrams.RawDestination destination)
     {
         var socket = listener.Socket;
         receivedAt = 0;
-        if (listener.KernelTimestamps)
+        destination = default;
+        if (listener.KernelReceive)
         {
-            KernelReceive.Result result;
+            Datagrams.Result result;
             long arrival;
-            SocketError error;
+            int errno;
             try
             {
-                result = KernelReceive.Receive(socket, buffer.AsSpan(0, ReceiveSize), address, out length, out arrival, out error);
+                result = Datagrams.Receive(socket, buffer.AsSpan(0, ReceiveSize), address, out length, out arrival, out destination, out errno);
             }
             catch (ObjectDisposedException)
             {
@@ -203,19 +237,19 @@ public sealed class RadiusServer(
             }
             switch (result)
             {
-                case KernelReceive.Result.Received:
-                case KernelReceive.Result.Truncated:
+                case Datagrams.Result.Received:
+                case Datagrams.Result.Truncated:
                     // A truncated datagram holds ReceiveSize octets, one more than RADIUS allows: validation drops it as TooLong.
-                    receivedAt = KernelReceive.ToTimestamp(arrival, time);
+                    receivedAt = _kernelTimestamps ? Datagrams.ToTimestamp(arrival, time) : time.GetTimestamp();
                     return true;
-                case KernelReceive.Result.TimedOut:
+                case Datagrams.Result.TimedOut:
                     Pump();
                     // A socket .NET has made non-blocking would return at once: wait here instead of spinning.
                     socket.Poll(250_000, SelectMode.SelectRead);
                     return false;
                 default:
                     if (!_stopping)
-                        LogMessages.ReceiveFailed(logger, socket.LocalEndPoint!, new SocketException((int)error));
+                        LogMessages.ReceiveFailed(logger, listener.LocalEndPoint, Marshal.GetPInvokeErrorMessage(errno));
                     return false;
             }
         }
@@ -237,7 +271,7 @@ public sealed class RadiusServer(
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
             if (!_stopping)
-                LogMessages.ReceiveFailed(logger, socket.LocalEndPoint!, e);
+                LogMessages.ReceiveFailed(logger, listener.LocalEndPoint, e.Message);
         }
         length = 0;
         return false;
@@ -297,7 +331,7 @@ public sealed class RadiusServer(
                 continue;
             }
             var response = ArrayPool<byte>.Shared.Rent(Protocol.Radius.RadiusPacket.MaxLength);
-            if (Process(item.Listener, item.Buffer, item.Length, item.Source, item.Address, addressIsShared: false, item.ReceivedAt, response))
+            if (Process(item.Listener, item.Buffer, item.Length, item.Source, item.Address, addressIsShared: false, item.Local, item.ReceivedAt, response))
             {
                 ArrayPool<byte>.Shared.Return(item.Buffer);
                 ArrayPool<byte>.Shared.Return(response);
@@ -309,14 +343,14 @@ public sealed class RadiusServer(
     /// Runs one request on a worker already acquired. Returns true when it finished here (the caller keeps
     /// its buffers); false when it continues asynchronously, owning <paramref name="buffer"/> and <paramref name="response"/>.
     /// </summary>
-    private bool Process(Listener listener, byte[] buffer, int length, IPEndPoint source, SocketAddress address, bool addressIsShared, long receivedAt, byte[] response)
+    private bool Process(Listener listener, byte[] buffer, int length, IPEndPoint source, SocketAddress address, bool addressIsShared, in Destination local, long receivedAt, byte[] response)
     {
         long started = time.GetTimestamp();
         Interlocked.Add(ref _startSum, started);
         ValueTask<int> pending;
         try
         {
-            pending = pipeline.ProcessAsync(buffer.AsMemory(0, length), source, listener.Port, response, CancellationToken.None, receivedAt);
+            pending = pipeline.ProcessAsync(buffer.AsMemory(0, length), source, local.Address!, listener.Port, response, CancellationToken.None, receivedAt);
         }
         catch (Exception e)
         {
@@ -335,16 +369,16 @@ public sealed class RadiusServer(
             {
                 Failed(source, e);
             }
-            Answer(listener, response, answer, address, receivedAt, started);
+            Answer(listener, response, answer, address, local, receivedAt, started);
             ReleaseWorker(started);
             return true;
         }
         // The receiving thread reuses its address for the next datagram: a request that outlives this call keeps a copy.
-        _ = CompleteLaterAsync(pending, listener, buffer, response, source, addressIsShared ? Copy(address) : address, receivedAt, started);
+        _ = CompleteLaterAsync(pending, listener, buffer, response, source, addressIsShared ? Copy(address) : address, local, receivedAt, started);
         return false;
     }
 
-    private async Task CompleteLaterAsync(ValueTask<int> pending, Listener listener, byte[] buffer, byte[] response, IPEndPoint source, SocketAddress address, long receivedAt, long started)
+    private async Task CompleteLaterAsync(ValueTask<int> pending, Listener listener, byte[] buffer, byte[] response, IPEndPoint source, SocketAddress address, Destination local, long receivedAt, long started)
     {
         int length = 0;
         try
@@ -355,14 +389,14 @@ public sealed class RadiusServer(
         {
             Failed(source, e);
         }
-        Answer(listener, response, length, address, receivedAt, started);
+        Answer(listener, response, length, address, local, receivedAt, started);
         ArrayPool<byte>.Shared.Return(buffer);
         ArrayPool<byte>.Shared.Return(response);
         ReleaseWorker(started);
         Pump();
     }
 
-    private void Answer(Listener listener, byte[] response, int length, SocketAddress address, long receivedAt, long started)
+    private void Answer(Listener listener, byte[] response, int length, SocketAddress address, in Destination local, long receivedAt, long started)
     {
         if (length <= 0)
             return;
@@ -370,15 +404,45 @@ public sealed class RadiusServer(
         // requests answered: a flood of invalid datagrams is dropped, counted, and no evidence of anything.
         Interlocked.Add(ref _waitSum, Math.Max(0, started - receivedAt));
         Interlocked.Increment(ref _waitCount);
-        try
+        // On the wildcard address the answer leaves from the address the request was sent to: a NAS
+        // matches answers by source (RFC 2865 §3), and the kernel's own choice may be another address.
+        string? error = null;
+        if (listener.PacketInfo)
         {
-            listener.Socket.SendTo(response.AsSpan(0, length), SocketFlags.None, address);
+            int errno = Datagrams.SendFrom(listener.Socket, response.AsSpan(0, length), address, local);
+            if (errno != 0)
+                error = Marshal.GetPInvokeErrorMessage(errno);
         }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        else
         {
-            // The NAS retransmits; the duplicate cache answers it without reprocessing.
+            try
+            {
+                listener.Socket.SendTo(response.AsSpan(0, length), SocketFlags.None, address);
+            }
+            catch (SocketException e)
+            {
+                error = e.Message;
+            }
+            catch (ObjectDisposedException)
+            {
+                error = "stopping";
+            }
         }
+        if (error is not null)
+            SendFailed(listener, address, error);
         latency.Record(time.GetElapsedTime(receivedAt));
+    }
+
+    /// <summary>The NAS retransmits and the duplicate cache answers it; the failure is counted, and logged at most every 10 s.</summary>
+    private void SendFailed(Listener listener, SocketAddress address, string error)
+    {
+        long count = counters.OnSendError();
+        long now = time.GetTimestamp(), last = Interlocked.Read(ref _lastSendErrorLog);
+        if ((last == 0 || time.GetElapsedTime(last, now).TotalSeconds >= 10) && Interlocked.CompareExchange(ref _lastSendErrorLog, now, last) == last)
+        {
+            var template = new IPEndPoint(listener.Socket.AddressFamily == AddressFamily.InterNetwork ? IPAddress.Any : IPAddress.IPv6Any, 0);
+            LogMessages.SendFailed(logger, listener.LocalEndPoint, template.Create(address), error, count);
+        }
     }
 
     private void Failed(IPEndPoint source, Exception e)

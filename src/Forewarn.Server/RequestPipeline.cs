@@ -42,7 +42,7 @@ public sealed class RequestPipeline(
     ILogger<RequestPipeline> logger)
 {
     /// <summary>Processes one datagram; returns the response length written to <paramref name="response"/>, or 0 for no response.</summary>
-    public async ValueTask<int> ProcessAsync(ReadOnlyMemory<byte> datagram, IPEndPoint source, PortKind port, Memory<byte> response, CancellationToken cancellationToken, long receivedAt = 0)
+    public async ValueTask<int> ProcessAsync(ReadOnlyMemory<byte> datagram, IPEndPoint source, IPAddress local, PortKind port, Memory<byte> response, CancellationToken cancellationToken, long receivedAt = 0)
     {
         counters.OnReceived();
         // The server's own health checks come from a loopback socket of this process, with its own secret.
@@ -59,7 +59,7 @@ public sealed class RequestPipeline(
             return Drop(reason, client, source);
         // Who is sending, and how much: the deferral side reads this. A deferred client is still served.
         if (!ReferenceEquals(client, self.Client))
-            registry.Seen(source.Address, client, receivedAt);
+            registry.Seen(source.Address, client, local, receivedAt);
 
         switch (duplicates.Begin(key, response.Span, out int cachedLength))
         {

@@ -13,6 +13,7 @@ public sealed class ServerCounters : IDisposable
     private long _accountingResponses;
     private long _statusResponses;
     private long _duplicatesAnswered;
+    private long _sendErrors;
     private readonly Meter _meter;
 
     public ServerCounters()
@@ -23,6 +24,7 @@ public sealed class ServerCounters : IDisposable
         _meter.CreateObservableCounter("forewarn.radius.access_rejects", () => AccessRejects);
         _meter.CreateObservableCounter("forewarn.radius.accounting_responses", () => AccountingResponses);
         _meter.CreateObservableCounter("forewarn.radius.duplicates_answered", () => DuplicatesAnswered);
+        _meter.CreateObservableCounter("forewarn.radius.send_errors", () => SendErrors, description: "Answers the operating system refused to send");
         _meter.CreateObservableCounter("forewarn.radius.dropped", ObserveDrops, description: "Datagrams dropped, by reason");
     }
 
@@ -38,6 +40,8 @@ public sealed class ServerCounters : IDisposable
     public long AccountingResponses => Interlocked.Read(ref _accountingResponses);
     public long StatusResponses => Interlocked.Read(ref _statusResponses);
     public long DuplicatesAnswered => Interlocked.Read(ref _duplicatesAnswered);
+    /// <summary>Answers the operating system refused to send (the NAS retransmits; the duplicate cache answers it).</summary>
+    public long SendErrors => Interlocked.Read(ref _sendErrors);
     public long Dropped(DropReason reason) => Interlocked.Read(ref _drops[(int)reason]);
 
     /// <summary>Every reason with at least one drop, by name.</summary>
@@ -67,6 +71,7 @@ public sealed class ServerCounters : IDisposable
     internal void OnReceived() => Interlocked.Increment(ref _received);
     internal void OnDrop(DropReason reason) => Interlocked.Increment(ref _drops[(int)reason]);
     internal void OnDuplicateAnswered() => Interlocked.Increment(ref _duplicatesAnswered);
+    internal long OnSendError() => Interlocked.Increment(ref _sendErrors);
 
     internal void OnResponse(RadiusCode code)
     {

@@ -157,17 +157,21 @@ public static class Peer
         public override string ToString() => $"exit {ExitCode}\n--- stdout\n{Output}\n--- stderr\n{Error}";
     }
 
-    public static string Require(string program)
+    public static string Require(string program) =>
+        Find(program) ?? throw new InvalidOperationException($"'{program}' is not installed: .ci/run installs it (Debian freeradius-utils / python3-pyrad).");
+
+    /// <summary>The program's path, or null when it is not installed.</summary>
+    public static string? Find(string program)
     {
         if (Path.IsPathRooted(program))
-            return File.Exists(program) ? program : throw new InvalidOperationException($"'{program}' is not installed.");
+            return File.Exists(program) ? program : null;
         foreach (var directory in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':'))
         {
             var path = Path.Combine(directory, program);
             if (File.Exists(path))
                 return path;
         }
-        throw new InvalidOperationException($"'{program}' is not installed: .ci/run installs it (Debian freeradius-utils / python3-pyrad).");
+        return null;
     }
 
     public static async Task<Result> RunAsync(string program, IEnumerable<string> arguments, string? input = null, int timeoutMs = 30_000)
@@ -199,4 +203,28 @@ public static class Peer
         }
         return new Result(process.ExitCode, await output, await error);
     }
+}
+
+/// <summary>
+/// What a test needs from the machine. Missing locally, the test is skipped with the reason; under
+/// CI=true it fails, so that CI proves every peer and capability was really there.
+/// </summary>
+public static class Requires
+{
+    public static bool UnderCi => Environment.GetEnvironmentVariable("CI") == "true";
+
+    public static void That(bool available, string reason)
+    {
+        if (available)
+            return;
+        if (UnderCi)
+            throw new InvalidOperationException($"CI=true and this test cannot run: {reason}");
+        throw new SkipException(reason);
+    }
+
+    /// <summary>A program on PATH (a real peer such as radtest, radclient, eapol_test).</summary>
+    public static void Program(string program) =>
+        That(Peer.Find(program) is not null, $"'{program}' is not installed (.ci/run installs it)");
+
+    public static void Root(string why) => That(Environment.UserName == "root", $"needs root: {why}");
 }

@@ -12,7 +12,11 @@ public interface IAdvisoryCarrier : IDisposable
 {
     /// <summary>The local endpoint (ICMP: port 0).</summary>
     IPEndPoint LocalEndPoint { get; }
-    ValueTask SendAsync(ReadOnlyMemory<byte> message, IPEndPoint target, CancellationToken cancellationToken = default);
+    /// <summary>
+    /// Sends to <paramref name="target"/>; from <paramref name="from"/> where the carrier is on the wildcard
+    /// address (a receiver checks that an advisory comes from the server address it names).
+    /// </summary>
+    ValueTask SendAsync(ReadOnlyMemory<byte> message, IPEndPoint target, IPAddress? from = null, CancellationToken cancellationToken = default);
     /// <summary>The next message and its source (ICMP: port 0).</summary>
     ValueTask<(int Length, IPEndPoint Source)> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken);
 }
@@ -58,6 +62,7 @@ public static class AdvisoryCarriers
 public sealed class UdpCarrier : IAdvisoryCarrier
 {
     private readonly Socket _socket;
+    private readonly bool _wildcard;
 
     public UdpCarrier(IPEndPoint bind)
     {
@@ -71,12 +76,22 @@ public sealed class UdpCarrier : IAdvisoryCarrier
             _socket.Dispose();
             throw;
         }
+        _wildcard = Net.Datagrams.IsWildcard(_socket) && Net.Datagrams.Supported;
     }
 
     public IPEndPoint LocalEndPoint => (IPEndPoint)_socket.LocalEndPoint!;
 
-    public async ValueTask SendAsync(ReadOnlyMemory<byte> message, IPEndPoint target, CancellationToken cancellationToken = default) =>
-        await _socket.SendToAsync(message, SocketFlags.None, target, cancellationToken).ConfigureAwait(false);
+    public async ValueTask SendAsync(ReadOnlyMemory<byte> message, IPEndPoint target, IPAddress? from = null, CancellationToken cancellationToken = default)
+    {
+        if (from is null || !_wildcard)
+        {
+            await _socket.SendToAsync(message, SocketFlags.None, target, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        int errno = Net.Datagrams.SendFrom(_socket, message.Span, target.Serialize(), new Net.Destination(from, 0));
+        if (errno != 0)
+            throw new SocketException((int)SocketError.SocketError, $"advisory to {target} from {from}: {System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(errno)}");
+    }
 
     public async ValueTask<(int Length, IPEndPoint Source)> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken)
     {
@@ -122,7 +137,8 @@ public sealed class IcmpEchoCarrier : IAdvisoryCarrier
 
     public IPEndPoint LocalEndPoint => new(_bind, 0);
 
-    public async ValueTask SendAsync(ReadOnlyMemory<byte> message, IPEndPoint target, CancellationToken cancellationToken = default)
+    /// <summary><paramref name="from"/> is not used: the socket is bound to one address.</summary>
+    public async ValueTask SendAsync(ReadOnlyMemory<byte> message, IPEndPoint target, IPAddress? from = null, CancellationToken cancellationToken = default)
     {
         var packet = new byte[8 + message.Length];
         packet[0] = 8; // Echo Request

@@ -23,6 +23,12 @@ public sealed class ActiveClient(IPAddress address, RadiusClient client, long no
     public IPAddress Address { get; } = address;
     public RadiusClient Client { get; set; } = client;
     public long FirstSeen { get; } = now;
+    /// <summary>
+    /// This server's address as the client knows it: where its last request was sent. Advisories to the
+    /// client are signed with it and sent from it (a server on the wildcard address has several).
+    /// Null until the client has sent a request.
+    /// </summary>
+    public IPAddress? LocalAddress { get; set; }
     public long LastSeen { get; set; } = now;
     public ClientState State { get; set; } = ClientState.Active;
     /// <summary>When the client was deferred (timestamp), for grace and reminders.</summary>
@@ -61,8 +67,17 @@ public sealed class ClientRegistry(TimeProvider time)
     /// </summary>
     public event Action<ActiveClient, long>? DeferredClientSeen;
 
-    /// <summary>A RADIUS request from the client (<paramref name="receivedAt"/>: when it arrived; 0 for now).</summary>
-    public ActiveClient Seen(IPAddress address, RadiusClient client, long receivedAt = 0) => Touch(address, client, receivedAt == 0 ? time.GetTimestamp() : receivedAt, request: true);
+    /// <summary>
+    /// A RADIUS request from the client, sent to this server's <paramref name="local"/> address (null: not
+    /// known), received at <paramref name="receivedAt"/> (0 for now).
+    /// </summary>
+    public ActiveClient Seen(IPAddress address, RadiusClient client, IPAddress? local = null, long receivedAt = 0)
+    {
+        var active = Touch(address, client, receivedAt == 0 ? time.GetTimestamp() : receivedAt, request: true);
+        if (local is not null && !ReferenceEquals(active.LocalAddress, local))
+            active.LocalAddress = local;
+        return active;
+    }
 
     /// <summary>An advisory from the client (a PROBE): it is alive, but this is not a request to remind it about.</summary>
     public ActiveClient Heard(IPAddress address, RadiusClient client) => Touch(address, client, time.GetTimestamp(), request: false);

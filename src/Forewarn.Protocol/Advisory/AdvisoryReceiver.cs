@@ -18,7 +18,14 @@ public sealed class AdvisoryReceiver(TimeProvider time, TimeSpan window)
     public enum Verdict { Accept, Retransmission, Reject }
 
     /// <summary>Decodes, verifies and checks one datagram from <paramref name="source"/> for <paramref name="self"/>.</summary>
-    public Verdict Check(ReadOnlySpan<byte> data, IPAddress source, IPAddress? self, Func<byte, byte[]?> keyFor, out AdvisoryMessage? message, out AdvisoryError error)
+    public Verdict Check(ReadOnlySpan<byte> data, IPAddress source, IPAddress? self, Func<byte, byte[]?> keyFor, out AdvisoryMessage? message, out AdvisoryError error) =>
+        Check(data, source, self is null ? null : a => Normalise(a).Equals(Normalise(self)), keyFor, out message, out error);
+
+    /// <summary>
+    /// Decodes, verifies and checks one datagram from <paramref name="source"/>, addressed to one of the
+    /// receiver's own addresses (<paramref name="isSelf"/>; a server on the wildcard address has several).
+    /// </summary>
+    public Verdict Check(ReadOnlySpan<byte> data, IPAddress source, Func<IPAddress, bool>? isSelf, Func<byte, byte[]?> keyFor, out AdvisoryMessage? message, out AdvisoryError error)
     {
         message = null;
         if (!AdvisoryCodec.TryPeekKeyId(data, out byte keyId))
@@ -39,7 +46,7 @@ public sealed class AdvisoryReceiver(TimeProvider time, TimeSpan window)
             error = AdvisoryError.MisaddressedServer;
             return Verdict.Reject;
         }
-        if (self is not null && !Normalise(message.Client).Equals(Normalise(self)))
+        if (isSelf is not null && !isSelf(message.Client))
         {
             error = AdvisoryError.MisaddressedClient;
             return Verdict.Reject;

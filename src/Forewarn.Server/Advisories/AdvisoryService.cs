@@ -55,9 +55,12 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
     private readonly AdvisoryKeys? _peerKeys;
     private Forewarn.Client.Carriers.IAdvisoryCarrier? _carrier;
     private IPAddress _self = IPAddress.Loopback;
+    // On the wildcard address (with no Advisory:Address), each client is told the address it sends to.
+    private bool _wildcard;
+    private LocalAddresses? _ownAddresses;
     private long _lastRejectAlert;
 
-    private sealed record Outstanding(ActiveClient? Client, AdvisoryType Type, byte[] Bytes, IPEndPoint Target, long FirstSent)
+    private sealed record Outstanding(ActiveClient? Client, AdvisoryType Type, byte[] Bytes, IPEndPoint Target, IPAddress From, long FirstSent)
     {
         public int Attempts { get; set; } = 1;
         public long NextAt { get; set; }
@@ -95,7 +98,26 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
             return Task.CompletedTask;
         var listen = _radius.Endpoints[0].Endpoint.Address;
         _self = _options.Address is { } configured ? IPAddress.Parse(configured) : listen;
-        _carrier = Forewarn.Client.Carriers.AdvisoryCarriers.Open(_options.Carrier, new IPEndPoint(listen, _options.Port));
+        _wildcard = _options.Address is null && (listen.Equals(IPAddress.Any) || listen.Equals(IPAddress.IPv6Any));
+        if (_wildcard)
+        {
+            _ownAddresses = new LocalAddresses(_time);
+            if (_options.Peers.Count > 0)
+                throw new StartupException("the server listens on the wildcard address and has advisory peers: set Forewarn:Advisory:Address to the address the peers know it by.");
+            if (!string.Equals(_options.Carrier, "udp", StringComparison.OrdinalIgnoreCase))
+                throw new StartupException($"the {_options.Carrier} advisory carrier needs one address: set Forewarn:Advisory:Address, or listen on one address.");
+        }
+        var bind = new IPEndPoint(_options.Address is not null && !_wildcard ? _self : listen, _options.Port);
+        try
+        {
+            _carrier = Forewarn.Client.Carriers.AdvisoryCarriers.Open(_options.Carrier, bind);
+        }
+        catch (SocketException e)
+        {
+            throw new StartupException(e.SocketErrorCode == SocketError.AddressAlreadyInUse
+                ? $"cannot open the advisory socket on {_options.Carrier} {bind}: the port is in use by another program (on that address or on the wildcard address); choose another with Forewarn:Advisory:Port, or 0 for any."
+                : $"cannot open the advisory socket on {_options.Carrier} {bind}: {e.Message}.");
+        }
         _monitor.ZoneChanged += OnZoneChanged;
         _registry.DeferredClientSeen += OnDeferredClientSeen;
         _loops.Add(Task.Run(ReceiveLoopAsync, CancellationToken.None));
@@ -156,7 +178,11 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
         await SendAsync(client, Build(AdvisoryType.Failover, client, reason), reliable: true).ConfigureAwait(false);
     }
 
-    private AdvisoryMessage Build(AdvisoryType type, ActiveClient client, AdvisoryReason reason = AdvisoryReason.None, ushort retryAfter = 0) => new()
+    /// <summary>This server's address as <paramref name="client"/> knows it; <paramref name="asked"/> when the client named it in a message of its own.</summary>
+    private IPAddress SelfFor(ActiveClient client, IPAddress? asked = null) =>
+        _wildcard ? asked ?? client.LocalAddress ?? _self : _self;
+
+    private AdvisoryMessage Build(AdvisoryType type, ActiveClient client, AdvisoryReason reason = AdvisoryReason.None, ushort retryAfter = 0, IPAddress? asked = null) => new()
     {
         Type = type,
         KeyId = client.Client.AdvisoryKeys.CurrentId,
@@ -164,7 +190,7 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
         Sequence = _sequence.Next(),
         Timestamp = _time.GetUtcNow().ToUnixTimeMilliseconds(),
         RetryAfter = type == AdvisoryType.Failover ? (ushort)_options.RetryAfterSeconds : retryAfter,
-        Server = _self,
+        Server = SelfFor(client, asked),
         Client = client.Address,
         Alternates = type == AdvisoryType.Failover ? Alternates() : [],
         Score = (ushort)Math.Round(_monitor.Current.Score * 1000),
@@ -193,19 +219,19 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
         if (reliable)
         {
             long now = _time.GetTimestamp();
-            _outstanding[message.Sequence] = new Outstanding(client, message.Type, bytes, target, now)
+            _outstanding[message.Sequence] = new Outstanding(client, message.Type, bytes, target, message.Server, now)
             {
                 NextAt = now + (long)(_options.RetransmitMs / 1000.0 * _time.TimestampFrequency),
             };
         }
-        await SendRawAsync(bytes, target).ConfigureAwait(false);
+        await SendRawAsync(bytes, target, message.Server).ConfigureAwait(false);
     }
 
-    private async Task SendRawAsync(byte[] bytes, IPEndPoint target)
+    private async Task SendRawAsync(byte[] bytes, IPEndPoint target, IPAddress from)
     {
         try
         {
-            await _carrier!.SendAsync(bytes, target).ConfigureAwait(false);
+            await _carrier!.SendAsync(bytes, target, from).ConfigureAwait(false);
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
@@ -288,7 +314,9 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
         Func<byte, byte[]?> keyFor = id => fromPeer
             ? (_peerKeys is not null && _peerKeys.TryGet(id, out var peerKey) ? peerKey : null)
             : (client is not null && client.AdvisoryKeys.TryGet(id, out var key) ? key : null);
-        var verdict = _receiver.Check(data.Span, source.Address, _self, keyFor, out var message, out var error);
+        var verdict = _wildcard
+            ? _receiver.Check(data.Span, source.Address, _ownAddresses!.Contains, keyFor, out var message, out var error)
+            : _receiver.Check(data.Span, source.Address, _self, keyFor, out message, out error);
         if (verdict == AdvisoryReceiver.Verdict.Reject)
         {
             long rejected = Interlocked.Increment(ref Counters._rejected);
@@ -309,7 +337,7 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
                 Acknowledged(message.AckedSequence);
                 break;
             case AdvisoryType.Probe when client is not null:
-                await ProbedAsync(_registry.Heard(source.Address, client), source).ConfigureAwait(false);
+                await ProbedAsync(_registry.Heard(source.Address, client), source, message.Client).ConfigureAwait(false);
                 break;
             case AdvisoryType.PeerHealth when fromPeer:
                 var peer = _options.Peers.First(p => IPAddress.Parse(p.Address).Equals(source.Address));
@@ -338,7 +366,7 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
     }
 
     /// <summary>A client asks to (re)connect: admitted by the returning or new-client threshold, else refused with Retry-After.</summary>
-    private async Task ProbedAsync(ActiveClient client, IPEndPoint source)
+    private async Task ProbedAsync(ActiveClient client, IPEndPoint source, IPAddress asked)
     {
         Interlocked.Increment(ref Counters._probes);
         var zone = _monitor.ZoneOf(client.Client.Class);
@@ -348,13 +376,13 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
         {
             client.State = ClientState.Invited;
             Interlocked.Increment(ref Counters._invites);
-            await SendAsync(client, Build(AdvisoryType.Invite, client), reliable: true, target: source).ConfigureAwait(false);
+            await SendAsync(client, Build(AdvisoryType.Invite, client, asked: asked), reliable: true, target: source).ConfigureAwait(false);
         }
         else
         {
             client.State = returning ? ClientState.Deferred : client.State;
             Interlocked.Increment(ref Counters._refusals);
-            await SendAsync(client, Build(AdvisoryType.Refuse, client, AdvisoryReason.ConnectionRefused, (ushort)_options.RefuseRetryAfterSeconds),
+            await SendAsync(client, Build(AdvisoryType.Refuse, client, AdvisoryReason.ConnectionRefused, (ushort)_options.RefuseRetryAfterSeconds, asked),
                 reliable: false, target: source).ConfigureAwait(false);
         }
     }
@@ -385,7 +413,7 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
                     outstanding.Attempts++;
                     outstanding.NextAt = now + (long)(_options.RetransmitMs * Math.Pow(2, outstanding.Attempts - 1) / 1000.0 * _time.TimestampFrequency);
                     Interlocked.Increment(ref Counters._retransmissions);
-                    await SendRawAsync(outstanding.Bytes, outstanding.Target).ConfigureAwait(false);
+                    await SendRawAsync(outstanding.Bytes, outstanding.Target, outstanding.From).ConfigureAwait(false);
                 }
                 if (_time.GetElapsedTime(lastSecond, now).TotalSeconds >= 1)
                 {
@@ -423,7 +451,7 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
             };
             var buffer = new byte[AdvisoryCodec.MaxLength];
             int length = AdvisoryCodec.Encode(message, _peerKeys.Current, buffer);
-            await SendRawAsync(buffer[..length], new IPEndPoint(address, peer.AdvisoryPort)).ConfigureAwait(false);
+            await SendRawAsync(buffer[..length], new IPEndPoint(address, peer.AdvisoryPort), _self).ConfigureAwait(false);
         }
     }
 
