@@ -66,6 +66,29 @@ public static unsafe partial class Datagrams
     [LibraryImport("libc", SetLastError = true)]
     private static partial nint sendmsg(nint socket, MsgHdr* message, int flags);
 
+    /// <summary>recvmsg or sendmsg on the socket's descriptor, kept alive for the call, retried when interrupted.</summary>
+    private static nint Call(Socket socket, MsgHdr* message, bool send)
+    {
+        nint result;
+        bool added = false;
+        var handle = socket.SafeHandle;
+        try
+        {
+            handle.DangerousAddRef(ref added);
+            do
+            {
+                result = send ? sendmsg(handle.DangerousGetHandle(), message, 0) : recvmsg(handle.DangerousGetHandle(), message, 0);
+            }
+            while (result < 0 && Marshal.GetLastPInvokeError() == Eintr);
+        }
+        finally
+        {
+            if (added)
+                handle.DangerousRelease();
+        }
+        return result;
+    }
+
     /// <summary>Where recvmsg and sendmsg with these layouts are available: Linux on a 64-bit x86 or Arm.</summary>
     public static bool Supported { get; } = OperatingSystem.IsLinux() && IntPtr.Size == 8
         && RuntimeInformation.ProcessArchitecture is Architecture.X64 or Architecture.Arm64;
@@ -127,23 +150,7 @@ public static unsafe partial class Datagrams
                 Control = control,
                 ControlLength = ControlSize,
             };
-            nint received;
-            bool added = false;
-            var handle = socket.SafeHandle;
-            try
-            {
-                handle.DangerousAddRef(ref added);
-                do
-                {
-                    received = recvmsg(handle.DangerousGetHandle(), &message, 0);
-                }
-                while (received < 0 && Marshal.GetLastPInvokeError() == Eintr);
-            }
-            finally
-            {
-                if (added)
-                    handle.DangerousRelease();
-            }
+            nint received = Call(socket, &message, send: false);
             if (received < 0)
             {
                 errno = Marshal.GetLastPInvokeError();
@@ -267,23 +274,7 @@ public static unsafe partial class Datagrams
                 Control = control,
                 ControlLength = (nuint)controlLength,
             };
-            nint sent;
-            bool added = false;
-            var handle = socket.SafeHandle;
-            try
-            {
-                handle.DangerousAddRef(ref added);
-                do
-                {
-                    sent = sendmsg(handle.DangerousGetHandle(), &message, 0);
-                }
-                while (sent < 0 && Marshal.GetLastPInvokeError() == Eintr);
-            }
-            finally
-            {
-                if (added)
-                    handle.DangerousRelease();
-            }
+            nint sent = Call(socket, &message, send: true);
             return sent < 0 ? Marshal.GetLastPInvokeError() : 0;
         }
     }
