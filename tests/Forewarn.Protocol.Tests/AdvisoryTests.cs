@@ -167,4 +167,60 @@ public class AdvisoryTests
         Assert.Equal(AdvisoryReceiver.Verdict.Reject, receiver.Check(unknown, ServerAddress, ClientAddress, KeyFor, out _, out var error));
         Assert.Equal(AdvisoryError.UnknownKey, error);
     }
+
+    [Fact]
+    public void HundredThousandSenders_AreForgottenOnceTheirMessagesExpire()
+    {
+        var (time, receiver) = Receiver();
+        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        var buffer = new byte[AdvisoryCodec.MaxLength];
+        byte[] From(IPAddress server, ulong sequence, long timestamp) =>
+            buffer[..AdvisoryCodec.Encode(Failover with { Server = server, Sequence = sequence, Timestamp = timestamp }, Key0, buffer)];
+        IPAddress Sender(int i) => new([10, (byte)(i >> 16), (byte)(i >> 8), (byte)i]);
+        var first = From(Sender(0), 5, now);
+        for (int i = 0; i < 100_000; i++)
+            Assert.Equal(AdvisoryReceiver.Verdict.Accept, receiver.Check(i == 0 ? first : From(Sender(i), 5, now), Sender(i), ClientAddress, _ => Key0, out _, out _));
+        Assert.Equal(100_000, receiver.Senders);
+
+        // One window later every one of those messages is expired: their senders need not be remembered.
+        time.Advance(AdvisoryReceiver.DefaultWindow + TimeSpan.FromSeconds(1));
+        long later = time.GetUtcNow().ToUnixTimeMilliseconds();
+        Assert.Equal(AdvisoryReceiver.Verdict.Accept, receiver.Check(From(Sender(200_000), 1, later), Sender(200_000), ClientAddress, _ => Key0, out _, out _));
+        Assert.Equal(1, receiver.Senders);
+        // ...and what they sent cannot be replayed: it has expired.
+        Assert.Equal(AdvisoryReceiver.Verdict.Reject, receiver.Check(first, Sender(0), ClientAddress, _ => Key0, out _, out var error));
+        Assert.Equal(AdvisoryError.Expired, error);
+    }
+
+    [Fact]
+    public void SenderRestartedWithItsClockSteppedBack_IsBelievedAgainWithinOneWindow()
+    {
+        // A NAS (no storage: its epoch is its clock) restarts with the clock 10 s behind: its sequence is lower.
+        var (time, receiver) = Receiver();
+        var sender = new AdvisorySequence(time);
+        var before = Encode(Failover with { Sequence = sender.Next(), Timestamp = time.GetUtcNow().ToUnixTimeMilliseconds() }, Key0);
+        Assert.Equal(AdvisoryReceiver.Verdict.Accept, Check(receiver, Convert.FromHexString(before), out _));
+        var skewed = new FakeTimeProvider(time.GetUtcNow() - TimeSpan.FromSeconds(10));
+        var restarted = new AdvisorySequence(skewed);
+        string Next() => Encode(Failover with { Sequence = restarted.Next(), Timestamp = skewed.GetUtcNow().ToUnixTimeMilliseconds() }, Key0);
+
+        Assert.Equal(AdvisoryReceiver.Verdict.Reject, Check(receiver, Convert.FromHexString(Next()), out var error));
+        Assert.Equal(AdvisoryError.Replayed, error);
+        // Once its last message from before the restart has expired, nothing of it can be replayed, and it is believed.
+        time.Advance(AdvisoryReceiver.DefaultWindow + TimeSpan.FromSeconds(1));
+        skewed.Advance(AdvisoryReceiver.DefaultWindow + TimeSpan.FromSeconds(1));
+        Assert.Equal(AdvisoryReceiver.Verdict.Accept, Check(receiver, Convert.FromHexString(Next()), out _));
+        Assert.Equal(AdvisoryReceiver.Verdict.Reject, Check(receiver, Convert.FromHexString(before), out error));
+        Assert.Equal(AdvisoryError.Expired, error);
+    }
+
+    [Fact]
+    public void SequencesOfALaterEpoch_AreAboveEveryEarlierOne_WhateverTheClock()
+    {
+        var early = new AdvisorySequence(1_764_201_600);
+        ulong last = 0;
+        for (int i = 0; i < 1000; i++)
+            last = early.Next();
+        Assert.True(new AdvisorySequence(1_764_201_601).Next() > last);
+    }
 }

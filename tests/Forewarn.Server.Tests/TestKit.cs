@@ -33,7 +33,7 @@ public sealed class TestServer : IAsyncDisposable
         Acct = server.EndpointOf(PortKind.Accounting);
     }
 
-    public static async Task<TestServer> StartAsync(Dictionary<string, string?>? settings = null, string? dataDirectory = null)
+    public static async Task<TestServer> StartAsync(Dictionary<string, string?>? settings = null, string? dataDirectory = null, Action<IServiceCollection>? configure = null)
     {
         var directory = dataDirectory ?? Path.Combine(Path.GetTempPath(), "forewarn-test-" + Guid.NewGuid().ToString("N")[..12]);
         Directory.CreateDirectory(directory);
@@ -47,7 +47,7 @@ public sealed class TestServer : IAsyncDisposable
         };
         foreach (var (key, value) in settings ?? [])
             overrides[key] = value;
-        var host = ServerHost.Build(directory, null, overrides, LogLevel.Warning);
+        var host = ServerHost.Build(directory, null, overrides, LogLevel.Warning, configure is null ? null : (services, _) => configure(services));
         await ServerServices.SeedDefaultsAsync(host.Services.GetRequiredService<SqliteStore>());
         await host.StartAsync();
         return new TestServer(host, directory);

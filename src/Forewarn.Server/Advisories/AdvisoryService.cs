@@ -71,7 +71,7 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
     public AdvisoryCounters Counters { get; } = new();
 
     public AdvisoryService(AdvisoryOptions options, HealthMonitor monitor, ClientRegistry registry, ClientDirectory directory, RadiusServer radius,
-        TimeProvider time, AlertHub alerts, ILogger<AdvisoryService> logger)
+        TimeProvider time, AlertHub alerts, ILogger<AdvisoryService> logger, Microsoft.Extensions.Options.IOptions<ForewarnOptions> server)
     {
         _options = options;
         _monitor = monitor;
@@ -81,7 +81,9 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
         _time = time;
         _alerts = alerts;
         _logger = logger;
-        _sequence = new AdvisorySequence(time);
+        _sequence = new AdvisorySequence(options.Enabled && server.Value.DataDirectory.Length > 0
+            ? BootEpoch.Next(DataDirectory.Ensure(server.Value.DataDirectory), time)
+            : (ulong)time.GetUtcNow().ToUnixTimeSeconds());
         _receiver = new AdvisoryReceiver(time, AdvisoryReceiver.DefaultWindow);
         if (!string.IsNullOrEmpty(options.PeerSecret))
             _peerKeys = AdvisoryKeys.FromSharedSecret(Encoding.UTF8.GetBytes(options.PeerSecret));
