@@ -11,7 +11,7 @@ namespace Forewarn.Benchmarks;
 
 /// <summary>Credential checks and a full Access-Request through the handler (store in memory, no sockets).</summary>
 [MemoryDiagnoser]
-public class AuthBenchmarks
+public class AuthBenchmarks : IDisposable
 {
     private static readonly byte[] Secret = "testing123"u8.ToArray();
     private readonly byte[] _response = new byte[RadiusPacket.MaxLength];
@@ -20,6 +20,7 @@ public class AuthBenchmarks
     private readonly byte[] _peerChallenge = Convert.FromHexString("21402324255E262A28295F2B3A337C7E");
     private readonly byte[] _chapPassword = new byte[17];
     private AccessHandler _handler = null!;
+    private SlowWork _slow = null!;
     private RadiusClient _client = null!;
     private byte[] _papRequest = null!;
     private byte[] _papHashedRequest = null!;
@@ -37,11 +38,19 @@ public class AuthBenchmarks
             [new ReplyItem("Session-Timeout", "3600"), new ReplyItem("Framed-IP-Address", "10.0.0.7")], []));
         users.Add(new UserRecord("bob", AuthMethods.Pap, Credentials.Create("clientPass", AuthMethods.Pap, sealer, 1000), null, [], []));
         users.Add(new UserRecord("User", AuthMethods.MsChapV2, Credentials.Create("clientPass", AuthMethods.MsChapV2, sealer), null, [], []));
-        _handler = new AccessHandler(users, new PasswordHasher(), sealer, new ReplyCompiler(RadiusDictionary.BuiltIn), NullLogger<AccessHandler>.Instance);
+        _slow = new SlowWork(new SlowWorkOptions { Threads = 1 }, TimeProvider.System);
+        _handler = new AccessHandler(users, new PasswordHasher(), sealer, new ReplyCompiler(RadiusDictionary.BuiltIn), _slow, TimeProvider.System, NullLogger<AccessHandler>.Instance);
         _client = new RadiusClient(new ClientRecord("bench", "127.0.0.1", "testing123"));
         _papRequest = RequestFactory.PapRequest("alice", "clientPass", Secret);
         _papHashedRequest = RequestFactory.PapRequest("bob", "clientPass", Secret);
         _msChapV2Request = RequestFactory.MsChapV2Request("User", _challenge, _peerChallenge, _ntHash, Secret);
+    }
+
+    [GlobalCleanup]
+    public void Dispose()
+    {
+        _slow.Dispose();
+        GC.SuppressFinalize(this);
     }
 
     [Benchmark]
@@ -55,18 +64,31 @@ public class AuthBenchmarks
     }
 
     [Benchmark]
-    public ValueTask<int> AccessRequestPap() => _handler.HandleAsync(_papRequest, _client, _response, CancellationToken.None);
+    public ValueTask<Handled> AccessRequestPap() => _handler.HandleAsync(_papRequest, _client, _response, CancellationToken.None);
 
     /// <summary>PAP against a salted PBKDF2 hash, after the first success has been remembered.</summary>
     [Benchmark]
-    public ValueTask<int> AccessRequestPapHashed() => _handler.HandleAsync(_papHashedRequest, _client, _response, CancellationToken.None);
+    public ValueTask<Handled> AccessRequestPapHashed() => _handler.HandleAsync(_papHashedRequest, _client, _response, CancellationToken.None);
 
     [Benchmark]
-    public ValueTask<int> AccessRequestMsChapV2() => _handler.HandleAsync(_msChapV2Request, _client, _response, CancellationToken.None);
+    public ValueTask<Handled> AccessRequestMsChapV2() => _handler.HandleAsync(_msChapV2Request, _client, _response, CancellationToken.None);
 
-    private sealed class MemoryUsers : IUserStore
+    /// <summary>Every user in memory: the handler's inline path, as for a cached user in the server.</summary>
+    private sealed class MemoryUsers : IUserStore, IUserCache
     {
         private readonly Dictionary<string, UserRecord> _users = new(StringComparer.Ordinal);
+
+        public bool TryFindCachedUser(string name, out UserRecord? user)
+        {
+            user = _users.GetValueOrDefault(name);
+            return true;
+        }
+
+        public bool TryFindCachedGroup(string name, out GroupRecord? group)
+        {
+            group = null;
+            return true;
+        }
 
         public void Add(UserRecord user) => _users[user.Name] = user;
         public ValueTask<UserRecord?> FindUserAsync(string name, CancellationToken cancellationToken = default) => ValueTask.FromResult(_users.GetValueOrDefault(name));
@@ -79,4 +101,18 @@ public class AuthBenchmarks
         public Task<IReadOnlyList<GroupRecord>> ListGroupsAsync(CancellationToken cancellationToken = default) => throw new NotSupportedException();
         public Task<bool> PingAsync(CancellationToken cancellationToken = default) => Task.FromResult(true);
     }
+}
+
+/// <summary>The cost of one PBKDF2-HMAC-SHA256 derivation (a PAP verification nothing remembers) at the iteration counts operators choose.</summary>
+public class PasswordHashBenchmarks
+{
+    private readonly byte[] _salt = new byte[16];
+    private readonly byte[] _hash = new byte[32];
+
+    [Params(20_000, 100_000, 210_000, PasswordHasher.DefaultIterations)]
+    public int Iterations { get; set; }
+
+    [Benchmark]
+    public void Pbkdf2Sha256() =>
+        System.Security.Cryptography.Rfc2898DeriveBytes.Pbkdf2("correct horse battery"u8, _salt, _hash, Iterations, System.Security.Cryptography.HashAlgorithmName.SHA256);
 }

@@ -23,7 +23,7 @@ internal static class UsersCommand
     private static readonly Option<string?> Group = new("--group") { Description = "Group whose reply and check items apply too" };
     private static readonly Option<string[]> Reply = new("--reply") { Description = "Reply attribute 'Name=Value' (repeatable), e.g. Session-Timeout=3600" };
     private static readonly Option<string[]> Check = new("--check") { Description = "Check item 'Name==Value' or 'Name!=Value' (repeatable); Device-Group names the client's group" };
-    private static readonly Option<int> Iterations = new("--iterations") { Description = "PBKDF2 iterations for PAP-only users", DefaultValueFactory = _ => PasswordHasher.DefaultIterations };
+    private static readonly Option<int?> Iterations = new("--iterations") { Description = $"PBKDF2 iterations for PAP-only users (default: Forewarn:PasswordIterations in forewarn.json, else {PasswordHasher.DefaultIterations})" };
 
     private static Command Add()
     {
@@ -105,7 +105,9 @@ internal static class UsersCommand
                     return CommonOptions.Fail(e.Message);
                 }
             }
-            var credential = Credentials.Create(password, newMethods, CommonOptions.OpenSealer(result), result.GetValue(Iterations));
+            if (!CommonOptions.TryPasswordIterations(result, result.GetValue(Iterations), out int iterations, out var error))
+                return CommonOptions.Fail(error);
+            var credential = Credentials.Create(password, newMethods, CommonOptions.OpenSealer(result), iterations);
             await store.UpdateUserAsync(user with { Methods = newMethods, Credential = credential }, cancellationToken).ConfigureAwait(false);
             Console.WriteLine($"Changed password of {user.Name} ({Credentials.FormatMethods(newMethods)}; stored as {Credentials.DescribeStorage(credential)}).");
             return 0;
@@ -169,7 +171,9 @@ internal static class UsersCommand
         if (!ItemParsing.TryParseReplies(result.GetValue(Reply) ?? [], RadiusDictionary.BuiltIn, out var replies, out error)
             || !ItemParsing.TryParseChecks(result.GetValue(Check) ?? [], out var checks, out error))
             return false;
-        var credential = Credentials.Create(password, methods, CommonOptions.OpenSealer(result), result.GetValue(Iterations));
+        if (!CommonOptions.TryPasswordIterations(result, result.GetValue(Iterations), out int iterations, out error))
+            return false;
+        var credential = Credentials.Create(password, methods, CommonOptions.OpenSealer(result), iterations);
         user = new UserRecord(name, methods, credential, result.GetValue(Group), replies, checks);
         return true;
     }

@@ -19,7 +19,7 @@ namespace Forewarn.Relay;
 /// </summary>
 public sealed partial class RelayHandler(ForewarnClient upstream, SqliteStore store, ILogger<RelayHandler> logger) : IRadiusHandler
 {
-    public async ValueTask<int> HandleAsync(ReadOnlyMemory<byte> request, RadiusClient client, IPEndPoint source, Memory<byte> response, CancellationToken cancellationToken)
+    public async ValueTask<Core.Aaa.Handled> HandleAsync(ReadOnlyMemory<byte> request, RadiusClient client, IPEndPoint source, Memory<byte> response, CancellationToken cancellationToken)
     {
         var (forward, authenticator, code, identifier, attributes) = Translate(request.Span, client);
         try

@@ -12,16 +12,21 @@ namespace Forewarn.Server;
 /// </summary>
 public interface IRadiusHandler
 {
-    ValueTask<int> HandleAsync(ReadOnlyMemory<byte> request, RadiusClient client, IPEndPoint source, Memory<byte> response, CancellationToken cancellationToken);
+    ValueTask<Handled> HandleAsync(ReadOnlyMemory<byte> request, RadiusClient client, IPEndPoint source, Memory<byte> response, CancellationToken cancellationToken);
 }
 
 /// <summary>The server's handler: authentication against the store, durable accounting.</summary>
 public sealed class AaaHandler(AccessHandler access, AccountingHandler accounting) : IRadiusHandler
 {
-    public ValueTask<int> HandleAsync(ReadOnlyMemory<byte> request, RadiusClient client, IPEndPoint source, Memory<byte> response, CancellationToken cancellationToken) =>
+    public ValueTask<Handled> HandleAsync(ReadOnlyMemory<byte> request, RadiusClient client, IPEndPoint source, Memory<byte> response, CancellationToken cancellationToken) =>
         (RadiusCode)request.Span[0] == RadiusCode.AccessRequest
             ? access.HandleAsync(request, client, response, cancellationToken)
-            : accounting.HandleAsync(request, client, source.Address.ToString(), response, cancellationToken);
+            : Handled(accounting.HandleAsync(request, client, source.Address.ToString(), response, cancellationToken));
+
+    private static ValueTask<Handled> Handled(ValueTask<int> pending) =>
+        pending.IsCompletedSuccessfully ? ValueTask.FromResult<Handled>(pending.Result) : Later(pending);
+
+    private static async ValueTask<Handled> Later(ValueTask<int> pending) => await pending.ConfigureAwait(false);
 }
 
 /// <summary>Which listener a datagram arrived on: it decides which codes are served.</summary>
@@ -42,7 +47,7 @@ public sealed class RequestPipeline(
     ILogger<RequestPipeline> logger)
 {
     /// <summary>Processes one datagram; returns the response length written to <paramref name="response"/>, or 0 for no response.</summary>
-    public async ValueTask<int> ProcessAsync(ReadOnlyMemory<byte> datagram, IPEndPoint source, IPAddress local, PortKind port, Memory<byte> response, CancellationToken cancellationToken, long receivedAt = 0)
+    public async ValueTask<Handled> ProcessAsync(ReadOnlyMemory<byte> datagram, IPEndPoint source, IPAddress local, PortKind port, Memory<byte> response, CancellationToken cancellationToken, long receivedAt = 0)
     {
         counters.OnReceived();
         // The server's own health checks come from a loopback socket of this process, with its own secret.
@@ -70,10 +75,16 @@ public sealed class RequestPipeline(
                 return cachedLength;
         }
 
-        int length;
+        Handled handled;
         try
         {
-            length = await DispatchAsync(datagram, client, source, port, response, cancellationToken).ConfigureAwait(false);
+            handled = await DispatchAsync(datagram, client, source, port, response, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Core.Aaa.SlowWorkFullException)
+        {
+            // The NAS retransmits; by then this client's turn on the slow-work pool may have come.
+            duplicates.Abandon(key);
+            return Drop(DropReason.SlowWorkFull, client, source);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -87,17 +98,17 @@ public sealed class RequestPipeline(
             duplicates.Abandon(key);
             throw;
         }
-        if (length == 0)
+        if (handled.Length == 0)
         {
             duplicates.Abandon(key);
             return Drop(DropReason.MissingAttribute, client, source);
         }
-        duplicates.Complete(key, response.Span[..length]);
+        duplicates.Complete(key, response.Span[..handled.Length]);
         if ((RadiusCode)datagram.Span[0] == RadiusCode.StatusServer)
             counters.OnStatusResponse();
         else
             counters.OnResponse((RadiusCode)response.Span[0]);
-        return length;
+        return handled;
     }
 
     private int Drop(DropReason reason, RadiusClient client, IPEndPoint source)
@@ -149,7 +160,7 @@ public sealed class RequestPipeline(
         return DropReason.None;
     }
 
-    private async ValueTask<int> DispatchAsync(ReadOnlyMemory<byte> datagram, RadiusClient client, IPEndPoint source, PortKind port, Memory<byte> response, CancellationToken cancellationToken)
+    private async ValueTask<Handled> DispatchAsync(ReadOnlyMemory<byte> datagram, RadiusClient client, IPEndPoint source, PortKind port, Memory<byte> response, CancellationToken cancellationToken)
     {
         if ((RadiusCode)datagram.Span[0] == RadiusCode.StatusServer)
             return StatusResponse(datagram.Span, client, port, response.Span);

@@ -36,6 +36,8 @@ public static class ServerServices
         services.AddSingleton<IAccountingStore>(sp => new DrillingAccountingStore(sp.GetRequiredService<SqliteStore>(), sp.GetRequiredService<DrillState>()));
         services.AddSingleton(sp => RadiusDictionary.LoadBuiltIn(sp.GetRequiredService<IOptions<ForewarnOptions>>().Value.Dictionaries));
         services.AddSingleton<PasswordHasher>();
+        services.AddSingleton(sp => configuration.GetSection("Forewarn:SlowWork").Get<SlowWorkOptions>() ?? new SlowWorkOptions());
+        services.AddSingleton<SlowWork>();
         services.AddSingleton(sp => PasswordSealer.FromKeyFile(Path.Combine(
             DataDirectory.Ensure(sp.GetRequiredService<IOptions<ForewarnOptions>>().Value.DataDirectory), DataDirectory.KeyFile)));
         services.AddSingleton<ReplyCompiler>();

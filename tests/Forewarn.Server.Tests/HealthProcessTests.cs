@@ -32,7 +32,7 @@ public sealed class HealthProcessTests(Xunit.Abstractions.ITestOutputHelper outp
     }
 
     private static readonly string[] ProbeNames =
-        ["workers", "queue", "latency", "drops", "cpu", "memory", "network", "processes", "drill", "radius-listeners", "user-store", "accounting-sink", "log-sink"];
+        ["workers", "queue", "latency", "slow-work", "drops", "cpu", "memory", "network", "processes", "drill", "radius-listeners", "user-store", "accounting-sink", "log-sink"];
 
     [Fact]
     public async Task Status_ShowsRealFiguresForEveryProbe()

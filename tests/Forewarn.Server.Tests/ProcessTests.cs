@@ -24,6 +24,23 @@ public sealed class ProcessTests : IDisposable
         Peer.RunAsync("/usr/bin/env", ["dotnet", Program, .. arguments, "--data", _data]);
 
     [Fact]
+    public async Task PasswordIterations_FromForewarnJson_SetTheCostOfNewHashes()
+    {
+        Directory.CreateDirectory(_data);
+        await File.WriteAllTextAsync(Path.Combine(_data, "forewarn.json"), "{ \"Forewarn\": { \"PasswordIterations\": 1500 } }");
+        Assert.Equal(0, (await Forewarn("users", "add", "fromconfig", "--password", "pw", "--methods", "pap")).ExitCode);
+        Assert.Equal(0, (await Forewarn("users", "add", "fromflag", "--password", "pw", "--methods", "pap", "--iterations", "2500")).ExitCode);
+        using (var store = Storage.Sqlite.SqliteStore.Open(Path.Combine(_data, "forewarn.db")))
+        {
+            Assert.StartsWith("pbkdf2-sha256$1500$", (await store.FindUserAsync("fromconfig"))!.Credential.PasswordHash, StringComparison.Ordinal);
+            Assert.StartsWith("pbkdf2-sha256$2500$", (await store.FindUserAsync("fromflag"))!.Credential.PasswordHash, StringComparison.Ordinal);
+        }
+        var tooFew = await Forewarn("users", "add", "weak", "--password", "pw", "--methods", "pap", "--iterations", "10");
+        Assert.Equal(2, tooFew.ExitCode);
+        Assert.Contains("at least 1000", tooFew.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Users_AddListPasswdRemove()
     {
         var add = await Forewarn("users", "add", "carol", "--password", "pw1", "--methods", "pap", "--reply", "Session-Timeout=60");

@@ -53,10 +53,10 @@ public sealed class TestServer : IAsyncDisposable
         return new TestServer(host, directory);
     }
 
-    public async Task AddUserAsync(string name, string password, AuthMethods methods = AuthMethods.All, IReadOnlyList<ReplyItem>? reply = null, IReadOnlyList<CheckItem>? checks = null, string? group = null)
+    public async Task AddUserAsync(string name, string password, AuthMethods methods = AuthMethods.All, IReadOnlyList<ReplyItem>? reply = null, IReadOnlyList<CheckItem>? checks = null, string? group = null, int iterations = 1000)
     {
         var sealer = _host.Services.GetRequiredService<Core.Aaa.PasswordSealer>();
-        var credential = Core.Aaa.Credentials.Create(password, methods, sealer, 1000);
+        var credential = Core.Aaa.Credentials.Create(password, methods, sealer, iterations);
         var user = new UserRecord(name, methods, credential, group, reply ?? [], checks ?? []);
         if (!await Store.AddUserAsync(user))
             await Store.UpdateUserAsync(user);
@@ -143,6 +143,15 @@ public sealed class UdpPeer : IDisposable
         int length = RadiusCrypto.HideUserPassword(System.Text.Encoding.UTF8.GetBytes(password), System.Text.Encoding.UTF8.GetBytes(secret), authenticator, hidden);
         writer.Add(AttributeTypes.UserPassword, hidden[..length]);
         extra?.Invoke(ref writer);
+        return buffer.AsSpan(0, writer.Complete(System.Text.Encoding.UTF8.GetBytes(secret))).ToArray();
+    }
+
+    /// <summary>A Status-Server (RFC 5997), Message-Authenticator included as it requires.</summary>
+    public static byte[] StatusServer(byte id, string secret)
+    {
+        var buffer = new byte[4096];
+        var writer = new RadiusWriter(buffer, RadiusCode.StatusServer, id, RandomAuthenticator());
+        writer.AddMessageAuthenticator();
         return buffer.AsSpan(0, writer.Complete(System.Text.Encoding.UTF8.GetBytes(secret))).ToArray();
     }
 

@@ -13,24 +13,98 @@ namespace Forewarn.Core.Aaa;
 public enum AuthMethod { None, Pap, Chap, MsChap, MsChapV2 }
 
 /// <summary>
+/// A handled request: the answer's length (0: none, drop it), and how long the answer was held on
+/// purpose, in TimeProvider ticks — a PBKDF2 derivation, whose cost is a choice of the operator's and not
+/// ill health. The latency probe leaves that time out; the slow-work probe watches the wait for it.
+/// </summary>
+public readonly record struct Handled(int Length, long DeliberateTicks = 0)
+{
+    public static implicit operator Handled(int length) => new(length);
+}
+
+/// <summary>
 /// Answers an Access-Request: finds the user, verifies PAP, CHAP, MS-CHAP or MS-CHAPv2 against the
 /// stored credential, applies check items, and writes an Access-Accept (with Message-Authenticator
 /// first, reply items, method keys and Proxy-State) or an Access-Reject with Reply-Message.
 /// The packet has been validated and its client's Message-Authenticator policy enforced already.
+/// What is cached and cheap runs on the calling (receiving) thread; a store lookup on a cache miss and
+/// a PBKDF2 derivation run on the slow-work pool, in the client's turn (<see cref="SlowWork"/>).
 /// </summary>
-public sealed partial class AccessHandler(IUserStore users, PasswordHasher hasher, PasswordSealer sealer, ReplyCompiler replies, ILogger<AccessHandler> logger)
+public sealed partial class AccessHandler(IUserStore users, PasswordHasher hasher, PasswordSealer sealer, ReplyCompiler replies, SlowWork slow, TimeProvider time, ILogger<AccessHandler> logger)
 {
     private const string FailureMessage = "Authentication failed";
 
-    public async ValueTask<int> HandleAsync(ReadOnlyMemory<byte> request, RadiusClient client, Memory<byte> response, CancellationToken cancellationToken)
+    public async ValueTask<Handled> HandleAsync(ReadOnlyMemory<byte> request, RadiusClient client, Memory<byte> response, CancellationToken cancellationToken)
     {
         string? userName = ReadUserName(request.Span);
+        if (!TryFindCached(userName, out var user, out var group))
+            (user, group) = await slow.RunAsync(client.Name, () => FindAsync(userName, cancellationToken)).ConfigureAwait(false);
+        bool? papVerdict = null;
+        long deliberate = 0;
+        if (PasswordToDerive(request.Span, client, user) is { } given)
+        {
+            var hash = user!.Credential.PasswordHash!;
+            try
+            {
+                if (hasher.TryVerifyCached(hash, given, out bool known))
+                    papVerdict = known;
+                else
+                {
+                    long started = time.GetTimestamp();
+                    papVerdict = await hasher.VerifyOnceAsync(hash, given, derive => slow.RunAsync(client.Name, derive)).ConfigureAwait(false);
+                    deliberate = time.GetTimestamp() - started;
+                }
+            }
+            finally
+            {
+                CryptographicOperations.ZeroMemory(given);
+            }
+        }
+        return new Handled(Respond(request.Span, client, userName, user, group, response.Span, papVerdict), deliberate);
+    }
+
+    /// <summary>The user (DOMAIN\\user falling back to user) and group from memory, when both are cached.</summary>
+    private bool TryFindCached(string? userName, out UserRecord? user, out GroupRecord? group)
+    {
+        user = null;
+        group = null;
+        if (userName is null)
+            return true;
+        if (users is not IUserCache cache || !cache.TryFindCachedUser(userName, out user))
+            return false;
+        if (user is null && StripDomain(userName) is { } bare && !cache.TryFindCachedUser(bare, out user))
+            return false;
+        return user?.Group is not { } groupName || cache.TryFindCachedGroup(groupName, out group);
+    }
+
+    private async ValueTask<(UserRecord?, GroupRecord?)> FindAsync(string? userName, CancellationToken cancellationToken)
+    {
         UserRecord? user = userName is null ? null : await users.FindUserAsync(userName, cancellationToken).ConfigureAwait(false);
-        // Windows clients send DOMAIN\user; when no user has that exact name, the part after the domain is tried.
-        if (user is null && userName is not null && userName.LastIndexOf('\\') is var slash and >= 0 && slash < userName.Length - 1)
-            user = await users.FindUserAsync(userName[(slash + 1)..], cancellationToken).ConfigureAwait(false);
+        if (user is null && StripDomain(userName) is { } bare)
+            user = await users.FindUserAsync(bare, cancellationToken).ConfigureAwait(false);
         GroupRecord? group = user?.Group is { } groupName ? await users.FindGroupAsync(groupName, cancellationToken).ConfigureAwait(false) : null;
-        return Respond(request.Span, client, userName, user, group, response.Span);
+        return (user, group);
+    }
+
+    /// <summary>Windows clients send DOMAIN\\user; when no user has that exact name, the part after the domain is tried.</summary>
+    private static string? StripDomain(string? userName) =>
+        userName is not null && userName.LastIndexOf('\\') is var slash and >= 0 && slash < userName.Length - 1 ? userName[(slash + 1)..] : null;
+
+    /// <summary>The PAP password in the clear when the user's credential is a PBKDF2 hash, for a derivation off the receiving thread.</summary>
+    private static byte[]? PasswordToDerive(ReadOnlySpan<byte> request, RadiusClient client, UserRecord? user)
+    {
+        if (user is not { Enabled: true, Credential.PasswordHash: not null } || (user.Methods & AuthMethods.Pap) == 0)
+            return null;
+        var packet = RadiusPacket.FromValidated(request);
+        if (!packet.TryGetAttribute(AttributeTypes.UserPassword, out var hidden))
+            return null;
+        Span<byte> password = stackalloc byte[128];
+        int length = RadiusCrypto.UnhideUserPassword(hidden, client.Secret, packet.Authenticator, password);
+        if (length < 0)
+            return null;
+        var copy = password[..length].ToArray();
+        CryptographicOperations.ZeroMemory(password);
+        return copy;
     }
 
     private static string? ReadUserName(ReadOnlySpan<byte> request)
@@ -39,7 +113,7 @@ public sealed partial class AccessHandler(IUserStore users, PasswordHasher hashe
         return packet.TryGetAttribute(AttributeTypes.UserName, out var name) && name.Length > 0 ? Encoding.UTF8.GetString(name) : null;
     }
 
-    private int Respond(ReadOnlySpan<byte> request, RadiusClient client, string? userName, UserRecord? user, GroupRecord? group, Span<byte> response)
+    private int Respond(ReadOnlySpan<byte> request, RadiusClient client, string? userName, UserRecord? user, GroupRecord? group, Span<byte> response, bool? papVerdict)
     {
         var packet = RadiusPacket.FromValidated(request);
         var method = DetectMethod(packet);
@@ -62,7 +136,7 @@ public sealed partial class AccessHandler(IUserStore users, PasswordHasher hashe
 
         bool verified = method switch
         {
-            AuthMethod.Pap => VerifyPap(packet, client, user.Credential, haveNt ? ntHash : default, cleartext[..Math.Max(0, cleartextLength)], cleartextLength >= 0),
+            AuthMethod.Pap => VerifyPap(packet, client, user.Credential, haveNt ? ntHash : default, cleartext[..Math.Max(0, cleartextLength)], cleartextLength >= 0, papVerdict),
             AuthMethod.Chap => cleartextLength >= 0 && VerifyChap(packet, cleartext[..cleartextLength]),
             AuthMethod.MsChap => haveNt && VerifyMsChap(packet, ntHash),
             AuthMethod.MsChapV2 => haveNt && VerifyMsChapV2(packet, ntHash),
@@ -121,7 +195,7 @@ public sealed partial class AccessHandler(IUserStore users, PasswordHasher hashe
         _ => AuthMethods.None,
     };
 
-    private bool VerifyPap(RadiusPacket packet, RadiusClient client, Credential credential, ReadOnlySpan<byte> ntHash, ReadOnlySpan<byte> cleartext, bool haveCleartext)
+    private bool VerifyPap(RadiusPacket packet, RadiusClient client, Credential credential, ReadOnlySpan<byte> ntHash, ReadOnlySpan<byte> cleartext, bool haveCleartext, bool? papVerdict)
     {
         packet.TryGetAttribute(AttributeTypes.UserPassword, out var hidden);
         Span<byte> password = stackalloc byte[128];
@@ -130,7 +204,7 @@ public sealed partial class AccessHandler(IUserStore users, PasswordHasher hashe
             return false;
         var given = password[..length];
         if (credential.PasswordHash is { } hash)
-            return hasher.Verify(hash, given);
+            return papVerdict ?? hasher.Verify(hash, given);
         if (credential.SealedPassword is not null)
             return haveCleartext && CryptographicOperations.FixedTimeEquals(given, cleartext);
         if (ntHash.Length == 16)

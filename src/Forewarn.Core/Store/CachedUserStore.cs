@@ -9,7 +9,7 @@ namespace Forewarn.Core.Store;
 /// it moved. Unknown names are cached too (as null), up to <see cref="MaxEntries"/>, after which the
 /// cache starts over rather than grow without bound under a flood of made-up names.
 /// </summary>
-public sealed class CachedUserStore(IUserStore inner, Func<CancellationToken, Task<long>> version) : IUserStore
+public sealed class CachedUserStore(IUserStore inner, Func<CancellationToken, Task<long>> version) : IUserStore, IUserCache
 {
     public const int MaxEntries = 200_000;
 
@@ -22,6 +22,16 @@ public sealed class CachedUserStore(IUserStore inner, Func<CancellationToken, Ta
 
     public long Hits => Interlocked.Read(ref _hits);
     public long Misses => Interlocked.Read(ref _misses);
+
+    public bool TryFindCachedUser(string name, out UserRecord? user)
+    {
+        if (!_users.TryGetValue(name, out user))
+            return false;
+        Interlocked.Increment(ref _hits);
+        return true;
+    }
+
+    public bool TryFindCachedGroup(string name, out GroupRecord? group) => _groups.TryGetValue(name, out group);
 
     public ValueTask<UserRecord?> FindUserAsync(string name, CancellationToken cancellationToken = default)
     {

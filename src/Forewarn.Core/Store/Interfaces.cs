@@ -1,6 +1,14 @@
 namespace Forewarn.Core.Store;
 
 /// <summary>Users and groups. Lookups run on the request path; everything else is administration.</summary>
+/// <summary>A user store with a memory in front: answers without blocking when it can.</summary>
+public interface IUserCache
+{
+    /// <summary>True when the answer (a user, or that there is none) is in memory.</summary>
+    bool TryFindCachedUser(string name, out UserRecord? user);
+    bool TryFindCachedGroup(string name, out GroupRecord? group);
+}
+
 public interface IUserStore
 {
     /// <summary>The user, or null. Names compare exactly (case-sensitive), as RADIUS clients send them.</summary>

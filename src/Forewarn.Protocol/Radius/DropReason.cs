@@ -44,4 +44,6 @@ public enum DropReason
     InternalError,
     /// <summary>A queued request waited for a worker longer than the server's queue timeout: its NAS has stopped waiting.</summary>
     QueueTimeout,
+    /// <summary>The request needed the slow-work pool (a PBKDF2 verification, a store lookup) and its client's queue there, or the pool's, was full.</summary>
+    SlowWorkFull,
 }

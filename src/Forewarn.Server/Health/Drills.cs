@@ -4,8 +4,21 @@ using Forewarn.Core.Store;
 namespace Forewarn.Server.Health;
 
 /// <summary>The user store as the server uses it: during a SlowStore drill every lookup waits first (a real degradation the probes then see).</summary>
-public sealed class DrillingUserStore(IUserStore inner, DrillState drill, TimeProvider time) : IUserStore
+public sealed class DrillingUserStore(IUserStore inner, DrillState drill, TimeProvider time) : IUserStore, IUserCache
 {
+    /// <summary>During a slow-store drill nothing is answered from memory: every lookup takes the slow way.</summary>
+    public bool TryFindCachedUser(string name, out UserRecord? user)
+    {
+        user = null;
+        return drill.StoreDelay <= TimeSpan.Zero && inner is IUserCache cache && cache.TryFindCachedUser(name, out user);
+    }
+
+    public bool TryFindCachedGroup(string name, out GroupRecord? group)
+    {
+        group = null;
+        return drill.StoreDelay <= TimeSpan.Zero && inner is IUserCache cache && cache.TryFindCachedGroup(name, out group);
+    }
+
     public async ValueTask<UserRecord?> FindUserAsync(string name, CancellationToken cancellationToken = default)
     {
         var delay = drill.StoreDelay;

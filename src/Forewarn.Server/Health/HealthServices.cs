@@ -81,6 +81,7 @@ internal static class ProbeSet
         yield return new WorkersProbe(Get<RadiusServer>(), time);
         yield return new QueueProbe(Get<RadiusServer>(), options);
         yield return new LatencyProbe(Get<LatencyWindow>(), options, time);
+        yield return new SlowWorkProbe(Get<Core.Aaa.SlowWork>(), Get<Core.Aaa.SlowWorkOptions>());
         yield return new DropsProbe(Get<ServerCounters>(), () => Get<RadiusServer>().Endpoints.Select(e => e.Endpoint), options, time);
         yield return new CpuProbe(options, time);
         yield return new MemoryProbe(options);

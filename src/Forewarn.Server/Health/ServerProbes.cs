@@ -66,6 +66,27 @@ public sealed class QueueProbe(RadiusServer server, HealthOptions options) : IPr
 }
 
 /// <summary>
+/// The slow-work pool (PBKDF2 verifications, store lookups on a cache miss): the typical client's wait
+/// for its turn (<see cref="Core.Aaa.SlowWork.TypicalWait"/>) against Forewarn:SlowWork:WaitObjectiveMs.
+/// A client flooding the pool waits behind its own backlog and moves neither figure; a pool that stops
+/// moving, or one too small for every client's logins, does.
+/// </summary>
+public sealed class SlowWorkProbe(Core.Aaa.SlowWork pool, Core.Aaa.SlowWorkOptions options) : IProbe
+{
+    public string Name => "slow-work";
+    public ProbeKind Kind => ProbeKind.Server;
+
+    public ProbeSample Sample()
+    {
+        var wait = pool.TypicalWait();
+        double waitMs = wait?.TotalMilliseconds ?? 0;
+        double headroom = ProbeSample.FromLoad(waitMs, options.WaitObjectiveMs, options.WaitObjectiveMs * 0.25);
+        return new ProbeSample(Name, Kind, headroom, waitMs, "ms waiting", true,
+            $"typical wait {waitMs:0.#} ms{(wait is null ? " (no slow work)" : "")}; {pool.Queued}/{pool.Capacity} queued, {pool.Busy}/{pool.Threads} threads busy, {pool.Refused} refused; objective {options.WaitObjectiveMs} ms");
+    }
+}
+
+/// <summary>
 /// Service latency (receipt to answer) over the latency window, against the latency objective. The
 /// figure is the p99, but never one that fewer than three requests reach (with n requests, the
 /// quantile 1 − 3/n up to p99): one slow request is an anecdote, not a breach. Fewer than
