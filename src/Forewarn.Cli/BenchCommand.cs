@@ -162,6 +162,11 @@ internal static class BenchCommand
             Console.WriteLine(JsonSerializer.Serialize(report, JsonOptions));
         else
             Print(report);
+        // An authentication benchmark that only measured rejects measured the wrong path: say so.
+        if (options.Kind is LoadKind.Pap or LoadKind.Chap or LoadKind.MsChapV2 && report.Accepted == 0 && report.Rejected > 0)
+            Console.Error.WriteLine(
+                $"forewarn: warning: every answer was an Access-Reject: the users do not exist or their password is not '{options.Password}'. " +
+                $"Create them first, e.g. for i in $(seq 1 {options.Users}); do ./forewarn users add {string.Format(CultureInfo.InvariantCulture, options.UserFormat, 1).Replace("1", "$i", StringComparison.Ordinal)} --password {options.Password}; done");
         return report.Lost > 0 ? 1 : 0;
     }
 

@@ -12,7 +12,8 @@ internal static class ClientsCommand
 
         var name = new Argument<string>("name") { Description = "A name for the client" };
         var address = new Option<string>("--address") { Description = "IP address or CIDR block the requests come from", Required = true };
-        var secret = new Option<string>("--secret") { Description = "Shared secret", Required = true };
+        var secret = new Option<string?>("--secret") { Description = "Shared secret ('-' reads it from standard input; visible in the process list otherwise: prefer --secret-file or $FOREWARN_SECRET)" };
+        var secretFile = new Option<string?>("--secret-file") { Description = "A file whose first line is the shared secret" };
         var group = new Option<string?>("--group") { Description = "Device group" };
         var messageAuthenticator = new Option<MessageAuthenticatorPolicy>("--message-authenticator")
         {
@@ -21,18 +22,29 @@ internal static class ClientsCommand
         };
         var clientClass = new Option<string?>("--class") { Description = "Client class: its thresholds (Forewarn:Health:ClassThresholds)" };
         var advisoryPort = new Option<int>("--advisory-port") { Description = "UDP port the client takes advisories on (default: Forewarn:Advisory:ClientPort)" };
-        var add = new Command("add", "Add a client") { name, address, secret, group, messageAuthenticator, clientClass, advisoryPort };
+        var add = new Command("add", "Add a client") { name, address, secret, secretFile, group, messageAuthenticator, clientClass, advisoryPort };
         add.SetAction(async (result, cancellationToken) =>
         {
-            var record = new ClientRecord(result.GetValue(name)!, result.GetValue(address)!, result.GetValue(secret)!, result.GetValue(group), result.GetValue(messageAuthenticator),
+            if (!CommonOptions.TryReadSecret(result.GetValue(secret), result.GetValue(secretFile), "FOREWARN_SECRET", out var sharedSecret, out var error))
+                return CommonOptions.Fail(error);
+            if (sharedSecret is null)
+                return CommonOptions.Fail("give the shared secret with --secret-file FILE, --secret - (standard input), $FOREWARN_SECRET, or --secret VALUE.");
+            var record = new ClientRecord(result.GetValue(name)!, result.GetValue(address)!, sharedSecret, result.GetValue(group), result.GetValue(messageAuthenticator),
                 result.GetValue(clientClass), result.GetValue(advisoryPort));
+            if (record.Name.Trim().Length == 0)
+                return CommonOptions.Fail("the client's name may not be empty.");
             if (!RadiusClient.IsValidAddress(record.Address))
                 return CommonOptions.Fail($"'{record.Address}' is neither an IP address nor a CIDR block.");
             if (record.Secret.Length == 0)
                 return CommonOptions.Fail("the secret may not be empty.");
             using var store = CommonOptions.OpenStore(result);
+            // A fresh data directory gets its localhost clients now, as `serve` would give them, so that
+            // radtest still works after a switch was added first.
+            bool fresh = await store.ClientsVersionAsync(cancellationToken).ConfigureAwait(false) == 0;
             if (!await store.AddClientAsync(record, cancellationToken).ConfigureAwait(false))
                 return CommonOptions.Fail($"a client named '{record.Name}' or with address {record.Address} exists already.");
+            if (fresh && await Forewarn.Server.ServerServices.SeedLocalhostAsync(store).ConfigureAwait(false) > 0)
+                Console.WriteLine("This data directory had no clients: localhost (127.0.0.1 and ::1, secret testing123) was added too, for radtest; remove it before production use (forewarn clients remove localhost).");
             Console.WriteLine($"Added client {record.Name} ({record.Address}). A running server picks it up within a second.");
             return 0;
         });

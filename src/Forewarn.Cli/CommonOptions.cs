@@ -59,6 +59,20 @@ internal static class CommonOptions
         return true;
     }
 
+    /// <summary>A port option: 0..65535, and a plain sentence otherwise (not a .NET type name).</summary>
+    public static Option<int?> Port(string name, string description) => new(name)
+    {
+        Description = description,
+        CustomParser = argument =>
+        {
+            var token = argument.Tokens.Count > 0 ? argument.Tokens[0].Value : "";
+            if (int.TryParse(token, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int port) && port <= 65535)
+                return port;
+            argument.AddError($"{name} '{token}' is not a port: give a number from 0 to 65535 (0 picks a free port).");
+            return null;
+        },
+    };
+
     /// <summary>Prints an error to stderr and returns the exit code for bad usage.</summary>
     public static int Fail(string message)
     {
@@ -68,4 +82,33 @@ internal static class CommonOptions
 
     /// <summary>"-" reads the password from the first line of standard input, so it stays out of the process list.</summary>
     public static string? ReadPassword(string? value) => value == "-" ? Console.In.ReadLine() : value;
+
+    /// <summary>
+    /// A secret from, in order: <paramref name="value"/> ("-": the first line of standard input), the
+    /// first line of <paramref name="file"/>, or the environment variable <paramref name="environment"/>.
+    /// Only the first two keep it out of the process list and the shell's history; null when none is given.
+    /// </summary>
+    public static bool TryReadSecret(string? value, string? file, string environment, out string? secret, out string error)
+    {
+        error = "";
+        secret = null;
+        if (value is not null)
+            secret = value == "-" ? Console.In.ReadLine() : value;
+        else if (file is not null)
+        {
+            try
+            {
+                secret = File.ReadLines(file).FirstOrDefault() ?? "";
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                error = $"cannot read the secret from '{file}': {e.Message}";
+                return false;
+            }
+        }
+        else
+            secret = Environment.GetEnvironmentVariable(environment);
+        secret = secret?.TrimEnd('\r');
+        return true;
+    }
 }

@@ -13,5 +13,16 @@ root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(FailoverCommand.CreateDemo());
 foreach (var command in HealthCommands.Create())
     root.Subcommands.Add(command);
+// A mistyped --data starts an empty store: say so where the user reads it (commands that print data keep stdout clean).
+Forewarn.Server.DataDirectory.Created += directory =>
+    Console.Error.WriteLine($"forewarn: created a new, empty data directory {directory}");
 // The host handles SIGINT/SIGTERM itself (graceful shutdown), so the parser must not terminate the process.
-return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null }).ConfigureAwait(false);
+// An operator's mistake ends in one line and exit code 2, never a stack trace (OperatorErrors).
+try
+{
+    return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null, EnableDefaultExceptionHandler = false }).ConfigureAwait(false);
+}
+catch (Exception e) when (OperatorErrors.Describe(e) is { } message)
+{
+    return CommonOptions.Fail(message);
+}

@@ -18,9 +18,9 @@ internal static class ServeCommand
 
     private static HostOptions CommonHostOptions(string advisoryDescription) => new(
         new Option<string[]>("--listen") { Description = "Address to listen on (repeatable; default 127.0.0.1)" },
-        new Option<int?>("--auth-port") { Description = "Authentication port (default 1812; 0 picks a free port)" },
-        new Option<int?>("--acct-port") { Description = "Accounting port (default 1813; 0 picks a free port)" },
-        new Option<int?>("--advisory-port") { Description = advisoryDescription },
+        CommonOptions.Port("--auth-port", "Authentication port (default 1812; 0 picks a free port)"),
+        CommonOptions.Port("--acct-port", "Accounting port (default 1813; 0 picks a free port)"),
+        CommonOptions.Port("--advisory-port", advisoryDescription),
         new Option<string?>("--config") { Description = "Configuration file (JSON); forewarn.json in the data directory is read too" },
         new Option<string[]>("--set") { Description = "Override a setting: KEY=VALUE, e.g. Forewarn:Workers=32 (repeatable)" });
 
@@ -134,6 +134,8 @@ internal static class ServeCommand
             Console.WriteLine($"Ready: {(port == PortKind.Authentication ? "auth" : "acct")} {endpoint}");
         if (host.Services.GetRequiredService<Forewarn.Server.Advisories.AdvisoryService>().Endpoint is { } advisory)
             Console.WriteLine($"Ready: advisory {advisory}");
+        if (configure is not null && host.Services.GetService<Forewarn.Client.ForewarnClient>()?.AdvisoryEndpoint is { } upstreamAdvisories)
+            Console.WriteLine($"Ready: advisories from upstream servers on {upstreamAdvisories}");
         await host.WaitForShutdownAsync(CancellationToken.None).ConfigureAwait(false);
         return 0;
     }

@@ -56,8 +56,10 @@ internal static class UsersCommand
             if (path != "-" && !File.Exists(path))
                 return CommonOptions.Fail($"'{path}' does not exist.");
             var lines = path == "-" ? Console.In.ReadToEnd().Split('\n') : await File.ReadAllLinesAsync(path, cancellationToken).ConfigureAwait(false);
-            using var store = CommonOptions.OpenStore(result);
-            int added = 0, replaced = 0;
+            // Every line is checked before anything is written, and all are written in one transaction:
+            // a mistake on line 3 leaves the store as it was, not with lines 1 and 2 imported.
+            var users = new List<UserRecord>();
+            var seen = new HashSet<string>(StringComparer.Ordinal);
             for (int i = 0; i < lines.Length; i++)
             {
                 var line = lines[i].Trim();
@@ -65,14 +67,15 @@ internal static class UsersCommand
                     continue;
                 int space = line.IndexOfAny([' ', '\t']);
                 if (space <= 0)
-                    return CommonOptions.Fail($"{path}:{i + 1}: expected 'name password'.");
+                    return CommonOptions.Fail($"{path}:{i + 1}: expected 'name password'; nothing was imported.");
                 if (!TryBuild(result, line[..space], line[(space + 1)..].Trim(), out var user, out var error))
-                    return CommonOptions.Fail($"{path}:{i + 1}: {error}");
-                if (await store.AddUserAsync(user!, cancellationToken).ConfigureAwait(false))
-                    added++;
-                else if (await store.UpdateUserAsync(user!, cancellationToken).ConfigureAwait(false))
-                    replaced++;
+                    return CommonOptions.Fail($"{path}:{i + 1}: {error}; nothing was imported.");
+                if (!seen.Add(user!.Name))
+                    return CommonOptions.Fail($"{path}:{i + 1}: user '{user.Name}' appears twice; nothing was imported.");
+                users.Add(user);
             }
+            using var store = CommonOptions.OpenStore(result);
+            var (added, replaced) = await store.ImportUsersAsync(users, cancellationToken).ConfigureAwait(false);
             Console.WriteLine($"Imported {added + replaced} users ({added} added, {replaced} replaced).");
             return 0;
         });
@@ -153,6 +156,11 @@ internal static class UsersCommand
     private static bool TryBuild(ParseResult result, string name, string password, out UserRecord? user, out string error)
     {
         user = null;
+        if (name.Trim().Length == 0 || name.Any(char.IsControl))
+        {
+            error = name.Trim().Length == 0 ? "the user name may not be empty." : "the user name may not contain control characters.";
+            return false;
+        }
         AuthMethods methods;
         try
         {

@@ -19,6 +19,11 @@ namespace Forewarn.Relay;
 /// </summary>
 public sealed partial class RelayHandler(ForewarnClient upstream, SqliteStore store, ILogger<RelayHandler> logger) : IRadiusHandler
 {
+    private long _spooled;
+
+    /// <summary>Accounting requests this relay took into its spool (no upstream answered) and acknowledged.</summary>
+    public long Spooled => Interlocked.Read(ref _spooled);
+
     public async ValueTask<Core.Aaa.Handled> HandleAsync(ReadOnlyMemory<byte> request, RadiusClient client, IPEndPoint source, Memory<byte> response, CancellationToken cancellationToken)
     {
         var (forward, authenticator, code, identifier, attributes) = Translate(request.Span, client);
@@ -32,6 +37,7 @@ public sealed partial class RelayHandler(ForewarnClient upstream, SqliteStore st
         {
             // No server answered: the relay takes responsibility, durably, before it acknowledges.
             store.Spool(client.Name, attributes);
+            Interlocked.Increment(ref _spooled);
             LogSpooled(logger, client.Name);
             return AccountingResponse(request.Span, client, response.Span);
         }

@@ -58,17 +58,26 @@ internal sealed class RelayOptionsValidator : IValidateOptions<RelayOptions>
 }
 
 /// <summary>Replays the accounting spool, oldest first, one at a time, stopping at the first failure; reports the relay's state.</summary>
-public sealed partial class SpoolReplayer(ForewarnClient upstream, SqliteStore store, RelayOptions options, TimeProvider time, ILogger<SpoolReplayer> logger)
+public sealed partial class SpoolReplayer(ForewarnClient upstream, SqliteStore store, RelayHandler handler, RelayOptions options, TimeProvider time,
+    Core.Health.AlertHub alerts, ILogger<SpoolReplayer> logger)
     : BackgroundService, IRelayStatusSource
 {
     private long _replayed;
     private long _moves;
+    // A forged or replayed advisory is an attack or a misconfiguration: said, but at most once per reason per 10 s.
+    private readonly Core.Logging.LogLimiter _rejections = new(time, TimeSpan.FromSeconds(10));
 
     public long Replayed => Interlocked.Read(ref _replayed);
 
     public override Task StartAsync(CancellationToken cancellationToken)
     {
         upstream.MovedAway += (_, _) => Interlocked.Increment(ref _moves);
+        upstream.AdvisoryRejected += (source, error) =>
+        {
+            if (_rejections.ShouldLog(error.ToString(), out long others))
+                alerts.Raise(Core.Health.AlertSeverity.Warning, "advisory",
+                    $"dropped an advisory from {source}: {error} ({others} more for this reason in the 10 s before; {upstream.Counters.Rejected} dropped in all)");
+        };
         return base.StartAsync(cancellationToken);
     }
 
@@ -77,10 +86,19 @@ public sealed partial class SpoolReplayer(ForewarnClient upstream, SqliteStore s
         using var timer = new PeriodicTimer(TimeSpan.FromSeconds(options.SpoolRetrySeconds), time);
         while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
         {
-            foreach (var spooled in store.PeekSpool(100))
+            try
             {
-                if (!await ReplayAsync(spooled, stoppingToken).ConfigureAwait(false))
-                    break;
+                foreach (var spooled in store.PeekSpool(100))
+                {
+                    if (!await ReplayAsync(spooled, stoppingToken).ConfigureAwait(false))
+                        break;
+                }
+            }
+            catch (Microsoft.Data.Sqlite.SqliteException e)
+            {
+                // A locked or failing database: the spool stays as it is and the next tick tries again.
+                // Stopping here would stop the host, and with it every device's authentication.
+                LogSpoolFailed(logger, e.Message);
             }
         }
     }
@@ -118,8 +136,11 @@ public sealed partial class SpoolReplayer(ForewarnClient upstream, SqliteStore s
         return new RelayStatus(
             [.. upstream.Pool.Servers.Select(s => new UpstreamState(s.ToString(), s.Priority, s.Deferred, s.DeadUntil > now,
                 [.. s.Alternates.Select(a => $"{a.Address}:{a.Port}")]))],
-            store.SpoolDepth(), 0, Replayed, Interlocked.Read(ref _moves), upstream.Counters.Rejected, upstream.Counters.Timeouts);
+            store.SpoolDepth(), handler.Spooled, Replayed, Interlocked.Read(ref _moves), upstream.Counters.Rejected, upstream.Counters.Timeouts);
     }
+
+    [LoggerMessage(EventId = 711, Level = LogLevel.Error, Message = "Spool replay failed, retrying at the next tick: {Error}")]
+    private static partial void LogSpoolFailed(ILogger logger, string error);
 
     [LoggerMessage(EventId = 710, Level = LogLevel.Information, Message = "Replayed spooled accounting #{Id} from {Client}")]
     private static partial void LogReplayed(ILogger logger, long id, string client);

@@ -30,6 +30,7 @@ public sealed class DuplicateCache(TimeProvider time, TimeSpan window)
         public bool InUse;
         public byte[] Response = [];
         public int ResponseLength = -1;     // -1: in progress
+        public bool Removed;                // swept out of the dictionary: whoever holds it must look again
     }
 
     private readonly ConcurrentDictionary<SlotKey, Slot> _slots = new();
@@ -52,23 +53,35 @@ public sealed class DuplicateCache(TimeProvider time, TimeSpan window)
     {
         cachedLength = 0;
         long now = time.GetTimestamp();
-        var slot = _slots.GetOrAdd(key.Slot, static _ => new Slot());
-        lock (slot)
+        while (true)
         {
-            if (slot.InUse && slot.Authenticator == key.Authenticator && slot.Expires >= now)
+            var slot = _slots.GetOrAdd(key.Slot, static _ => new Slot());
+            lock (slot)
             {
-                if (slot.ResponseLength < 0)
-                    return Outcome.InProgress;
-                slot.Response.AsSpan(0, slot.ResponseLength).CopyTo(response);
-                cachedLength = slot.ResponseLength;
-                return Outcome.Answered;
+                if (slot.Removed)
+                    continue; // Sweep took it out between the lookup and the lock
+                return Begin(slot, key, now, response, out cachedLength);
             }
-            slot.InUse = true;
-            slot.Authenticator = key.Authenticator;
-            slot.Expires = now + _windowTicks;
-            slot.ResponseLength = -1;
-            return Outcome.New;
         }
+    }
+
+    /// <summary>Called under the slot's lock.</summary>
+    private Outcome Begin(Slot slot, Key key, long now, Span<byte> response, out int cachedLength)
+    {
+        cachedLength = 0;
+        if (slot.InUse && slot.Authenticator == key.Authenticator && slot.Expires >= now)
+        {
+            if (slot.ResponseLength < 0)
+                return Outcome.InProgress;
+            slot.Response.AsSpan(0, slot.ResponseLength).CopyTo(response);
+            cachedLength = slot.ResponseLength;
+            return Outcome.Answered;
+        }
+        slot.InUse = true;
+        slot.Authenticator = key.Authenticator;
+        slot.Expires = now + _windowTicks;
+        slot.ResponseLength = -1;
+        return Outcome.New;
     }
 
     public void Complete(Key key, ReadOnlySpan<byte> response)
@@ -105,11 +118,18 @@ public sealed class DuplicateCache(TimeProvider time, TimeSpan window)
         int removed = 0;
         foreach (var (key, slot) in _slots)
         {
-            bool expired;
+            // Decided and removed under the slot's lock: a request claiming the slot meanwhile either
+            // finds it still here (and the sweep leaves it) or sees it removed and takes a new one.
             lock (slot)
-                expired = slot.Expires < now && slot.ResponseLength >= 0 || !slot.InUse;
-            if (expired && _slots.TryRemove(key, out _))
-                removed++;
+            {
+                if (!(slot.Expires < now && slot.ResponseLength >= 0 || !slot.InUse))
+                    continue;
+                if (_slots.TryRemove(KeyValuePair.Create(key, slot)))
+                {
+                    slot.Removed = true;
+                    removed++;
+                }
+            }
         }
         return removed;
     }

@@ -101,12 +101,24 @@ public static class ServerServices
     }
 
     /// <summary>Default clients for a fresh data directory: localhost with FreeRADIUS's well-known secret, so radtest works at once.</summary>
-    public static async Task SeedDefaultsAsync(SqliteStore store)
+    /// <summary>A data directory that never had a client gets the localhost ones (for radtest); true when it did now.</summary>
+    public static async Task<bool> SeedDefaultsAsync(SqliteStore store)
     {
         if (await store.ClientsVersionAsync().ConfigureAwait(false) != 0)
-            return;
-        await store.AddClientAsync(new ClientRecord("localhost", "127.0.0.1", "testing123")).ConfigureAwait(false);
-        await store.AddClientAsync(new ClientRecord("localhost-ipv6", "::1", "testing123")).ConfigureAwait(false);
+            return false;
+        return await SeedLocalhostAsync(store).ConfigureAwait(false) > 0;
+    }
+
+    /// <summary>Adds the localhost clients whose name and address are still free; returns how many.</summary>
+    public static async Task<int> SeedLocalhostAsync(SqliteStore store)
+    {
+        int added = 0;
+        foreach (var client in new[] { new ClientRecord("localhost", "127.0.0.1", "testing123"), new ClientRecord("localhost-ipv6", "::1", "testing123") })
+        {
+            if (await store.AddClientAsync(client).ConfigureAwait(false))
+                added++;
+        }
+        return added;
     }
 }
 

@@ -41,6 +41,33 @@ public sealed class ProcessTests : IDisposable
     }
 
     [Fact]
+    public async Task ClientsAdd_TakesTheSecretFromAFileStandardInputOrTheEnvironment_AndTheFirstSeedsLocalhost()
+    {
+        Directory.CreateDirectory(_data);
+        var file = Path.Combine(_data, "switch.secret");
+        await File.WriteAllTextAsync(file, "from-a-file\n");
+        var first = await Forewarn("clients", "add", "switch-1", "--address", "10.1.0.0/24", "--secret-file", file);
+        Assert.True(first.ExitCode == 0, first.ToString());
+        Assert.Contains("localhost (127.0.0.1 and ::1, secret testing123) was added too", first.Output, StringComparison.Ordinal);
+        var piped = await Peer.RunAsync("/usr/bin/env", ["dotnet", Program, "clients", "add", "switch-2", "--address", "10.2.0.1", "--secret", "-", "--data", _data], input: "from-stdin\n");
+        Assert.True(piped.ExitCode == 0, piped.ToString());
+        Assert.DoesNotContain("was added too", piped.Output, StringComparison.Ordinal);
+        var environment = await Peer.RunAsync("/usr/bin/env", ["FOREWARN_SECRET=from-the-environment", "dotnet", Program, "clients", "add", "switch-3", "--address", "10.3.0.1", "--data", _data]);
+        Assert.True(environment.ExitCode == 0, environment.ToString());
+        var none = await Peer.RunAsync("/usr/bin/env", ["-u", "FOREWARN_SECRET", "dotnet", Program, "clients", "add", "switch-4", "--address", "10.4.0.1", "--data", _data]);
+        Assert.Equal(2, none.ExitCode);
+        Assert.Contains("--secret-file", none.Error, StringComparison.Ordinal);
+
+        using var store = Storage.Sqlite.SqliteStore.Open(Path.Combine(_data, "forewarn.db"));
+        var clients = (await store.ListClientsAsync()).ToDictionary(c => c.Name, c => c.Secret);
+        Assert.Equal("from-a-file", clients["switch-1"]);
+        Assert.Equal("from-stdin", clients["switch-2"]);
+        Assert.Equal("from-the-environment", clients["switch-3"]);
+        Assert.Equal("testing123", clients["localhost"]);
+        Assert.False(clients.ContainsKey("switch-4"));
+    }
+
+    [Fact]
     public async Task Users_AddListPasswdRemove()
     {
         var add = await Forewarn("users", "add", "carol", "--password", "pw1", "--methods", "pap", "--reply", "Session-Timeout=60");

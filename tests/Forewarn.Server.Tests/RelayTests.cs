@@ -149,6 +149,7 @@ public sealed class RelayTests : IAsyncLifetime
             Assert.Contains("Received Accounting-Response", acct.Output, StringComparison.Ordinal);
         }
         Assert.Equal(3, RelayStatus().SpoolDepth);
+        Assert.Equal(3, RelayStatus().Spooled);
 
         // Server 1 comes back (same data): the Status-Server watch sees it, the spool drains in order, once.
         _servers[0] = await StartServerAsync(0, dataDirectory);

@@ -18,6 +18,8 @@ public sealed partial class ServerProcess : IAsyncDisposable
     public string DataDirectory { get; }
     public Uri Admin { get; }
     public int Id => _process.Id;
+    /// <summary>Standard output after the ready lines; complete once the process has exited.</summary>
+    public Task<string> RestOfOutput { get; private init; } = Task.FromResult("");
 
     private ServerProcess(Process process, string data, int auth, int acct, Uri admin)
     {
@@ -57,9 +59,9 @@ public sealed partial class ServerProcess : IAsyncDisposable
             process.Kill(entireProcessTree: true);
             throw new InvalidOperationException("the server did not report its ports");
         }
-        _ = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
+        var rest = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
         var admin = new Uri((await File.ReadAllTextAsync(Path.Combine(data, "admin.url"), cts.Token)).Trim());
-        var server = new ServerProcess(process, data, auth, acct, admin);
+        var server = new ServerProcess(process, data, auth, acct, admin) { RestOfOutput = rest };
         // As the operator: the token the server wrote to its data directory (0600).
         server._http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer",
             (await File.ReadAllTextAsync(Path.Combine(data, "admin.token"), cts.Token)).Trim());

@@ -75,7 +75,6 @@ public sealed class SlowWorkTests
 
         Assert.Equal(20, accepted);
         Assert.Equal(20, statusAnswered);
-        Assert.Equal(0, nas.Counters.Retransmissions);
         // The flood was real: far more than the pool could verify, refused rather than queued without end.
         Assert.True(flooded > perSecond * 10, $"{flooded} flooded");
         Assert.True(server.Counters.Dropped(DropReason.SlowWorkFull) > 0, "the flooding client's queue on the pool never filled");

@@ -33,6 +33,8 @@ public readonly record struct Handled(int Length, long DeliberateTicks = 0)
 public sealed partial class AccessHandler(IUserStore users, PasswordHasher hasher, PasswordSealer sealer, ReplyCompiler replies, SlowWork slow, TimeProvider time, ILogger<AccessHandler> logger)
 {
     private const string FailureMessage = "Authentication failed";
+    /// <summary>One reject line per reason per 10 s, with a count of the others: a flood of bad logins cannot fill the disk.</summary>
+    private readonly Logging.LogLimiter _rejects = new(time, TimeSpan.FromSeconds(10));
 
     public async ValueTask<Handled> HandleAsync(ReadOnlyMemory<byte> request, RadiusClient client, Memory<byte> response, CancellationToken cancellationToken)
     {
@@ -157,7 +159,7 @@ public sealed partial class AccessHandler(IUserStore users, PasswordHasher hashe
             AddReplyItems(ref writer, packet, client, group.Reply, user.Name);
         AddReplyItems(ref writer, packet, client, user.Reply, user.Name);
         CopyProxyState(ref writer, packet);
-        LogAccept(logger, userName, client.Name, method);
+        LogAccepted(userName, client.Name, method);
         return writer.Complete(client.Secret, packet.Authenticator);
     }
 
@@ -350,7 +352,8 @@ public sealed partial class AccessHandler(IUserStore users, PasswordHasher hashe
 
     private int Reject(RadiusPacket packet, RadiusClient client, AuthMethod method, Span<byte> response, string reason, string? userName)
     {
-        LogReject(logger, userName ?? "(none)", client.Name, method, reason);
+        if (logger.IsEnabled(LogLevel.Information) && _rejects.ShouldLog(reason, out long others))
+            LogReject(logger, userName is null ? "(none)" : Logging.LogText.Escape(userName), client.Name, method, reason, others);
         var writer = new RadiusWriter(response, RadiusCode.AccessReject, packet.Identifier);
         writer.AddMessageAuthenticator();
         writer.AddText(AttributeTypes.ReplyMessage, FailureMessage);
@@ -368,11 +371,19 @@ public sealed partial class AccessHandler(IUserStore users, PasswordHasher hashe
         return writer.Complete(client.Secret, packet.Authenticator);
     }
 
+    private void LogAccepted(string userName, string client, AuthMethod method)
+    {
+        if (!logger.IsEnabled(LogLevel.Debug))
+            return;
+        var escaped = Logging.LogText.Escape(userName);
+        LogAccept(logger, escaped, client, method);
+    }
+
     [LoggerMessage(EventId = 100, Level = LogLevel.Debug, Message = "Access-Accept for {User} from {Client} ({Method})")]
     private static partial void LogAccept(ILogger logger, string user, string client, AuthMethod method);
 
-    [LoggerMessage(EventId = 101, Level = LogLevel.Information, Message = "Access-Reject for {User} from {Client} ({Method}): {Reason}")]
-    private static partial void LogReject(ILogger logger, string user, string client, AuthMethod method, string reason);
+    [LoggerMessage(EventId = 101, Level = LogLevel.Information, Message = "Access-Reject for {User} from {Client} ({Method}): {Reason}; {Others} more for this reason in the 10 s before (not logged one by one)")]
+    private static partial void LogReject(ILogger logger, string user, string client, AuthMethod method, string reason, long others);
 
     [LoggerMessage(EventId = 102, Level = LogLevel.Warning, Message = "Reply item '{Item}' of {Owner} is skipped: {Error}")]
     private static partial void LogBadReplyItem(ILogger logger, string owner, string item, string error);

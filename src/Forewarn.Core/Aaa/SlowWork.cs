@@ -239,10 +239,13 @@ public sealed class SlowWorkOptions
 {
     /// <summary>Pool threads; 0: half the processors, at least one (the receiving threads need the rest).</summary>
     public int Threads { get; set; }
-    /// <summary>Items queued for the whole pool at most.</summary>
-    public int QueueCapacity { get; set; } = 1024;
-    /// <summary>Items queued for one client at most; its requests beyond are dropped (counted as SlowWorkFull) and retransmitted by the NAS.</summary>
-    public int PerClientQueue { get; set; } = 32;
+    /// <summary>Items queued for the whole pool at most (as many as the request queue holds).</summary>
+    public int QueueCapacity { get; set; } = 8192;
+    /// <summary>
+    /// Items queued for one client at most — as many requests as one source port can have outstanding
+    /// (256 Identifiers); its requests beyond are dropped (counted as SlowWorkFull) and retransmitted by the NAS.
+    /// </summary>
+    public int PerClientQueue { get; set; } = 256;
     /// <summary>The typical client's wait for the pool at which the slow-work probe reads no headroom.</summary>
     public int WaitObjectiveMs { get; set; } = 1000;
 }

@@ -59,7 +59,7 @@ public enum MessageAuthenticatorPolicy
     Optional,
 }
 
-/// <summary>A NAS: a single address or a CIDR block sharing one secret.</summary>
+/// <summary>A NAS: a single address or a CIDR block sharing one secret. Its text form (logs, exceptions) never shows the secret.</summary>
 public sealed record ClientRecord(
     string Name,
     string Address,
@@ -67,7 +67,15 @@ public sealed record ClientRecord(
     string? DeviceGroup = null,
     MessageAuthenticatorPolicy MessageAuthenticator = MessageAuthenticatorPolicy.Auto,
     string? Class = null,
-    int AdvisoryPort = 0);
+    int AdvisoryPort = 0)
+{
+    private bool PrintMembers(System.Text.StringBuilder builder)
+    {
+        builder.Append(System.Globalization.CultureInfo.InvariantCulture,
+            $"Name = {Name}, Address = {Address}, Secret = (hidden), DeviceGroup = {DeviceGroup}, MessageAuthenticator = {MessageAuthenticator}, Class = {Class}, AdvisoryPort = {AdvisoryPort}");
+        return true;
+    }
+}
 
 /// <summary>One accounting request as stored. <see cref="Attributes"/> is every attribute, one <c>Name = value</c> a line.</summary>
 public sealed record AccountingRecord(

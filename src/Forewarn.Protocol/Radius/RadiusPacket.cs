@@ -97,11 +97,15 @@ public readonly ref struct RadiusPacket
     public int FindAttributeOffset(byte type)
     {
         int offset = HeaderLength;
-        while (offset < Bytes.Length)
+        // Validated attributes always satisfy these bounds; octets that were not validated stop the walk, never loop or overrun.
+        while (offset + 2 <= Bytes.Length)
         {
+            int length = Bytes[offset + 1];
+            if (length < 2 || offset + length > Bytes.Length)
+                return -1;
             if (Bytes[offset] == type)
                 return offset;
-            offset += Bytes[offset + 1];
+            offset += length;
         }
         return -1;
     }
@@ -149,9 +153,20 @@ public readonly ref struct RadiusPacket
         return false;
     }
 
-    /// <summary>Wraps octets that <see cref="TryParse"/> has already accepted (for example before an await).</summary>
-    public static RadiusPacket FromValidated(ReadOnlySpan<byte> packet) =>
-        new(packet[..BinaryPrimitives.ReadUInt16BigEndian(packet[2..])]);
+    /// <summary>
+    /// Wraps octets that <see cref="TryParse"/> has already accepted (for example before an await),
+    /// without validating them again. Given anything else it throws on a bad header, and its attribute
+    /// lookups stop at the first malformed attribute rather than loop or read past it.
+    /// </summary>
+    public static RadiusPacket FromValidated(ReadOnlySpan<byte> packet)
+    {
+        if (packet.Length < HeaderLength)
+            throw new ArgumentException($"a RADIUS packet has at least {HeaderLength} octets; this has {packet.Length}", nameof(packet));
+        int length = BinaryPrimitives.ReadUInt16BigEndian(packet[2..]);
+        if (length < HeaderLength || length > packet.Length)
+            throw new ArgumentException($"the Length field ({length}) is outside {HeaderLength}..{packet.Length}", nameof(packet));
+        return new(packet[..length]);
+    }
 }
 
 /// <summary>One attribute as it stands on the wire.</summary>

@@ -116,17 +116,19 @@ public sealed partial class AdminServer(
             await next(context).ConfigureAwait(false);
         });
         app.MapGet("/api/status", () => Results.Json(Status(), AdminJson.Options));
-        app.MapPost("/api/drain", () =>
+        // An action answers with the state after it: the monitor's next tick, which has taken it into account.
+        async Task<IResult> AfterNextTickAsync(Action action, CancellationToken cancellationToken)
         {
-            monitor.Drain();
+            var before = monitor.Current.At;
+            action();
+            var deadline = DateTime.UtcNow.AddSeconds(2);
+            while (monitor.Current.At <= before && DateTime.UtcNow < deadline && !cancellationToken.IsCancellationRequested)
+                await Task.Delay(20, CancellationToken.None).ConfigureAwait(false);
             return Results.Json(Status(), AdminJson.Options);
-        });
-        app.MapPost("/api/resume", () =>
-        {
-            monitor.Resume();
-            return Results.Json(Status(), AdminJson.Options);
-        });
-        app.MapPost("/api/drill", (string kind, double seconds, double? intensity) =>
+        }
+        app.MapPost("/api/drain", (Delegate)((HttpContext context) => AfterNextTickAsync(monitor.Drain, context.RequestAborted)));
+        app.MapPost("/api/resume", (Delegate)((HttpContext context) => AfterNextTickAsync(monitor.Resume, context.RequestAborted)));
+        app.MapPost("/api/drill", async (string kind, double seconds, double? intensity, HttpContext context) =>
         {
             if (!options.Drills)
                 return Results.Json(new { error = "drills are disabled: they degrade real work; set Forewarn:Admin:Drills=true to rehearse" }, statusCode: StatusCodes.Status403Forbidden);
@@ -134,15 +136,10 @@ public sealed partial class AdminServer(
                 return Results.BadRequest(new { error = $"unknown drill '{kind}': score, slow-store, cpu-hog, fail-accounting or gc" });
             if (seconds is <= 0 or > 3600)
                 return Results.BadRequest(new { error = "seconds must be between 0 and 3600" });
-            drills.Start(drillKind, seconds, intensity ?? 1);
             LogDrill(logger, drillKind, seconds);
-            return Results.Json(Status(), AdminJson.Options);
+            return await AfterNextTickAsync(() => drills.Start(drillKind, seconds, intensity ?? 1), context.RequestAborted).ConfigureAwait(false);
         });
-        app.MapDelete("/api/drill", () =>
-        {
-            drills.Stop();
-            return Results.Json(Status(), AdminJson.Options);
-        });
+        app.MapDelete("/api/drill", (Delegate)((HttpContext context) => AfterNextTickAsync(drills.Stop, context.RequestAborted)));
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
         _app = app;
         Url = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();

@@ -169,6 +169,34 @@ public sealed class SqliteStore : IUserStore, IClientStore, IAccountingStore, ID
         return Task.FromResult(command.ExecuteNonQuery() == 1);
     }
 
+    /// <summary>Adds or replaces every user in one transaction: all of them, or (on any error) none. Returns (added, replaced).</summary>
+    public Task<(int Added, int Replaced)> ImportUsersAsync(IReadOnlyList<UserRecord> users, CancellationToken cancellationToken = default)
+    {
+        using var lease = Lease();
+        using var transaction = lease.Connection.BeginTransaction();
+        int added = 0, replaced = 0;
+        foreach (var user in users)
+        {
+            using var insert = Command(lease.Connection,
+                $"INSERT OR IGNORE INTO users ({UserColumns}, updated_at) VALUES ($name, $methods, $hash, $nt, $sealed, $group, $reply, $checks, $enabled, $now)",
+                UserParameters(user));
+            insert.Transaction = transaction;
+            if (insert.ExecuteNonQuery() == 1)
+            {
+                added++;
+                continue;
+            }
+            using var update = Command(lease.Connection,
+                "UPDATE users SET methods = $methods, password_hash = $hash, nt_hash = $nt, sealed_password = $sealed, group_name = $group, " +
+                "reply = $reply, checks = $checks, enabled = $enabled, updated_at = $now WHERE name = $name",
+                UserParameters(user));
+            update.Transaction = transaction;
+            replaced += update.ExecuteNonQuery();
+        }
+        transaction.Commit();
+        return Task.FromResult((added, replaced));
+    }
+
     public Task<bool> RemoveUserAsync(string name, CancellationToken cancellationToken = default)
     {
         using var lease = Lease();

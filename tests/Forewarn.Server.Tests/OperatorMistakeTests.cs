@@ -1,0 +1,106 @@
+namespace Forewarn.Server.Tests;
+
+/// <summary>An operator's mistakes, through the real command: one clear sentence and exit code 2, never a stack trace.</summary>
+[Collection(nameof(Serial))]
+public sealed class OperatorMistakeTests : IDisposable
+{
+    private static readonly string Program = Path.Combine(AppContext.BaseDirectory, "forewarn.dll");
+    private readonly string _data = Path.Combine(Path.GetTempPath(), "forewarn-mistake-" + Guid.NewGuid().ToString("N")[..12]);
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(_data, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    private static Task<Peer.Result> Run(params string[] arguments) => Peer.RunAsync("/usr/bin/env", ["dotnet", Program, .. arguments]);
+
+    private static void Refused(Peer.Result result, string expected)
+    {
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains(expected, result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", result.Error + result.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("Exception", result.Error + result.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task InvalidForewarnJson_NamesTheFileOrTheSetting()
+    {
+        Directory.CreateDirectory(_data);
+        var file = Path.Combine(_data, "forewarn.json");
+        await File.WriteAllTextAsync(file, "{ \"Forewarn\": { \"AuthPort\": 1812 ");
+        Refused(await Run("serve", "--data", _data), "forewarn.json");
+        await File.WriteAllTextAsync(file, "{ \"Forewarn\": { \"AuthPort\": \"abc\" } }");
+        Refused(await Run("serve", "--data", _data), "Forewarn:AuthPort");
+    }
+
+    [Fact]
+    public async Task DataDirectoryThatIsAFileOrCannotBeCreated_IsNamed()
+    {
+        Directory.CreateDirectory(_data);
+        var file = Path.Combine(_data, "not-a-directory");
+        await File.WriteAllTextAsync(file, "");
+        Refused(await Run("users", "list", "--data", file), "is a file, not a directory");
+        Refused(await Run("serve", "--data", file), "is a file, not a directory");
+        Refused(await Run("users", "list", "--data", "/proc/forewarn-cannot-be-here"), "cannot create the data directory '/proc/forewarn-cannot-be-here'");
+    }
+
+    [Fact]
+    public async Task MistypedDataDirectory_IsCreatedOutLoud()
+    {
+        var list = await Run("users", "list", "--data", _data);
+        Assert.Equal(0, list.ExitCode);
+        Assert.Contains($"created a new, empty data directory {_data}", list.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("created", (await Run("users", "list", "--data", _data)).Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task PortThatIsNotANumber_SaysSoInWords()
+    {
+        var result = await Run("serve", "--data", _data, "--auth-port", "abc");
+        Assert.NotEqual(0, result.ExitCode);
+        Assert.Contains("--auth-port 'abc' is not a port", result.Error + result.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("System.", result.Error + result.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task EmptyUserName_IsRefused()
+    {
+        Refused(await Run("users", "add", "", "--password", "pw", "--data", _data), "may not be empty");
+        Refused(await Run("users", "add", "   ", "--password", "pw", "--data", _data), "may not be empty");
+        Assert.Equal("", (await Run("users", "list", "--data", _data)).Output.Trim());
+    }
+
+    [Fact]
+    public async Task ImportWithABadLine_ImportsNothing()
+    {
+        Directory.CreateDirectory(_data);
+        var file = Path.Combine(_data, "users.txt");
+        await File.WriteAllLinesAsync(file, ["ann first-pass", "bob second-pass", "carl"]);
+        Refused(await Run("users", "import", file, "--data", _data), "users.txt:3");
+        Assert.Equal("", (await Run("users", "list", "--data", _data)).Output.Trim());
+
+        await File.WriteAllLinesAsync(file, ["ann first-pass", "bob second-pass"]);
+        var imported = await Run("users", "import", file, "--data", _data);
+        Assert.True(imported.ExitCode == 0, imported.ToString());
+        Assert.Contains("Imported 2 users (2 added, 0 replaced)", imported.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task DrainAndResume_PrintTheStateAfterTheAction()
+    {
+        await using var server = await ServerProcess.StartAsync(_data);
+        var drain = await Run("drain", "--data", _data);
+        Assert.True(drain.ExitCode == 0, drain.ToString());
+        Assert.Contains("DRAINING", drain.Output, StringComparison.Ordinal);
+        Assert.Contains("Zone [default] Defer", drain.Output, StringComparison.Ordinal);
+        var resume = await Run("resume", "--data", _data);
+        Assert.True(resume.ExitCode == 0, resume.ToString());
+        Assert.DoesNotContain("DRAINING", resume.Output, StringComparison.Ordinal);
+    }
+}
