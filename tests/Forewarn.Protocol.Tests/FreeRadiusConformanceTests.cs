@@ -312,7 +312,7 @@ public class FreeRadiusConformanceTests
         return known;
     }
 
-    [Fact]
+    [SkippableFact]
     public void EveryCasePasses_OrIsAKnownDifference()
     {
         var known = KnownDifferences();

@@ -13,14 +13,14 @@ public class VectorConformanceTests
 
     private static byte[] Hex(JsonElement e) => Paths.Hex(e.GetString()!);
 
-    [Fact]
+    [SkippableFact]
     public void Layeh_ParseInvalid_AllRejected()
     {
         foreach (var c in Load("layeh-radius", "layeh-vectors.json").GetProperty("parse_invalid").EnumerateArray())
             Assert.NotEqual(DropReason.None, RadiusPacket.TryParse(Hex(c.GetProperty("packet_hex")), out _));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Layeh_UserPasswordCiphertexts()
     {
         var v = Load("layeh-radius", "layeh-vectors.json").GetProperty("user_password_lengths");
@@ -36,7 +36,7 @@ public class VectorConformanceTests
         }
     }
 
-    [Fact]
+    [SkippableFact]
     public void Layeh_TunnelPasswordRoundTrip()
     {
         var v = Load("layeh-radius", "layeh-vectors.json").GetProperty("tunnel_password_roundtrip");
@@ -55,7 +55,7 @@ public class VectorConformanceTests
         }
     }
 
-    [Fact]
+    [SkippableFact]
     public void Layeh_DesParityAndMsChapV2()
     {
         var v = Load("layeh-radius", "layeh-vectors.json");
@@ -85,7 +85,7 @@ public class VectorConformanceTests
     }
 
     /// <summary>RFC 3079 §3.5.3: the 128-bit sample keys (MasterKey, send and receive start keys).</summary>
-    [Fact]
+    [SkippableFact]
     public void Rfc3079_3_5_3_MppeKeys()
     {
         // RFC 3079 §3.5: User "User", password "clientPass", NT-Response 82309ECD...
@@ -100,7 +100,7 @@ public class VectorConformanceTests
         Assert.NotEqual(Convert.ToHexString(send), Convert.ToHexString(receive));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Pyrad_PasswordsAuthenticatorsAndChap()
     {
         var v = Load("pyrad", "pyrad-vectors.json");
@@ -126,7 +126,7 @@ public class VectorConformanceTests
         }
     }
 
-    [Fact]
+    [SkippableFact]
     public void Pyrad_DecodeCases()
     {
         foreach (var c in Load("pyrad", "pyrad-vectors.json").GetProperty("decode").EnumerateArray())
@@ -152,7 +152,7 @@ public class VectorConformanceTests
         }
     }
 
-    [Fact]
+    [SkippableFact]
     public void Pyrad_RealisticAccounting_UnknownAttributesSurviveDecodeAndReencode()
     {
         var c = Load("pyrad", "pyrad-vectors.json").GetProperty("realistic_accounting_request");
@@ -178,7 +178,7 @@ public class VectorConformanceTests
 
     private static byte[] Capture(string name) => File.ReadAllBytes(Paths.ConformanceFile("node-radius", "captures", name + ".packet"));
 
-    [Fact]
+    [SkippableFact]
     public void NodeRadius_Captures()
     {
         var packets = Load("node-radius", "node-radius-captures.json").GetProperty("packets");
@@ -220,7 +220,7 @@ public class VectorConformanceTests
         }
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("cisco_accounting", "cisco_accounting_response", RadiusCode.AccountingResponse)]
     [InlineData("cisco_mac_auth", "cisco_mac_auth_reject", RadiusCode.AccessReject)]
     public void NodeRadius_ResponsesReencodeByteExact(string requestName, string responseName, RadiusCode code)
@@ -233,7 +233,7 @@ public class VectorConformanceTests
         Assert.Equal(Convert.ToHexString(expected), Convert.ToHexString(buffer, 0, length));
     }
 
-    [Fact]
+    [SkippableFact]
     public void NodeRadius_EapRequest_ReencodesWithComputedMessageAuthenticator()
     {
         var capture = Capture("eap_request");
@@ -250,7 +250,7 @@ public class VectorConformanceTests
         Assert.Equal(Convert.ToHexString(capture), Convert.ToHexString(buffer, 0, writer.Complete("testing123"u8)));
     }
 
-    [Fact]
+    [SkippableFact]
     public void FreeRadius_AuthCrypto()
     {
         var v = Load("freeradius", "auth-crypto.json");

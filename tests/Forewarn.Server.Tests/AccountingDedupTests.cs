@@ -20,7 +20,7 @@ public sealed class AccountingDedupTests : IDisposable
 
     private static string Key(int n) => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(BitConverter.GetBytes(n)));
 
-    [Fact]
+    [SkippableFact]
     public async Task Retransmissions_AreStoredOnce_WithinABatch_AcrossBatches_AndAcrossARestart()
     {
         var path = Path.Combine(_directory, "forewarn.db");

@@ -14,7 +14,7 @@ public sealed class ClientLibraryTests
 {
     private static readonly byte[] Secret = Encoding.UTF8.GetBytes("testing123");
 
-    [Fact]
+    [SkippableFact]
     public async Task TwoThousandOutstandingRequests_EachAnswerMatchedToItsRequest()
     {
         const int count = 2000;
@@ -87,7 +87,7 @@ public sealed class ClientLibraryTests
         Assert.Equal(0, client.Counters.InvalidAnswers);
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Retransmission_IsAnsweredFromTheServersDuplicateCache()
     {
         await using var server = await TestServer.StartAsync();

@@ -12,9 +12,12 @@ public sealed class DiskSpaceTests(Xunit.Abstractions.ITestOutputHelper output) 
 {
     private readonly string _mount = Path.Combine(Path.GetTempPath(), "forewarn-small-" + Guid.NewGuid().ToString("N")[..8]);
 
+    private static bool Root => Environment.UserName == "root";
+
     public async Task InitializeAsync()
     {
-        Assert.True(Environment.UserName == "root", "needs root: mounts a small tmpfs as the data directory");
+        if (!Root)
+            return; // the test says why it cannot run
         Directory.CreateDirectory(_mount);
         var mount = await Peer.RunAsync("mount", ["-t", "tmpfs", "-o", "size=48m", "tmpfs", _mount]);
         Assert.True(mount.ExitCode == 0, mount.ToString());
@@ -22,6 +25,8 @@ public sealed class DiskSpaceTests(Xunit.Abstractions.ITestOutputHelper output) 
 
     public async Task DisposeAsync()
     {
+        if (!Root)
+            return;
         await Peer.RunAsync("umount", ["-l", _mount]);
         try
         {
@@ -32,9 +37,10 @@ public sealed class DiskSpaceTests(Xunit.Abstractions.ITestOutputHelper output) 
         }
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task SmallVolume_Serves_FullVolume_DefersAndAlerts_FreedVolume_Recovers()
     {
+        Requires.Root("mounts a small tmpfs as the data directory");
         var data = Path.Combine(_mount, "data");
         await using var server = await ServerProcess.StartAsync(data);
         // 48 MiB in all: below the old fixed floor (64 MiB), which deferred every client from start-up.

@@ -5,7 +5,7 @@ namespace Forewarn.Server.Tests;
 /// <summary>The duplicate cache under a concurrent sweep.</summary>
 public sealed class DuplicateCacheTests
 {
-    [Fact]
+    [SkippableFact]
     public async Task SweepRacingARequest_NeverLetsItsRetransmissionBeProcessedTwice()
     {
         var cache = new DuplicateCache(TimeProvider.System, TimeSpan.FromSeconds(30));

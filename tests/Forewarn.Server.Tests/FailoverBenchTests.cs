@@ -11,7 +11,7 @@ namespace Forewarn.Server.Tests;
 [Collection(nameof(Serial))]
 public sealed class FailoverBenchTests
 {
-    [Fact]
+    [SkippableFact]
     public async Task AdvisoryMode_MovesEveryDevice_LosesNoRequest_AndBringsThemBack()
     {
         var options = new FailoverOptions

@@ -20,7 +20,7 @@ public sealed class LogFloodTests : IDisposable
         }
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task RejectFlood_AndControlCharactersInUserNames_CannotFillOrForgeTheLog()
     {
         await using var server = await ServerProcess.StartAsync(_data);

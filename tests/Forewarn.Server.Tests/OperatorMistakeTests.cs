@@ -28,7 +28,7 @@ public sealed class OperatorMistakeTests : IDisposable
         Assert.DoesNotContain("Exception", result.Error + result.Output, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task InvalidForewarnJson_NamesTheFileOrTheSetting()
     {
         Directory.CreateDirectory(_data);
@@ -39,7 +39,7 @@ public sealed class OperatorMistakeTests : IDisposable
         Refused(await Run("serve", "--data", _data), "Forewarn:AuthPort");
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task DataDirectoryThatIsAFileOrCannotBeCreated_IsNamed()
     {
         Directory.CreateDirectory(_data);
@@ -50,7 +50,7 @@ public sealed class OperatorMistakeTests : IDisposable
         Refused(await Run("users", "list", "--data", "/proc/forewarn-cannot-be-here"), "cannot create the data directory '/proc/forewarn-cannot-be-here'");
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task MistypedDataDirectory_IsCreatedOutLoud()
     {
         var list = await Run("users", "list", "--data", _data);
@@ -59,7 +59,7 @@ public sealed class OperatorMistakeTests : IDisposable
         Assert.DoesNotContain("created", (await Run("users", "list", "--data", _data)).Error, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task PortThatIsNotANumber_SaysSoInWords()
     {
         var result = await Run("serve", "--data", _data, "--auth-port", "abc");
@@ -68,7 +68,7 @@ public sealed class OperatorMistakeTests : IDisposable
         Assert.DoesNotContain("System.", result.Error + result.Output, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task EmptyUserName_IsRefused()
     {
         Refused(await Run("users", "add", "", "--password", "pw", "--data", _data), "may not be empty");
@@ -76,7 +76,7 @@ public sealed class OperatorMistakeTests : IDisposable
         Assert.Equal("", (await Run("users", "list", "--data", _data)).Output.Trim());
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task ImportWithABadLine_ImportsNothing()
     {
         Directory.CreateDirectory(_data);
@@ -91,7 +91,7 @@ public sealed class OperatorMistakeTests : IDisposable
         Assert.Contains("Imported 2 users (2 added, 0 replaced)", imported.Output, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task DrainAndResume_PrintTheStateAfterTheAction()
     {
         await using var server = await ServerProcess.StartAsync(_data);

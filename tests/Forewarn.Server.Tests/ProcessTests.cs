@@ -23,7 +23,7 @@ public sealed class ProcessTests : IDisposable
     private Task<Peer.Result> Forewarn(params string[] arguments) =>
         Peer.RunAsync("/usr/bin/env", ["dotnet", Program, .. arguments, "--data", _data]);
 
-    [Fact]
+    [SkippableFact]
     public async Task PasswordIterations_FromForewarnJson_SetTheCostOfNewHashes()
     {
         Directory.CreateDirectory(_data);
@@ -40,7 +40,7 @@ public sealed class ProcessTests : IDisposable
         Assert.Contains("at least 1000", tooFew.Error, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task ClientsAdd_TakesTheSecretFromAFileStandardInputOrTheEnvironment_AndTheFirstSeedsLocalhost()
     {
         Directory.CreateDirectory(_data);
@@ -67,7 +67,7 @@ public sealed class ProcessTests : IDisposable
         Assert.False(clients.ContainsKey("switch-4"));
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Users_AddListPasswdRemove()
     {
         var add = await Forewarn("users", "add", "carol", "--password", "pw1", "--methods", "pap", "--reply", "Session-Timeout=60");
@@ -91,7 +91,7 @@ public sealed class ProcessTests : IDisposable
         Assert.DoesNotContain("carol", (await Forewarn("users", "list")).Output, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Clients_RefuseBadAddresses()
     {
         var bad = await Forewarn("clients", "add", "sw1", "--address", "999.1.1.1", "--secret", "x");
@@ -101,7 +101,7 @@ public sealed class ProcessTests : IDisposable
         Assert.Contains("sw1\t10.0.0.0/8\tgroup=core\tmessage-authenticator=auto", (await Forewarn("clients", "list")).Output, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Serve_RefusesInvalidConfiguration_WithAClearError()
     {
         var result = await Forewarn("serve", "--auth-port", "1900", "--acct-port", "1900");
@@ -113,7 +113,7 @@ public sealed class ProcessTests : IDisposable
     }
 
     /// <summary>Every Accounting-Response radclient received stands for a record that survives kill -9.</summary>
-    [Fact]
+    [SkippableFact]
     public async Task AccountingRecords_SurviveKillNine()
     {
         Assert.Equal(0, (await Forewarn("users", "add", "erin", "--password", "pw")).ExitCode);
@@ -145,7 +145,7 @@ public sealed class ProcessTests : IDisposable
         Assert.Contains("Received Access-Accept", radtest.Output, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Sigterm_StopsGracefully()
     {
         await using var server = await ServerProcess.StartAsync(_data);

@@ -15,25 +15,33 @@ namespace Forewarn.Server.Tests;
 public sealed class RelayTests : IAsyncLifetime
 {
     private static readonly IPAddress Relay = IPAddress.Parse("127.0.90.9");
+    // Free ports chosen once, so that a restarted server comes back where the relay and its peer expect it.
+    private readonly int[] _auth = [FreePorts.Udp(IPAddress.Parse("127.0.90.1")), FreePorts.Udp(IPAddress.Parse("127.0.90.2"))];
+    private readonly int[] _acct = [FreePorts.Udp(IPAddress.Parse("127.0.90.1")), FreePorts.Udp(IPAddress.Parse("127.0.90.2"))];
+    private readonly int[] _advisory = [FreePorts.Udp(IPAddress.Parse("127.0.90.1")), FreePorts.Udp(IPAddress.Parse("127.0.90.2"))];
+    private readonly int _relayAuth = FreePorts.Udp(Relay), _relayAcct = FreePorts.Udp(Relay), _relayAdvisory = FreePorts.Udp(Relay);
     private readonly TestServer?[] _servers = new TestServer?[2];
     private IHost _relay = null!;
     private readonly string _relayData = Path.Combine(Path.GetTempPath(), "forewarn-relay-" + Guid.NewGuid().ToString("N")[..12]);
 
-    private static Dictionary<string, string?> ServerSettings(int index) => new()
+    private Dictionary<string, string?> ServerSettings(int index) => new()
     {
         ["Forewarn:Listen:0"] = $"127.0.90.{index + 1}",
-        ["Forewarn:AuthPort"] = "1812",
-        ["Forewarn:AcctPort"] = "1813",
-        ["Forewarn:Advisory:Port"] = "1814",
+        ["Forewarn:AuthPort"] = $"{_auth[index]}",
+        ["Forewarn:AcctPort"] = $"{_acct[index]}",
+        ["Forewarn:Advisory:Port"] = $"{_advisory[index]}",
         ["Forewarn:Advisory:PeerSecret"] = "cluster",
         ["Forewarn:Advisory:Peers:0:Address"] = $"127.0.90.{2 - index}",
+        ["Forewarn:Advisory:Peers:0:AuthPort"] = $"{_auth[1 - index]}",
+        ["Forewarn:Advisory:Peers:0:AdvisoryPort"] = $"{_advisory[1 - index]}",
+        ["Forewarn:Advisory:ClientPort"] = $"{_relayAdvisory}",
         ["Forewarn:Health:Weights:cpu"] = "0",
         ["Forewarn:Health:Weights:processes"] = "0",
         ["Forewarn:Health:Weights:latency"] = "0",
         ["Forewarn:Health:WarmupSeconds"] = "0",
     };
 
-    private static async Task<TestServer> StartServerAsync(int index, string? dataDirectory = null)
+    private async Task<TestServer> StartServerAsync(int index, string? dataDirectory = null)
     {
         var server = await TestServer.StartAsync(ServerSettings(index), dataDirectory);
         await server.AddClientAsync(new ClientRecord("relay", Relay.ToString(), "upstream-secret"));
@@ -50,10 +58,10 @@ public sealed class RelayTests : IAsyncLifetime
         var overrides = new Dictionary<string, string?>
         {
             ["Forewarn:Listen:0"] = Relay.ToString(),
-            ["Forewarn:AuthPort"] = "1812",
-            ["Forewarn:AcctPort"] = "1813",
+            ["Forewarn:AuthPort"] = $"{_relayAuth}",
+            ["Forewarn:AcctPort"] = $"{_relayAcct}",
             ["Forewarn:Advisory:Enabled"] = "false",
-            ["Forewarn:Relay:AdvisoryPort"] = "1815",
+            ["Forewarn:Relay:AdvisoryPort"] = $"{_relayAdvisory}",
             ["Forewarn:Relay:TimeoutSeconds"] = "1",
             ["Forewarn:Relay:Retries"] = "1",
             ["Forewarn:Relay:StatusServerSeconds"] = "0.5",
@@ -62,6 +70,9 @@ public sealed class RelayTests : IAsyncLifetime
         for (int i = 0; i < 2; i++)
         {
             overrides[$"Forewarn:Relay:Upstream:{i}:Address"] = $"127.0.90.{i + 1}";
+            overrides[$"Forewarn:Relay:Upstream:{i}:AuthPort"] = $"{_auth[i]}";
+            overrides[$"Forewarn:Relay:Upstream:{i}:AcctPort"] = $"{_acct[i]}";
+            overrides[$"Forewarn:Relay:Upstream:{i}:AdvisoryPort"] = $"{_advisory[i]}";
             overrides[$"Forewarn:Relay:Upstream:{i}:Secret"] = "upstream-secret";
             overrides[$"Forewarn:Relay:Upstream:{i}:Priority"] = (i + 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
         }
@@ -82,12 +93,12 @@ public sealed class RelayTests : IAsyncLifetime
         }
     }
 
-    private static Task<Peer.Result> RadTest(string method, string user, string password) =>
-        Peer.RunAsync("radtest", ["-t", method, user, password, $"{Relay}:1812", "0", "testing123"]);
+    private Task<Peer.Result> RadTest(string method, string user, string password) =>
+        Peer.RunAsync("radtest", ["-t", method, user, password, $"{Relay}:{_relayAuth}", "0", "testing123"]);
 
     private RelayStatus RelayStatus() => _relay.Services.GetRequiredService<IRelayStatusSource>().Status();
 
-    [Fact]
+    [SkippableFact]
     public async Task Authentication_AndAccounting_PassThroughTheRelay()
     {
         foreach (var method in new[] { "pap", "chap", "mschap" })
@@ -99,20 +110,20 @@ public sealed class RelayTests : IAsyncLifetime
         // Message-Authenticator: radtest sent one, so the relay now requires it from this client (BlastRADIUS auto-learn).
         var request = $"User-Name = \"john\", Message-Authenticator = 0x00, MS-CHAP-Challenge = 0x{vector.GetProperty("ms_chap_challenge").GetString()}, MS-CHAP2-Response = 0x{vector.GetProperty("ms_chap2_response").GetString()}\n";
         await _servers[0]!.AddClientAsync(new ClientRecord("localhost", "127.0.0.1", "upstream-secret"));
-        var direct = await Peer.RunAsync("radclient", ["-x", "127.0.90.1:1812", "auth", "upstream-secret"], request);
-        var relayed = await Peer.RunAsync("radclient", ["-x", $"{Relay}:1812", "auth", "testing123"], request);
+        var direct = await Peer.RunAsync("radclient", ["-x", $"127.0.90.1:{_auth[0]}", "auth", "upstream-secret"], request);
+        var relayed = await Peer.RunAsync("radclient", ["-x", $"{Relay}:{_relayAuth}", "auth", "testing123"], request);
         Assert.True(relayed.Output.Contains($"MS-CHAP2-Success = 0x{vector.GetProperty("expect_ms_chap2_success").GetString()}", StringComparison.Ordinal), relayed.ToString());
         // radclient reveals the keys with its own secret: the relay must have re-hidden them, not copied them.
         string Keys(string output) => string.Join("|", output.Split('\n').Where(l => l.Contains("MS-MPPE-", StringComparison.Ordinal) && l.Contains("Key", StringComparison.Ordinal)).Select(l => l.Trim()));
         Assert.Equal(Keys(direct.Output), Keys(relayed.Output));
         Assert.Contains("MS-MPPE-Recv-Key = 0x", relayed.Output, StringComparison.Ordinal);
 
-        var acct = await Peer.RunAsync("radclient", [$"{Relay}:1813", "acct", "testing123"], "User-Name = \"alice\", Acct-Status-Type = Start, Acct-Session-Id = \"via-relay\"\n");
+        var acct = await Peer.RunAsync("radclient", [$"{Relay}:{_relayAcct}", "acct", "testing123"], "User-Name = \"alice\", Acct-Status-Type = Start, Acct-Session-Id = \"via-relay\"\n");
         Assert.True(acct.ExitCode == 0, acct.ToString());
         Assert.Contains(await _servers[0]!.Store.QueryAsync(new AccountingQuery(UserName: "alice")), r => r.SessionId == "via-relay" && r.ClientName == "relay");
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task AnAdvisoryMovesTheRelaysTraffic_WithNoFailedRequest()
     {
         Assert.Contains("Received Access-Accept", (await RadTest("pap", "alice", "s3cret")).Output, StringComparison.Ordinal);
@@ -122,12 +133,12 @@ public sealed class RelayTests : IAsyncLifetime
             await Task.Delay(20);
         Assert.True(RelayStatus().Upstreams[0].Deferred);
         var lines = string.Concat(Enumerable.Range(0, 40).Select(i => $"User-Name = \"alice\", User-Password = \"s3cret\", Message-Authenticator = 0x00\n\n"));
-        var burst = await Peer.RunAsync("radclient", ["-x", "-c", "1", "-p", "10", "-t", "2", "-r", "1", $"{Relay}:1812", "auth", "testing123"], lines.TrimEnd() + "\n");
+        var burst = await Peer.RunAsync("radclient", ["-x", "-c", "1", "-p", "10", "-t", "2", "-r", "1", $"{Relay}:{_relayAuth}", "auth", "testing123"], lines.TrimEnd() + "\n");
         Assert.True(burst.ExitCode == 0, burst.ToString());
         Assert.Equal(40, _servers[1]!.Counters.AccessAccepts - before);
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task AKilledServer_IsLeftByTimeout_AndEveryServerDown_SpoolsAccountingDeliveredOnceInOrder()
     {
         // Server 1 dies without a word: the relay leaves it after T×R (1 s × 2) and answers from server 2.
@@ -136,7 +147,8 @@ public sealed class RelayTests : IAsyncLifetime
         _servers[0] = null;
         var started = DateTime.UtcNow;
         Assert.Contains("Received Access-Accept", (await RadTest("pap", "alice", "s3cret")).Output, StringComparison.Ordinal);
-        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(4));
+        // Well inside what the device itself would wait (radtest: 3 tries of 3 s), not a measured figure.
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(8));
         Assert.True(RelayStatus().Upstreams[0].Dead);
 
         // Now server 2 dies too: accounting is spooled (and acknowledged to the device only once on disk).
@@ -144,7 +156,7 @@ public sealed class RelayTests : IAsyncLifetime
         _servers[1] = null;
         for (int i = 1; i <= 3; i++)
         {
-            var acct = await Peer.RunAsync("radclient", ["-t", "8", "-r", "1", $"{Relay}:1813", "acct", "testing123"],
+            var acct = await Peer.RunAsync("radclient", ["-t", "8", "-r", "1", $"{Relay}:{_relayAcct}", "acct", "testing123"],
                 $"User-Name = \"alice\", Acct-Status-Type = Interim-Update, Acct-Session-Id = \"outage\", Acct-Session-Time = {i}\n");
             Assert.Contains("Received Accounting-Response", acct.Output, StringComparison.Ordinal);
         }

@@ -166,8 +166,12 @@ public static class Peer
         public override string ToString() => $"exit {ExitCode}\n--- stdout\n{Output}\n--- stderr\n{Error}";
     }
 
-    public static string Require(string program) =>
-        Find(program) ?? throw new InvalidOperationException($"'{program}' is not installed: .ci/run installs it (Debian freeradius-utils / python3-pyrad).");
+    /// <summary>The program's path; missing, the test is skipped with the reason (locally) or fails (under CI=true).</summary>
+    public static string Require(string program)
+    {
+        Requires.Program(program);
+        return Find(program)!;
+    }
 
     /// <summary>The program's path, or null when it is not installed.</summary>
     public static string? Find(string program)
@@ -236,4 +240,30 @@ public static class Requires
         That(Peer.Find(program) is not null, $"'{program}' is not installed (.ci/run installs it)");
 
     public static void Root(string why) => That(Environment.UserName == "root", $"needs root: {why}");
+}
+
+/// <summary>Ports no other program holds: a test never assumes 1812–1815 are free (a system FreeRADIUS holds them on every address).</summary>
+public static class FreePorts
+{
+    /// <summary>A UDP port free on <paramref name="address"/> and on the wildcard address now (the kernel's choice for port 0).</summary>
+    public static int Udp(IPAddress address)
+    {
+        while (true)
+        {
+            using var socket = new Socket(address.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+            socket.Bind(new IPEndPoint(address, 0));
+            int port = ((IPEndPoint)socket.LocalEndPoint!).Port;
+            // A port bound on the wildcard address by another program would refuse a bind on any address later.
+            try
+            {
+                using var wildcard = new Socket(address.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+                socket.Dispose();
+                wildcard.Bind(new IPEndPoint(address.AddressFamily == AddressFamily.InterNetwork ? IPAddress.Any : IPAddress.IPv6Any, port));
+                return port;
+            }
+            catch (SocketException)
+            {
+            }
+        }
+    }
 }
