@@ -22,7 +22,11 @@ internal static class ClientsCommand
         };
         var clientClass = new Option<string?>("--class") { Description = "Client class: its thresholds (Forewarn:Health:ClassThresholds)" };
         var advisoryPort = new Option<int>("--advisory-port") { Description = "UDP port the client takes advisories on (default: Forewarn:Advisory:ClientPort)" };
-        var add = new Command("add", "Add a client") { name, address, secret, secretFile, group, messageAuthenticator, clientClass, advisoryPort };
+        var perNas = new Option<bool>("--per-nas-advisory-keys")
+        {
+            Description = "Give each NAS of the block its own advisory key (forewarn clients advisory-key prints it), so that NASes sharing the RADIUS secret cannot sign advisories to one another",
+        };
+        var add = new Command("add", "Add a client") { name, address, secret, secretFile, group, messageAuthenticator, clientClass, advisoryPort, perNas };
         add.SetAction(async (result, cancellationToken) =>
         {
             if (!CommonOptions.TryReadSecret(result.GetValue(secret), result.GetValue(secretFile), "FOREWARN_SECRET", out var sharedSecret, out var error))
@@ -30,7 +34,8 @@ internal static class ClientsCommand
             if (sharedSecret is null)
                 return CommonOptions.Fail("give the shared secret with --secret-file FILE, --secret - (standard input), $FOREWARN_SECRET, or --secret VALUE.");
             var record = new ClientRecord(result.GetValue(name)!, result.GetValue(address)!, sharedSecret, result.GetValue(group), result.GetValue(messageAuthenticator),
-                result.GetValue(clientClass), result.GetValue(advisoryPort));
+                result.GetValue(clientClass), result.GetValue(advisoryPort),
+                result.GetValue(perNas) ? Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)) : null);
             if (record.Name.Trim().Length == 0)
                 return CommonOptions.Fail("the client's name may not be empty.");
             if (!RadiusClient.IsValidAddress(record.Address))
@@ -69,9 +74,27 @@ internal static class ClientsCommand
             return 0;
         });
 
+        var keyName = new Argument<string>("name") { Description = "The client (a block added with --per-nas-advisory-keys)" };
+        var keyAddress = new Argument<string>("address") { Description = "The NAS's own address, inside the block" };
+        var advisoryKey = new Command("advisory-key", "Print one NAS's own advisory key, for its configuration (Forewarn.Client's advisoryKey, the relay's Upstream AdvisoryKey)") { keyName, keyAddress };
+        advisoryKey.SetAction(async (result, cancellationToken) =>
+        {
+            using var store = CommonOptions.OpenStore(result);
+            var client = (await store.ListClientsAsync(cancellationToken).ConfigureAwait(false)).FirstOrDefault(c => c.Name == result.GetValue(keyName));
+            if (client is null)
+                return CommonOptions.Fail($"no client '{result.GetValue(keyName)}'.");
+            if (client.AdvisorySecret is null)
+                return CommonOptions.Fail($"client '{client.Name}' has no per-NAS advisory keys: its NASes use keys derived from the shared secret. Add it again with --per-nas-advisory-keys.");
+            if (!System.Net.IPAddress.TryParse(result.GetValue(keyAddress), out var nas) || !RadiusClient.ParseNetwork(client.Address).Contains(nas))
+                return CommonOptions.Fail($"'{result.GetValue(keyAddress)}' is not an address inside {client.Address}.");
+            Console.WriteLine(Convert.ToHexStringLower(Forewarn.Protocol.Advisory.AdvisoryKeys.DeriveForNas(System.Text.Encoding.UTF8.GetBytes(client.AdvisorySecret), nas)));
+            return 0;
+        });
+
         command.Subcommands.Add(add);
         command.Subcommands.Add(list);
         command.Subcommands.Add(remove);
+        command.Subcommands.Add(advisoryKey);
         return command;
     }
 }

@@ -5,7 +5,8 @@ using Forewarn.Protocol.Advisory;
 namespace Forewarn.Client;
 
 /// <summary>One RADIUS server the client may use.</summary>
-public sealed class PoolServer(IPAddress address, int authPort, int acctPort, string secret, int priority = 1, int weight = 1, int advisoryPort = 1814)
+/// <remarks><paramref name="advisoryKey"/>: this NAS's own advisory key (64 hex digits, from <c>forewarn clients advisory-key</c>), when its server entry gives each NAS its own; else keys derive from the shared secret.</remarks>
+public sealed class PoolServer(IPAddress address, int authPort, int acctPort, string secret, int priority = 1, int weight = 1, int advisoryPort = 1814, string? advisoryKey = null)
 {
     public IPAddress Address { get; } = address;
     public int AuthPort { get; } = authPort;
@@ -14,7 +15,9 @@ public sealed class PoolServer(IPAddress address, int authPort, int acctPort, st
     public int Priority { get; } = priority;
     public int Weight { get; } = weight;
     public int AdvisoryPort { get; } = advisoryPort;
-    public AdvisoryKeys Keys { get; } = AdvisoryKeys.FromSharedSecret(Encoding.UTF8.GetBytes(secret));
+    public AdvisoryKeys Keys { get; } = advisoryKey is not null
+        ? AdvisoryKeys.FromKey(Convert.FromHexString(advisoryKey))
+        : AdvisoryKeys.FromSharedSecret(Encoding.UTF8.GetBytes(secret));
 
     /// <summary>Told to fail over by this server; cleared by an Invite (or a refused-then-accepted Probe).</summary>
     public bool Deferred { get; internal set; }

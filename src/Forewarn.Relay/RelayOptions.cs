@@ -13,6 +13,8 @@ public sealed class UpstreamOptions
     public int Weight { get; set; } = 1;
     /// <summary>Where the server takes Probes (Forewarn servers; ignored for classic ones).</summary>
     public int AdvisoryPort { get; set; } = 1814;
+    /// <summary>The relay's own advisory key for this server (64 hex digits, `forewarn clients advisory-key` on the server), when the server's entry for the relay gives each NAS its own.</summary>
+    public string? AdvisoryKey { get; set; }
 }
 
 /// <summary>Section <c>Forewarn:Relay</c>: where `forewarn relay` forwards its devices' requests.</summary>
@@ -44,6 +46,8 @@ public sealed class RelayOptions
                 yield return $"Forewarn:Relay:Upstream: '{upstream.Address}' is not an IP address.";
             if (string.IsNullOrEmpty(upstream.Secret))
                 yield return $"Forewarn:Relay:Upstream {upstream.Address}: the secret is missing.";
+            if (upstream.AdvisoryKey is { } key && (key.Length != 64 || !key.All(Uri.IsHexDigit)))
+                yield return $"Forewarn:Relay:Upstream {upstream.Address}: AdvisoryKey must be 64 hex digits (forewarn clients advisory-key prints it).";
         }
         if (TimeoutSeconds <= 0 || Retries < 0)
             yield return "Forewarn:Relay: TimeoutSeconds must be positive and Retries not negative.";

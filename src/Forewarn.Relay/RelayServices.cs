@@ -36,7 +36,7 @@ public static class RelayServices
                 MaxTimeout = TimeSpan.FromSeconds(Math.Max(options.MaxTimeoutSeconds, options.TimeoutSeconds)),
                 DeadTime = TimeSpan.FromSeconds(options.DeadTimeSeconds),
                 StatusServerInterval = TimeSpan.FromSeconds(options.StatusServerSeconds),
-            }, options.Upstream.Select(u => new PoolServer(IPAddress.Parse(u.Address), u.AuthPort, u.AcctPort, u.Secret, u.Priority, u.Weight, u.AdvisoryPort)),
+            }, options.Upstream.Select(u => new PoolServer(IPAddress.Parse(u.Address), u.AuthPort, u.AcctPort, u.Secret, u.Priority, u.Weight, u.AdvisoryPort, u.AdvisoryKey)),
             sp.GetRequiredService<TimeProvider>());
         });
         services.AddSingleton<RelayHandler>();

@@ -24,6 +24,9 @@ internal static partial class LogMessages
     [LoggerMessage(EventId = 8, Level = LogLevel.Error, Message = "Receive on {Endpoint} failed: {Error}")]
     public static partial void ReceiveFailed(ILogger logger, EndPoint endpoint, string error);
 
+    [LoggerMessage(EventId = 13, Level = LogLevel.Warning, Message = "Client {Client} ({Address}) is a block whose NASes share one secret, and so their advisory keys: any of them could sign advisories to the others. Give each its own: forewarn clients add --per-nas-advisory-keys, then forewarn clients advisory-key")]
+    public static partial void SharedAdvisoryKeys(ILogger logger, string client, string address);
+
     [LoggerMessage(EventId = 12, Level = LogLevel.Warning, Message = "{Endpoint} is the wildcard address, but this system does not say where each datagram was sent: answers leave from the address the kernel chooses, which NASes that sent to another address reject. Listen on each address instead.")]
     public static partial void WildcardWithoutPacketInfo(ILogger logger, EndPoint endpoint);
 

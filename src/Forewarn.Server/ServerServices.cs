@@ -164,6 +164,11 @@ public sealed partial class ClientLoader(IClientStore store, ClientDirectory dir
         directory.Replace(clients);
         _version = version;
         LogMessages.ClientsLoaded(logger, clients.Count);
+        foreach (var client in clients)
+        {
+            if (client.Address.Contains('/', StringComparison.Ordinal) && !client.PerNasAdvisoryKeys)
+                LogMessages.SharedAdvisoryKeys(logger, client.Name, client.Address);
+        }
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)

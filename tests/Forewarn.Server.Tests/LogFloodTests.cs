@@ -27,8 +27,11 @@ public sealed class LogFloodTests : IDisposable
         using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
         socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         var target = new IPEndPoint(IPAddress.Loopback, server.AuthPort);
-        // 2,000 rejects (unknown users); the first, the one logged, with ESC, CR and LF in its name that would forge a line.
+        // 2,000 rejects (unknown users), and before them one with ESC, CR and LF in its name that would forge a line.
         const string Hostile = "mallory\x1b[2J\r\n2026-12-01T00:00:00.000Z info: Forewarn ALERT forged";
+        // The hostile one alone first, answered before the flood: it is the reject the log writes out.
+        using (var first = new UdpPeer())
+            Assert.NotNull(await first.ExchangeAsync(target, UdpPeer.AccessRequest(1, Hostile, "wrong", "testing123")));
         var answered = 0;
         using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(20));
         var receiving = Task.Run(async () =>
@@ -48,7 +51,7 @@ public sealed class LogFloodTests : IDisposable
         });
         for (int i = 0; i < 2000; i++)
         {
-            var name = i == 0 ? Hostile : $"nobody{i}";
+            var name = $"nobody{i}";
             await socket.SendToAsync(UdpPeer.AccessRequest((byte)i, name, "wrong", "testing123"), SocketFlags.None, target);
             if (i % 20 == 0)
                 await Task.Delay(5);

@@ -68,6 +68,30 @@ public sealed class ProcessTests : IDisposable
     }
 
     [SkippableFact]
+    public async Task ClientsAdvisoryKey_PrintsEachNasItsOwnKey()
+    {
+        Assert.Equal(0, (await Peer.RunAsync("/usr/bin/env", ["FOREWARN_SECRET=shared", "dotnet", Program, "clients", "add", "block", "--address", "10.9.0.0/24", "--per-nas-advisory-keys", "--data", _data])).ExitCode);
+        Assert.Equal(0, (await Peer.RunAsync("/usr/bin/env", ["FOREWARN_SECRET=shared", "dotnet", Program, "clients", "add", "single", "--address", "10.8.0.1", "--data", _data])).ExitCode);
+        var first = await Forewarn("clients", "advisory-key", "block", "10.9.0.5");
+        var second = await Forewarn("clients", "advisory-key", "block", "10.9.0.6");
+        Assert.True(first.ExitCode == 0, first.ToString());
+        Assert.Matches("^[0-9a-f]{64}$", first.Output.Trim());
+        Assert.NotEqual(first.Output.Trim(), second.Output.Trim());
+        using (var store = Storage.Sqlite.SqliteStore.Open(Path.Combine(_data, "forewarn.db")))
+        {
+            var block = (await store.ListClientsAsync()).Single(c => c.Name == "block");
+            Assert.NotNull(block.AdvisorySecret);
+            Assert.Equal(Convert.ToHexStringLower(Protocol.Advisory.AdvisoryKeys.DeriveForNas(System.Text.Encoding.UTF8.GetBytes(block.AdvisorySecret!), System.Net.IPAddress.Parse("10.9.0.5"))), first.Output.Trim());
+        }
+        var outside = await Forewarn("clients", "advisory-key", "block", "10.7.0.1");
+        Assert.Equal(2, outside.ExitCode);
+        Assert.Contains("not an address inside 10.9.0.0/24", outside.Error, StringComparison.Ordinal);
+        var shared = await Forewarn("clients", "advisory-key", "single", "10.8.0.1");
+        Assert.Equal(2, shared.ExitCode);
+        Assert.Contains("--per-nas-advisory-keys", shared.Error, StringComparison.Ordinal);
+    }
+
+    [SkippableFact]
     public async Task Users_AddListPasswdRemove()
     {
         var add = await Forewarn("users", "add", "carol", "--password", "pw1", "--methods", "pap", "--reply", "Session-Timeout=60");

@@ -26,9 +26,25 @@ public sealed class RadiusClient
     /// <summary>The client's class (its thresholds); null for the default class.</summary>
     public string? Class => Record.Class;
 
-    /// <summary>Advisory keys, derived from the shared secret (docs/protocol.md §4.1).</summary>
+    /// <summary>Advisory keys shared by the client's NASes, derived from the shared secret (docs/protocol.md §4.1).</summary>
     public Forewarn.Protocol.Advisory.AdvisoryKeys AdvisoryKeys => _advisoryKeys ??= Forewarn.Protocol.Advisory.AdvisoryKeys.FromSharedSecret(Secret);
     private Forewarn.Protocol.Advisory.AdvisoryKeys? _advisoryKeys;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<IPAddress, Forewarn.Protocol.Advisory.AdvisoryKeys> _perNas = new();
+
+    /// <summary>
+    /// The advisory keys of the NAS at <paramref name="nas"/>: its own, when the entry has an advisory
+    /// secret (docs/protocol.md §4.1), else the shared ones.
+    /// </summary>
+    public Forewarn.Protocol.Advisory.AdvisoryKeys AdvisoryKeysFor(IPAddress nas)
+    {
+        if (Record.AdvisorySecret is not { } blockSecret)
+            return AdvisoryKeys;
+        if (_perNas.TryGetValue(nas, out var keys))
+            return keys;
+        if (_perNas.Count >= 65_536)
+            _perNas.Clear();
+        return _perNas[nas] = Forewarn.Protocol.Advisory.AdvisoryKeys.ForNas(Encoding.UTF8.GetBytes(blockSecret), nas);
+    }
 
     /// <summary>Set once this client has sent a valid Message-Authenticator in an Access-Request (policy Auto).</summary>
     public bool SeenMessageAuthenticator { get; set; }

@@ -67,12 +67,20 @@ public sealed record ClientRecord(
     string? DeviceGroup = null,
     MessageAuthenticatorPolicy MessageAuthenticator = MessageAuthenticatorPolicy.Auto,
     string? Class = null,
-    int AdvisoryPort = 0)
+    int AdvisoryPort = 0,
+    string? AdvisorySecret = null)
 {
+    /// <summary>
+    /// <see cref="AdvisorySecret"/>, when set, is held by the servers only: each NAS of the block gets
+    /// its own advisory key derived from it and its address (<c>forewarn clients advisory-key</c>).
+    /// Unset, the block's NASes share keys derived from the RADIUS secret.
+    /// </summary>
+    public bool PerNasAdvisoryKeys => AdvisorySecret is not null;
+
     private bool PrintMembers(System.Text.StringBuilder builder)
     {
         builder.Append(System.Globalization.CultureInfo.InvariantCulture,
-            $"Name = {Name}, Address = {Address}, Secret = (hidden), DeviceGroup = {DeviceGroup}, MessageAuthenticator = {MessageAuthenticator}, Class = {Class}, AdvisoryPort = {AdvisoryPort}");
+            $"Name = {Name}, Address = {Address}, Secret = (hidden), DeviceGroup = {DeviceGroup}, MessageAuthenticator = {MessageAuthenticator}, Class = {Class}, AdvisoryPort = {AdvisoryPort}, PerNasAdvisoryKeys = {PerNasAdvisoryKeys}");
         return true;
     }
 }

@@ -1,3 +1,4 @@
+using System.Net;
 using System.Security.Cryptography;
 using System.Text;
 
@@ -31,6 +32,31 @@ public sealed class AdvisoryKeys
     {
         var keys = new AdvisoryKeys(0);
         keys._keys[0] = Derive(radiusSecret, 0);
+        return keys;
+    }
+
+    /// <summary>
+    /// One NAS's own key (id 0) in a client block: HKDF-SHA256(IKM = the block's advisory secret, which
+    /// only the servers hold, salt = "forewarn advisory v1", info = "key 0 nas " + the NAS's address).
+    /// NASes that share a RADIUS secret cannot derive each other's key, so none can sign advisories to another.
+    /// </summary>
+    public static byte[] DeriveForNas(ReadOnlySpan<byte> blockSecret, IPAddress nas)
+    {
+        var key = new byte[32];
+        var address = nas.IsIPv4MappedToIPv6 ? nas.MapToIPv4() : nas;
+        HKDF.DeriveKey(HashAlgorithmName.SHA256, blockSecret, key, Salt, Encoding.ASCII.GetBytes($"key 0 nas {address}"));
+        return key;
+    }
+
+    public static AdvisoryKeys ForNas(ReadOnlySpan<byte> blockSecret, IPAddress nas) => FromKey(DeriveForNas(blockSecret, nas));
+
+    /// <summary>A key given as it is (a NAS configured with its own key, from <c>forewarn clients advisory-key</c>).</summary>
+    public static AdvisoryKeys FromKey(byte[] key, byte keyId = 0)
+    {
+        if (key.Length != 32)
+            throw new ArgumentException($"an advisory key is 32 octets (64 hex digits); this one has {key.Length}", nameof(key));
+        var keys = new AdvisoryKeys(keyId);
+        keys._keys[keyId] = key;
         return keys;
     }
 

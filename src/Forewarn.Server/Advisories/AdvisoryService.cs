@@ -187,7 +187,7 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
     private AdvisoryMessage Build(AdvisoryType type, ActiveClient client, AdvisoryReason reason = AdvisoryReason.None, ushort retryAfter = 0, IPAddress? asked = null) => new()
     {
         Type = type,
-        KeyId = client.Client.AdvisoryKeys.CurrentId,
+        KeyId = client.Client.AdvisoryKeysFor(client.Address).CurrentId,
         Reason = reason,
         Sequence = _sequence.Next(),
         Timestamp = _time.GetUtcNow().ToUnixTimeMilliseconds(),
@@ -215,7 +215,7 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
     private async Task SendAsync(ActiveClient client, AdvisoryMessage message, bool reliable, IPEndPoint? target = null)
     {
         var buffer = new byte[AdvisoryCodec.MaxLength];
-        int length = AdvisoryCodec.Encode(message, client.Client.AdvisoryKeys.Current, buffer);
+        int length = AdvisoryCodec.Encode(message, client.Client.AdvisoryKeysFor(client.Address).Current, buffer);
         var bytes = buffer[..length];
         target ??= TargetOf(client);
         if (reliable)
@@ -315,7 +315,7 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
         var client = fromPeer ? null : (_registry.Find(source.Address)?.Client ?? _directory.Find(source.Address));
         Func<byte, byte[]?> keyFor = id => fromPeer
             ? (_peerKeys is not null && _peerKeys.TryGet(id, out var peerKey) ? peerKey : null)
-            : (client is not null && client.AdvisoryKeys.TryGet(id, out var key) ? key : null);
+            : (client is not null && client.AdvisoryKeysFor(source.Address).TryGet(id, out var key) ? key : null);
         var verdict = _wildcard
             ? _receiver.Check(data.Span, source.Address, _ownAddresses!.Contains, keyFor, out var message, out var error)
             : _receiver.Check(data.Span, source.Address, _self, keyFor, out message, out error);

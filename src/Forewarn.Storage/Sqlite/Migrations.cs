@@ -104,5 +104,9 @@ internal static class Migrations
         CREATE INDEX accounting_user ON accounting (user_name, received_at);
         CREATE INDEX accounting_client ON accounting (client, received_at);
         """,
+        // 7: a client block's advisory secret (servers only): each NAS of the block gets its own advisory key from it.
+        """
+        ALTER TABLE clients ADD COLUMN advisory_secret TEXT;
+        """,
     ];
 }

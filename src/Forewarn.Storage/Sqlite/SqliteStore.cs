@@ -247,7 +247,7 @@ public sealed class SqliteStore : IUserStore, IClientStore, IAccountingStore, ID
     public Task<IReadOnlyList<ClientRecord>> ListClientsAsync(CancellationToken cancellationToken = default)
     {
         using var lease = Lease();
-        using var command = Command(lease.Connection, "SELECT name, address, secret, device_group, message_authenticator, class, advisory_port FROM clients ORDER BY name");
+        using var command = Command(lease.Connection, "SELECT name, address, secret, device_group, message_authenticator, class, advisory_port, advisory_secret FROM clients ORDER BY name");
         using var reader = command.ExecuteReader();
         var clients = new List<ClientRecord>();
         while (reader.Read())
@@ -255,7 +255,7 @@ public sealed class SqliteStore : IUserStore, IClientStore, IAccountingStore, ID
             clients.Add(new ClientRecord(reader.GetString(0), reader.GetString(1), reader.GetString(2),
                 reader.IsDBNull(3) ? null : reader.GetString(3),
                 Enum.Parse<MessageAuthenticatorPolicy>(reader.GetString(4), ignoreCase: true),
-                reader.IsDBNull(5) ? null : reader.GetString(5), reader.GetInt32(6)));
+                reader.IsDBNull(5) ? null : reader.GetString(5), reader.GetInt32(6), reader.IsDBNull(7) ? null : reader.GetString(7)));
         }
         return Task.FromResult<IReadOnlyList<ClientRecord>>(clients);
     }
@@ -264,9 +264,9 @@ public sealed class SqliteStore : IUserStore, IClientStore, IAccountingStore, ID
     {
         using var lease = Lease();
         using var command = Command(lease.Connection,
-            "INSERT OR IGNORE INTO clients (name, address, secret, device_group, message_authenticator, class, advisory_port) VALUES ($name, $address, $secret, $group, $ma, $class, $port)",
+            "INSERT OR IGNORE INTO clients (name, address, secret, device_group, message_authenticator, class, advisory_port, advisory_secret) VALUES ($name, $address, $secret, $group, $ma, $class, $port, $advisory)",
             ("$name", client.Name), ("$address", client.Address), ("$secret", client.Secret), ("$group", client.DeviceGroup),
-            ("$ma", client.MessageAuthenticator.ToString()), ("$class", client.Class), ("$port", client.AdvisoryPort));
+            ("$ma", client.MessageAuthenticator.ToString()), ("$class", client.Class), ("$port", client.AdvisoryPort), ("$advisory", client.AdvisorySecret));
         return Task.FromResult(command.ExecuteNonQuery() == 1);
     }
 
