@@ -84,7 +84,7 @@ public sealed partial class SpoolReplayer(ForewarnClient upstream, SqliteStore s
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         using var timer = new PeriodicTimer(TimeSpan.FromSeconds(options.SpoolRetrySeconds), time);
-        while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
+        while (await NextTickAsync(timer, stoppingToken).ConfigureAwait(false))
         {
             try
             {
@@ -100,6 +100,18 @@ public sealed partial class SpoolReplayer(ForewarnClient upstream, SqliteStore s
                 // Stopping here would stop the host, and with it every device's authentication.
                 LogSpoolFailed(logger, e.Message);
             }
+        }
+    }
+
+    private static async Task<bool> NextTickAsync(PeriodicTimer timer, CancellationToken stoppingToken)
+    {
+        try
+        {
+            return await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return false; // stopping
         }
     }
 

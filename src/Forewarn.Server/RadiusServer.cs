@@ -255,6 +255,13 @@ public sealed class RadiusServer(
         }
         try
         {
+            // Wait without an exception: an idle receiver on ReceiveTimeout would throw four times a second.
+            if (!socket.Poll(250_000, SelectMode.SelectRead))
+            {
+                Pump();
+                length = 0;
+                return false;
+            }
             length = socket.ReceiveFrom(buffer.AsSpan(0, ReceiveSize), SocketFlags.None, address);
             receivedAt = time.GetTimestamp();
             return true;

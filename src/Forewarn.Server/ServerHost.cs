@@ -29,6 +29,9 @@ public static class ServerHost
             o.UseUtcTimestamp = true;
         });
         builder.Logging.SetMinimumLevel(minimumLevel);
+        // A start that fails (a port in use, a bad setting) is reported by the command in one sentence; the
+        // host's own line would repeat it with a stack trace. A service that dies while running still logs (Critical).
+        builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
         builder.Services.AddSystemd();
         builder.Services.AddForewarnServer(builder.Configuration);

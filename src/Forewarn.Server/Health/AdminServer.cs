@@ -140,7 +140,15 @@ public sealed partial class AdminServer(
             return await AfterNextTickAsync(() => drills.Start(drillKind, seconds, intensity ?? 1), context.RequestAborted).ConfigureAwait(false);
         });
         app.MapDelete("/api/drill", (Delegate)((HttpContext context) => AfterNextTickAsync(drills.Stop, context.RequestAborted)));
-        await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (IOException e)
+        {
+            await app.DisposeAsync().ConfigureAwait(false);
+            throw new StartupException($"cannot open the admin API on tcp {endpoint}: {e.InnerException?.Message ?? e.Message} (Forewarn:Admin:Listen; port 0 picks a free one).");
+        }
         _app = app;
         Url = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         await File.WriteAllTextAsync(UrlFile, Url + "\n", cancellationToken).ConfigureAwait(false);

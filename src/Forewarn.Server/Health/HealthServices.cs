@@ -14,8 +14,15 @@ public sealed class HealthLoop(HealthMonitor monitor, HealthOptions options, Tim
     {
         using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1 / options.SampleHz), time);
         monitor.Tick();
-        while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
-            monitor.Tick();
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
+                monitor.Tick();
+        }
+        catch (OperationCanceledException)
+        {
+            // stopping, or a start that failed elsewhere: not a failure of this loop
+        }
     }
 }
 
@@ -33,11 +40,18 @@ public sealed class ServiceCheckLoop(IEnumerable<Core.Health.IProbe> probes, Hea
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         using var timer = new PeriodicTimer(TimeSpan.FromSeconds(options.ServiceCheckSeconds), time);
-        do
+        try
         {
-            await RunOnceAsync(stoppingToken).ConfigureAwait(false);
+            do
+            {
+                await RunOnceAsync(stoppingToken).ConfigureAwait(false);
+            }
+            while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false));
         }
-        while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false));
+        catch (OperationCanceledException)
+        {
+            // stopping, or a start that failed elsewhere
+        }
     }
 }
 
