@@ -38,31 +38,63 @@ public sealed partial class AccessHandler(IUserStore users, PasswordHasher hashe
 
     public async ValueTask<Handled> HandleAsync(ReadOnlyMemory<byte> request, RadiusClient client, Memory<byte> response, CancellationToken cancellationToken)
     {
+        // The slow paths live in their own methods: a lambda here would allocate its closure on every request.
         string? userName = ReadUserName(request.Span);
         if (!TryFindCached(userName, out var user, out var group))
-            (user, group) = await slow.RunAsync(client.Name, () => FindAsync(userName, cancellationToken)).ConfigureAwait(false);
+            (user, group) = await FindSlowlyAsync(client, userName, cancellationToken).ConfigureAwait(false);
         bool? papVerdict = null;
         long deliberate = 0;
-        if (PasswordToDerive(request.Span, client, user) is { } given)
+        if (user is { Enabled: true, Credential.PasswordHash: { } hash } && (user.Methods & AuthMethods.Pap) != 0)
         {
-            var hash = user!.Credential.PasswordHash!;
-            try
+            papVerdict = TryPapCached(request.Span, client, hash, out var given);
+            if (given is not null)
             {
-                if (hasher.TryVerifyCached(hash, given, out bool known))
-                    papVerdict = known;
-                else
+                try
                 {
                     long started = time.GetTimestamp();
-                    papVerdict = await hasher.VerifyOnceAsync(hash, given, derive => slow.RunAsync(client.Name, derive)).ConfigureAwait(false);
+                    papVerdict = await DeriveAsync(client, hash, given).ConfigureAwait(false);
                     deliberate = time.GetTimestamp() - started;
                 }
-            }
-            finally
-            {
-                CryptographicOperations.ZeroMemory(given);
+                finally
+                {
+                    CryptographicOperations.ZeroMemory(given);
+                }
             }
         }
         return new Handled(Respond(request.Span, client, userName, user, group, response.Span, papVerdict), deliberate);
+    }
+
+    private Task<(UserRecord?, GroupRecord?)> FindSlowlyAsync(RadiusClient client, string? userName, CancellationToken cancellationToken) =>
+        slow.RunAsync(client.Name, () => FindAsync(userName, cancellationToken));
+
+    private Task<bool> DeriveAsync(RadiusClient client, string hash, byte[] given) =>
+        hasher.VerifyOnceAsync(hash, given, derive => slow.RunAsync(client.Name, derive));
+
+    /// <summary>
+    /// The PAP verdict against a PBKDF2 hash when it is remembered (no allocation); otherwise null, with
+    /// the password in the clear copied into <paramref name="toDerive"/> for the slow-work pool.
+    /// </summary>
+    private bool? TryPapCached(ReadOnlySpan<byte> request, RadiusClient client, string hash, out byte[]? toDerive)
+    {
+        toDerive = null;
+        var packet = RadiusPacket.FromValidated(request);
+        if (!packet.TryGetAttribute(AttributeTypes.UserPassword, out var hidden))
+            return null;
+        Span<byte> password = stackalloc byte[128];
+        int length = RadiusCrypto.UnhideUserPassword(hidden, client.Secret, packet.Authenticator, password);
+        if (length < 0)
+            return null;
+        try
+        {
+            if (hasher.TryVerifyCached(hash, password[..length], out bool known))
+                return known;
+            toDerive = password[..length].ToArray();
+            return null;
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(password);
+        }
     }
 
     /// <summary>The user (DOMAIN\\user falling back to user) and group from memory, when both are cached.</summary>
@@ -91,23 +123,6 @@ public sealed partial class AccessHandler(IUserStore users, PasswordHasher hashe
     /// <summary>Windows clients send DOMAIN\\user; when no user has that exact name, the part after the domain is tried.</summary>
     private static string? StripDomain(string? userName) =>
         userName is not null && userName.LastIndexOf('\\') is var slash and >= 0 && slash < userName.Length - 1 ? userName[(slash + 1)..] : null;
-
-    /// <summary>The PAP password in the clear when the user's credential is a PBKDF2 hash, for a derivation off the receiving thread.</summary>
-    private static byte[]? PasswordToDerive(ReadOnlySpan<byte> request, RadiusClient client, UserRecord? user)
-    {
-        if (user is not { Enabled: true, Credential.PasswordHash: not null } || (user.Methods & AuthMethods.Pap) == 0)
-            return null;
-        var packet = RadiusPacket.FromValidated(request);
-        if (!packet.TryGetAttribute(AttributeTypes.UserPassword, out var hidden))
-            return null;
-        Span<byte> password = stackalloc byte[128];
-        int length = RadiusCrypto.UnhideUserPassword(hidden, client.Secret, packet.Authenticator, password);
-        if (length < 0)
-            return null;
-        var copy = password[..length].ToArray();
-        CryptographicOperations.ZeroMemory(password);
-        return copy;
-    }
 
     private static string? ReadUserName(ReadOnlySpan<byte> request)
     {
