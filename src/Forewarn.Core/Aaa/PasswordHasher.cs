@@ -17,10 +17,10 @@ namespace Forewarn.Core.Aaa;
 public sealed class PasswordHasher(TimeProvider time)
 {
     /// <summary>
-    /// Ten times NIST SP 800-63B's floor (10,000), five times the first round's default: about 35 ms of
-    /// one core per fresh verification here, inside the latency objective. OWASP's 600,000 (its figure
-    /// for web logins) costs about 210 ms, four times the objective, and caps fresh PAP logins near five a
-    /// second per core; sites with few PAP-only users may choose it (Forewarn:PasswordIterations).
+    /// Ten times NIST SP 800-63B's floor (10,000), five times the first round's default: 23–34 ms of one
+    /// core per fresh verification here, inside the latency objective. OWASP's 600,000 (its figure for
+    /// web logins) costs 135–214 ms, three to four times the objective, and caps fresh PAP logins at five
+    /// to seven a second per core; sites with few PAP-only users may choose it (Forewarn:PasswordIterations).
     /// docs/benchmarks.md has the measurements.
     /// </summary>
     public const int DefaultIterations = 100_000;
