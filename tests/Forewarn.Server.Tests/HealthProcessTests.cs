@@ -185,9 +185,14 @@ public sealed class HealthProcessTests(Xunit.Abstractions.ITestOutputHelper outp
         await using var server = await ServerProcess.StartAsync(_data);
         await Task.Delay(TimeSpan.FromSeconds(6));
         await server.WaitForAsync(s => s.Health.Zone == Zone.Accept, TimeSpan.FromSeconds(10));
+        // The user's first login (a PBKDF2 derivation, then remembered) and the request path's first
+        // compilation happen before the hog: this test is about a saturated machine, not a cold server.
+        await LoadAsync(server.AuthPort, _ => 50, TimeSpan.FromSeconds(2));
         var hogs = Enumerable.Range(0, Environment.ProcessorCount + 1)
             .Select(_ => Process.Start(new ProcessStartInfo("/bin/sh", ["-c", "while :; do :; done"]) { UseShellExecute = false })!).ToList();
         double busiest = 0, worstLatency = 0;
+        // The lowest headroom each server-side probe showed, for the reader of a failure.
+        var lowest = new Dictionary<string, (double Headroom, string? Detail)>();
         try
         {
             var load = LoadAsync(server.AuthPort, _ => 50, TimeSpan.FromSeconds(15));
@@ -196,6 +201,11 @@ public sealed class HealthProcessTests(Xunit.Abstractions.ITestOutputHelper outp
                 var s = await server.StatusAsync();
                 busiest = Math.Max(busiest, s.Health.Probes.Single(p => p.Name == "cpu").Raw);
                 worstLatency = Math.Max(worstLatency, s.Health.Probes.Single(p => p.Name == "latency").Raw);
+                foreach (var probe in s.Health.Probes.Where(p => p.Kind == ProbeKind.Server))
+                {
+                    if (!lowest.TryGetValue(probe.Name, out var low) || probe.Headroom < low.Headroom)
+                        lowest[probe.Name] = (probe.Headroom, probe.Detail);
+                }
                 await Task.Delay(250);
             }
             var (sent, answered) = await load;
@@ -213,7 +223,8 @@ public sealed class HealthProcessTests(Xunit.Abstractions.ITestOutputHelper outp
         output.WriteLine($"machine CPU up to {busiest:0} %, latency figure up to {worstLatency:0.###} ms; zone changes {status.Health.RecentChanges.Count}");
         Assert.True(busiest > 90, $"the hog did not saturate the machine: {busiest:0} %");
         // No one deferred: never Defer, no FAILOVER (the saturated machine may hold new clients back at most).
-        Assert.True(status.Health.RecentChanges.All(c => c.To != Zone.Defer), string.Join("; ", status.Health.RecentChanges.Select(c => $"{c.From}->{c.To} by {c.Cause} (score {c.Score:0.000})")));
+        Assert.True(status.Health.RecentChanges.All(c => c.To != Zone.Defer), string.Join("; ", status.Health.RecentChanges.Select(c => $"{c.From}->{c.To} by {c.Cause} (score {c.Score:0.000})"))
+            + "; lowest headroom seen: " + string.Join("; ", lowest.Select(l => $"{l.Key} {l.Value.Headroom:0.000} ({l.Value.Detail})")));
         Assert.Equal(0, status.Advisory!.Failovers);
     }
 
