@@ -148,11 +148,43 @@ public abstract record TacacsBody
         return lengths;
     }
 
-    internal static void WriteArgumentLengths(ref Writer writer, IReadOnlyList<byte[]> arguments)
+    /// <summary>
+    /// The fields authorization and accounting requests share (RFC 8907 §6.1, §7.1): authen_method,
+    /// priv_lvl, authen_type, authen_service, the three lengths, arg_cnt and the argument lengths, then
+    /// user, port, rem_addr and the arguments.
+    /// </summary>
+    internal readonly record struct RequestFields(AuthenMethod Method, byte PrivilegeLevel, AuthenType AuthenType, AuthenService Service,
+        byte[] User, byte[] Port, byte[] RemoteAddress, IReadOnlyList<byte[]> Arguments)
     {
-        writer.U8(arguments.Count);
-        foreach (var argument in arguments)
-            writer.U8(argument.Length);
+        public static RequestFields Read(ref Reader reader)
+        {
+            var method = (AuthenMethod)reader.U8();
+            byte privilege = reader.U8();
+            var type = (AuthenType)reader.U8();
+            var service = (AuthenService)reader.U8();
+            int user = reader.U8(), port = reader.U8(), remote = reader.U8();
+            var lengths = ReadLengths(ref reader, reader.U8());
+            return new RequestFields(method, privilege, type, service, reader.Bytes(user), reader.Bytes(port), reader.Bytes(remote), ReadArguments(ref reader, lengths));
+        }
+
+        public void Write(ref Writer writer)
+        {
+            writer.U8((byte)Method);
+            writer.U8(PrivilegeLevel);
+            writer.U8((byte)AuthenType);
+            writer.U8((byte)Service);
+            writer.U8(User.Length);
+            writer.U8(Port.Length);
+            writer.U8(RemoteAddress.Length);
+            writer.U8(Arguments.Count);
+            foreach (var argument in Arguments)
+                writer.U8(argument.Length);
+            writer.Bytes(User);
+            writer.Bytes(Port);
+            writer.Bytes(RemoteAddress);
+            foreach (var argument in Arguments)
+                writer.Bytes(argument);
+        }
     }
 }
 
@@ -255,31 +287,14 @@ public sealed record AuthorRequest(AuthenMethod Method, byte PrivilegeLevel, Aut
 
     internal static AuthorRequest Read(ref Reader reader)
     {
-        var method = (AuthenMethod)reader.U8();
-        byte privilege = reader.U8();
-        var type = (AuthenType)reader.U8();
-        var service = (AuthenService)reader.U8();
-        int user = reader.U8(), port = reader.U8(), remote = reader.U8();
-        var lengths = ReadLengths(ref reader, reader.U8());
-        return new AuthorRequest(method, privilege, type, service, reader.Bytes(user), reader.Bytes(port), reader.Bytes(remote), ReadArguments(ref reader, lengths));
+        var c = RequestFields.Read(ref reader);
+        return new AuthorRequest(c.Method, c.PrivilegeLevel, c.AuthenType, c.Service, c.User, c.Port, c.RemoteAddress, c.Arguments);
     }
 
     public override int Encode(Span<byte> destination)
     {
         var writer = new Writer(destination);
-        writer.U8((byte)Method);
-        writer.U8(PrivilegeLevel);
-        writer.U8((byte)AuthenType);
-        writer.U8((byte)Service);
-        writer.U8(User.Length);
-        writer.U8(Port.Length);
-        writer.U8(RemoteAddress.Length);
-        WriteArgumentLengths(ref writer, Arguments);
-        writer.Bytes(User);
-        writer.Bytes(Port);
-        writer.Bytes(RemoteAddress);
-        foreach (var argument in Arguments)
-            writer.Bytes(argument);
+        new RequestFields(Method, PrivilegeLevel, AuthenType, Service, User, Port, RemoteAddress, Arguments).Write(ref writer);
         return writer.Length;
     }
 }
@@ -324,32 +339,15 @@ public sealed record AcctRequest(AcctFlags Flags, AuthenMethod Method, byte Priv
     internal static AcctRequest Read(ref Reader reader)
     {
         var flags = (AcctFlags)reader.U8();
-        var method = (AuthenMethod)reader.U8();
-        byte privilege = reader.U8();
-        var type = (AuthenType)reader.U8();
-        var service = (AuthenService)reader.U8();
-        int user = reader.U8(), port = reader.U8(), remote = reader.U8();
-        var lengths = ReadLengths(ref reader, reader.U8());
-        return new AcctRequest(flags, method, privilege, type, service, reader.Bytes(user), reader.Bytes(port), reader.Bytes(remote), ReadArguments(ref reader, lengths));
+        var c = RequestFields.Read(ref reader);
+        return new AcctRequest(flags, c.Method, c.PrivilegeLevel, c.AuthenType, c.Service, c.User, c.Port, c.RemoteAddress, c.Arguments);
     }
 
     public override int Encode(Span<byte> destination)
     {
         var writer = new Writer(destination);
         writer.U8((byte)Flags);
-        writer.U8((byte)Method);
-        writer.U8(PrivilegeLevel);
-        writer.U8((byte)AuthenType);
-        writer.U8((byte)Service);
-        writer.U8(User.Length);
-        writer.U8(Port.Length);
-        writer.U8(RemoteAddress.Length);
-        WriteArgumentLengths(ref writer, Arguments);
-        writer.Bytes(User);
-        writer.Bytes(Port);
-        writer.Bytes(RemoteAddress);
-        foreach (var argument in Arguments)
-            writer.Bytes(argument);
+        new RequestFields(Method, PrivilegeLevel, AuthenType, Service, User, Port, RemoteAddress, Arguments).Write(ref writer);
         return writer.Length;
     }
 }
