@@ -2,7 +2,8 @@ using System.Net;
 
 namespace Forewarn.Server.Tests;
 
-/// <summary>The duplicate cache under a concurrent sweep.</summary>
+/// <summary>The duplicate cache under a concurrent sweep (it takes both cores for a few seconds: with the serial tests, not beside them).</summary>
+[Collection(nameof(Serial))]
 public sealed class DuplicateCacheTests
 {
     [SkippableFact]
