@@ -110,7 +110,9 @@ public sealed class RadiusServer(
         foreach (var listener in _listeners)
         {
             LogMessages.Listening(logger, listener.Port == PortKind.Authentication ? "authentication" : "accounting", listener.Socket.LocalEndPoint!);
-            for (int i = 0; i < receivers; i++)
+            // Without recvmsg (other systems), one thread per socket: several blocked in Poll all wake for one
+            // datagram, and the losers' ReceiveFrom would wait out the timeout and throw.
+            for (int i = 0; i < (listener.KernelReceive ? receivers : 1); i++)
             {
                 var thread = new Thread(() => ReceiveLoop(listener)) { IsBackground = true, Name = $"radius-{listener.Port}-{i}" };
                 thread.Start();
