@@ -15,30 +15,17 @@ public sealed class DropLog(ILogger<DropLog> logger, TimeProvider time)
 {
     public static readonly TimeSpan Interval = TimeSpan.FromSeconds(10);
 
-    private readonly long[] _lineAt = InitialTimes();
-    private readonly long[] _suppressed = new long[Enum.GetValues<DropReason>().Length];
-
-    private static long[] InitialTimes()
-    {
-        var times = new long[Enum.GetValues<DropReason>().Length];
-        Array.Fill(times, long.MinValue);
-        return times;
-    }
+    // The reasons' names once, so that a flood of drops allocates nothing.
+    private static readonly string[] Names = [.. Enum.GetValues<DropReason>().Select(r => r.ToString())];
+    private readonly Core.Logging.LogLimiter _limiter = new(time, Interval);
 
     public void Dropped(DropReason reason, string? client, IPEndPoint source)
     {
-        int i = (int)reason;
-        long now = time.GetTimestamp(), last = Volatile.Read(ref _lineAt[i]);
-        bool due = last == long.MinValue || time.GetElapsedTime(last, now) >= Interval;
-        if (!due || Interlocked.CompareExchange(ref _lineAt[i], now, last) != last)
-        {
-            Interlocked.Increment(ref _suppressed[i]);
+        if (!_limiter.ShouldLog(Names[(int)reason], out long earlier, out var sinceLast))
             return;
-        }
-        long earlier = Interlocked.Exchange(ref _suppressed[i], 0);
         bool security = reason is DropReason.BadMessageAuthenticator or DropReason.MissingMessageAuthenticator
             or DropReason.ProxyStateWithoutMessageAuthenticator or DropReason.BadRequestAuthenticator or DropReason.UnknownClient;
-        LogMessages.DropSummary(logger, security ? LogLevel.Warning : LogLevel.Information, reason, client ?? "unknown client", source, earlier,
-            last == long.MinValue ? 0 : (int)Math.Round(time.GetElapsedTime(last, now).TotalSeconds));
+        int seconds = (int)Math.Round(sinceLast.TotalSeconds);
+        LogMessages.DropSummary(logger, security ? LogLevel.Warning : LogLevel.Information, reason, client ?? "unknown client", source, earlier, seconds);
     }
 }

@@ -56,7 +56,7 @@ public sealed class RadiusServer(
     private volatile bool _stopping;
     private int _queued;
     private int _inFlight;
-    private long _lastSendErrorLog;
+    private readonly Core.Logging.LogLimiter _sendErrors = new(time, TimeSpan.FromSeconds(10));
     // Busy time: ticks of finished requests, plus (count × now − sum of start times) for those in flight.
     private long _busyFinished;
     private long _startSum;
@@ -448,8 +448,7 @@ public sealed class RadiusServer(
     private void SendFailed(Listener listener, SocketAddress address, string error)
     {
         long count = counters.OnSendError();
-        long now = time.GetTimestamp(), last = Interlocked.Read(ref _lastSendErrorLog);
-        if ((last == 0 || time.GetElapsedTime(last, now).TotalSeconds >= 10) && Interlocked.CompareExchange(ref _lastSendErrorLog, now, last) == last)
+        if (_sendErrors.ShouldLog("send", out _))
         {
             var template = new IPEndPoint(listener.Socket.AddressFamily == AddressFamily.InterNetwork ? IPAddress.Any : IPAddress.IPv6Any, 0);
             LogMessages.SendFailed(logger, listener.LocalEndPoint, template.Create(address), error, count);

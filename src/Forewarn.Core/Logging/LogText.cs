@@ -59,8 +59,12 @@ public sealed class LogLimiter(TimeProvider time, TimeSpan interval, int maxKind
     private readonly ConcurrentDictionary<string, State> _kinds = new(StringComparer.Ordinal);
 
     /// <summary>True when a line for <paramref name="kind"/> is due; <paramref name="suppressed"/> says how many were not written since the last one.</summary>
-    public bool ShouldLog(string kind, out long suppressed)
+    public bool ShouldLog(string kind, out long suppressed) => ShouldLog(kind, out suppressed, out _);
+
+    /// <summary>As above; <paramref name="sinceLast"/> is the time since the kind's last line (zero for its first).</summary>
+    public bool ShouldLog(string kind, out long suppressed, out TimeSpan sinceLast)
     {
+        sinceLast = TimeSpan.Zero;
         if (_kinds.Count >= maxKinds && !_kinds.ContainsKey(kind))
             kind = "(other)";
         var state = _kinds.GetOrAdd(kind, static _ => new State());
@@ -73,6 +77,8 @@ public sealed class LogLimiter(TimeProvider time, TimeSpan interval, int maxKind
             return false;
         }
         suppressed = Interlocked.Exchange(ref state.Suppressed, 0);
+        if (last != long.MinValue)
+            sinceLast = time.GetElapsedTime(last, now);
         return true;
     }
 }
