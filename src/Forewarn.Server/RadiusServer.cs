@@ -18,13 +18,14 @@ namespace Forewarn.Server;
 /// handler completes at once (an Access-Request with its user cached). A request that has to wait
 /// (accounting until its record is on disk, a user not yet cached) continues asynchronously and answers
 /// when done, while its thread goes back to receiving.
-/// At most <see cref="ForewarnOptions.Workers"/> requests are in processing at once ("workers"); beyond
-/// that, datagrams wait in a bounded queue, and beyond that they are dropped (counted as QueueFull).
-/// Busy workers, utilisation and queue depth are what the health probes read.
+/// Admission goes through the <see cref="WorkerPool"/> the TACACS+ listener shares: a worker free and
+/// nothing queued, the datagram is processed at once; otherwise it waits in the pool's bounded queue,
+/// and beyond that it is dropped (counted as QueueFull).
 /// </summary>
 public sealed class RadiusServer(
     IOptions<ForewarnOptions> options,
     RequestPipeline pipeline,
+    WorkerPool pool,
     AccountingWriter accountingWriter,
     ServerCounters counters,
     Health.LatencyWindow latency,
@@ -44,50 +45,37 @@ public sealed class RadiusServer(
     }
 
     /// <summary>A datagram waiting for a worker. It owns its buffer and a copy of its source address.</summary>
-    private readonly record struct Queued(Listener Listener, byte[] Buffer, int Length, IPEndPoint Source, SocketAddress Address, Destination Local, long ReceivedAt);
+    private sealed class Queued(RadiusServer server, Listener listener, byte[] buffer, int length, IPEndPoint source, SocketAddress address, Destination local, long receivedAt) : IQueuedWork
+    {
+        public long ReceivedAt => receivedAt;
 
+        public void Run(long started)
+        {
+            var response = ArrayPool<byte>.Shared.Rent(Protocol.Radius.RadiusPacket.MaxLength);
+            if (server.Process(listener, buffer, length, source, address, addressIsShared: false, local, receivedAt, response, started))
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+                ArrayPool<byte>.Shared.Return(response);
+            }
+        }
+
+        public void Expire()
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            server.Counters.OnReceived();
+            server.Counters.OnDrop(Protocol.Radius.DropReason.QueueTimeout);
+        }
+    }
+
+    private ServerCounters Counters => counters;
     private readonly ForewarnOptions _options = options.Value;
     // Kernel arrival times are wall-clock: they convert to timestamps only on the system's own clock.
     private readonly bool _kernelTimestamps = ReferenceEquals(time, TimeProvider.System);
     private readonly List<Listener> _listeners = [];
     private readonly List<Thread> _receivers = [];
-    private readonly ConcurrentQueue<Queued> _queue = new();
     private readonly TaskCompletionSource _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile bool _stopping;
-    private int _queued;
-    private int _inFlight;
     private readonly Core.Logging.LogLimiter _sendErrors = new(time, TimeSpan.FromSeconds(10));
-    // Busy time: ticks of finished requests, plus (count × now − sum of start times) for those in flight.
-    private long _busyFinished;
-    private long _startSum;
-    // Queueing delay of the requests answered: sum of the waits and their count.
-    private long _waitSum;
-    private long _waitCount;
-
-    public int BusyWorkers => Volatile.Read(ref _inFlight);
-
-    /// <summary>Total time requests have spent in processing (in-flight ones included), in TimeProvider ticks.</summary>
-    public long BusyTicks
-    {
-        get
-        {
-            long finished = Interlocked.Read(ref _busyFinished), sum = Interlocked.Read(ref _startSum);
-            int inFlight = Volatile.Read(ref _inFlight);
-            return finished + Math.Max(0, inFlight * time.GetTimestamp() - sum);
-        }
-    }
-
-    public long TickFrequency => time.TimestampFrequency;
-    public int MaxWorkers => _options.Workers;
-    public int QueueDepth => Volatile.Read(ref _queued);
-    public int QueueCapacity => _options.QueueCapacity;
-
-    /// <summary>Total queueing delay, in TimeProvider ticks, of requests answered (from arrival to a worker starting on it), and their count.</summary>
-    public (long WaitTicks, long Count) QueueWaits => (Interlocked.Read(ref _waitSum), Interlocked.Read(ref _waitCount));
-
-    /// <summary>How long the oldest queued request has waited (zero when none waits).</summary>
-    public TimeSpan OldestQueuedAge =>
-        Volatile.Read(ref _queued) > 0 && _queue.TryPeek(out var head) ? time.GetElapsedTime(head.ReceivedAt) : TimeSpan.Zero;
 
     /// <summary>Completes once every socket is bound.</summary>
     public Task Started => _started.Task;
@@ -195,9 +183,9 @@ public sealed class RadiusServer(
                 endpoints[key] = source;
             }
 
-            if (Volatile.Read(ref _queued) == 0 && TryAcquireWorker())
+            if (pool.TryAdmitNow())
             {
-                if (!Process(listener, buffer, length, source, address, addressIsShared: true, local, receivedAt, response))
+                if (!Process(listener, buffer, length, source, address, addressIsShared: true, local, receivedAt, response, pool.Begin()))
                 {
                     // The request went asynchronous and took both buffers with it.
                     buffer = ArrayPool<byte>.Shared.Rent(ReceiveSize);
@@ -205,9 +193,9 @@ public sealed class RadiusServer(
                 }
                 continue;
             }
-            Enqueue(new Queued(listener, buffer, length, source, Copy(address), local, receivedAt));
+            Enqueue(new Queued(this, listener, buffer, length, source, Copy(address), local, receivedAt), buffer);
             buffer = ArrayPool<byte>.Shared.Rent(ReceiveSize);
-            Pump();
+            pool.Pump();
         }
         ArrayPool<byte>.Shared.Return(buffer);
         ArrayPool<byte>.Shared.Return(response);
@@ -245,7 +233,7 @@ public sealed class RadiusServer(
                     receivedAt = _kernelTimestamps ? Datagrams.ToTimestamp(arrival, time) : time.GetTimestamp();
                     return true;
                 case Datagrams.Result.TimedOut:
-                    Pump();
+                    pool.Pump();
                     // A socket .NET has made non-blocking would return at once: wait here instead of spinning.
                     socket.Poll(250_000, SelectMode.SelectRead);
                     return false;
@@ -260,7 +248,7 @@ public sealed class RadiusServer(
             // Wait without an exception: an idle receiver on ReceiveTimeout would throw four times a second.
             if (!socket.Poll(250_000, SelectMode.SelectRead))
             {
-                Pump();
+                pool.Pump();
                 length = 0;
                 return false;
             }
@@ -271,7 +259,7 @@ public sealed class RadiusServer(
         catch (SocketException e) when (e.SocketErrorCode is SocketError.TimedOut or SocketError.WouldBlock or SocketError.ConnectionReset)
         {
             // A timeout lets the loop see a stop; ConnectionReset is an ICMP port unreachable from an earlier send.
-            Pump();
+            pool.Pump();
         }
         catch (SocketException e) when (e.SocketErrorCode == SocketError.MessageSize)
         {
@@ -293,69 +281,25 @@ public sealed class RadiusServer(
         return copy;
     }
 
-    private bool TryAcquireWorker()
+    private void Enqueue(Queued item, byte[] buffer)
     {
-        if (Interlocked.Increment(ref _inFlight) <= _options.Workers)
-            return true;
-        Interlocked.Decrement(ref _inFlight);
-        return false;
-    }
-
-    private void Enqueue(Queued item)
-    {
-        if (Interlocked.Increment(ref _queued) > _options.QueueCapacity)
-        {
-            Interlocked.Decrement(ref _queued);
-            ArrayPool<byte>.Shared.Return(item.Buffer);
-            // The pipeline never sees it, so it is counted as received here.
-            counters.OnReceived();
-            counters.OnDrop(Protocol.Radius.DropReason.QueueFull);
-            long dropped = counters.Dropped(Protocol.Radius.DropReason.QueueFull);
-            if (dropped == 1 || dropped % 1000 == 0)
-                LogMessages.QueueFull(logger, dropped);
+        if (pool.TryEnqueue(item))
             return;
-        }
-        _queue.Enqueue(item);
-    }
-
-    /// <summary>Gives queued datagrams to free workers, on the calling thread.</summary>
-    private void Pump()
-    {
-        while (Volatile.Read(ref _queued) > 0 && TryAcquireWorker())
-        {
-            if (!_queue.TryDequeue(out var item))
-            {
-                ReleaseWorker(0);
-                return;
-            }
-            Interlocked.Decrement(ref _queued);
-            long waited = time.GetTimestamp() - item.ReceivedAt;
-            if (waited * 1000 > (long)_options.QueueTimeoutMs * time.TimestampFrequency)
-            {
-                // Its NAS has stopped waiting for this answer: answering would only delay the requests behind it.
-                ReleaseWorker(0);
-                ArrayPool<byte>.Shared.Return(item.Buffer);
-                counters.OnReceived();
-                counters.OnDrop(Protocol.Radius.DropReason.QueueTimeout);
-                continue;
-            }
-            var response = ArrayPool<byte>.Shared.Rent(Protocol.Radius.RadiusPacket.MaxLength);
-            if (Process(item.Listener, item.Buffer, item.Length, item.Source, item.Address, addressIsShared: false, item.Local, item.ReceivedAt, response))
-            {
-                ArrayPool<byte>.Shared.Return(item.Buffer);
-                ArrayPool<byte>.Shared.Return(response);
-            }
-        }
+        ArrayPool<byte>.Shared.Return(buffer);
+        // The pipeline never sees it, so it is counted as received here.
+        counters.OnReceived();
+        counters.OnDrop(Protocol.Radius.DropReason.QueueFull);
+        long dropped = counters.Dropped(Protocol.Radius.DropReason.QueueFull);
+        if (dropped == 1 || dropped % 1000 == 0)
+            LogMessages.QueueFull(logger, dropped);
     }
 
     /// <summary>
     /// Runs one request on a worker already acquired. Returns true when it finished here (the caller keeps
     /// its buffers); false when it continues asynchronously, owning <paramref name="buffer"/> and <paramref name="response"/>.
     /// </summary>
-    private bool Process(Listener listener, byte[] buffer, int length, IPEndPoint source, SocketAddress address, bool addressIsShared, in Destination local, long receivedAt, byte[] response)
+    private bool Process(Listener listener, byte[] buffer, int length, IPEndPoint source, SocketAddress address, bool addressIsShared, in Destination local, long receivedAt, byte[] response, long started)
     {
-        long started = time.GetTimestamp();
-        Interlocked.Add(ref _startSum, started);
         ValueTask<Handled> pending;
         try
         {
@@ -364,7 +308,7 @@ public sealed class RadiusServer(
         catch (Exception e)
         {
             Failed(source, e);
-            ReleaseWorker(started);
+            pool.Release(started);
             return true;
         }
         if (pending.IsCompleted)
@@ -379,7 +323,7 @@ public sealed class RadiusServer(
                 Failed(source, e);
             }
             Answer(listener, response, answer, address, local, receivedAt, started);
-            ReleaseWorker(started);
+            pool.Release(started);
             return true;
         }
         // The receiving thread reuses its address for the next datagram: a request that outlives this call keeps a copy.
@@ -401,8 +345,8 @@ public sealed class RadiusServer(
         Answer(listener, response, answer, address, local, receivedAt, started);
         ArrayPool<byte>.Shared.Return(buffer);
         ArrayPool<byte>.Shared.Return(response);
-        ReleaseWorker(started);
-        Pump();
+        pool.Release(started);
+        pool.Pump();
     }
 
     private void Answer(Listener listener, byte[] response, Handled answer, SocketAddress address, in Destination local, long receivedAt, long started)
@@ -412,8 +356,7 @@ public sealed class RadiusServer(
             return;
         // Queueing delay, from arrival at the host (the kernel's stamp) to a worker starting on it, of the
         // requests answered: a flood of invalid datagrams is dropped, counted, and no evidence of anything.
-        Interlocked.Add(ref _waitSum, Math.Max(0, started - receivedAt));
-        Interlocked.Increment(ref _waitCount);
+        pool.RecordWait(receivedAt, started);
         // On the wildcard address the answer leaves from the address the request was sent to: a NAS
         // matches answers by source (RFC 2865 §3), and the kernel's own choice may be another address.
         string? error = null;
@@ -462,16 +405,6 @@ public sealed class RadiusServer(
         LogMessages.RequestFailed(logger, source, e);
     }
 
-    private void ReleaseWorker(long started)
-    {
-        if (started != 0)
-        {
-            Interlocked.Add(ref _busyFinished, time.GetTimestamp() - started);
-            Interlocked.Add(ref _startSum, -started);
-        }
-        Interlocked.Decrement(ref _inFlight);
-    }
-
     /// <summary>Graceful stop: stop receiving, let queued and in-flight requests finish and answer, then flush accounting.</summary>
     public async Task StopAsync(CancellationToken cancellationToken)
     {
@@ -479,10 +412,10 @@ public sealed class RadiusServer(
             return;
         _stopping = true;
         await Task.Run(() => _receivers.ForEach(t => t.Join()), CancellationToken.None).ConfigureAwait(false);
-        int inFlight = QueueDepth + BusyWorkers;
-        while (QueueDepth + BusyWorkers > 0 && !cancellationToken.IsCancellationRequested)
+        int inFlight = pool.QueueDepth + pool.BusyWorkers;
+        while (pool.QueueDepth + pool.BusyWorkers > 0 && !cancellationToken.IsCancellationRequested)
         {
-            Pump();
+            pool.Pump();
             await Task.Delay(5, CancellationToken.None).ConfigureAwait(false);
         }
         await accountingWriter.DisposeAsync().ConfigureAwait(false);

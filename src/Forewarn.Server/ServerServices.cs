@@ -55,6 +55,7 @@ public static class ServerServices
         // The client loader runs first so that the directory is filled before the sockets open.
         services.AddSingleton<ClientLoader>();
         services.AddHostedService(sp => sp.GetRequiredService<ClientLoader>());
+        services.AddSingleton<WorkerPool>();
         services.AddSingleton<RadiusServer>();
         services.AddHostedService(sp => sp.GetRequiredService<RadiusServer>());
         services.AddForewarnHealth(configuration);

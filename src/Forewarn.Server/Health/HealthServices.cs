@@ -92,8 +92,8 @@ internal static class ProbeSet
     public static IEnumerable<Core.Health.IProbe> Create(IServiceProvider sp, HealthOptions options, ForewarnOptions server, TimeProvider time)
     {
         T Get<T>() where T : notnull => (T)sp.GetService(typeof(T))!;
-        yield return new WorkersProbe(Get<RadiusServer>(), time);
-        yield return new QueueProbe(Get<RadiusServer>(), options);
+        yield return new WorkersProbe(Get<WorkerPool>(), time);
+        yield return new QueueProbe(Get<WorkerPool>(), options);
         yield return new LatencyProbe(Get<LatencyWindow>(), options, time);
         yield return new SlowWorkProbe(Get<Core.Aaa.SlowWork>(), Get<Core.Aaa.SlowWorkOptions>());
         yield return new DropsProbe(Get<ServerCounters>(), () => Get<RadiusServer>().Endpoints.Select(e => e.Endpoint), options, time);

@@ -9,7 +9,7 @@ namespace Forewarn.Server.Health;
 /// count, which jumps with every burst. Full headroom up to a quarter of worker time: a knee any
 /// higher would hide the start of a rise from the forecast.
 /// </summary>
-public sealed class WorkersProbe(RadiusServer server, TimeProvider time) : IProbe
+public sealed class WorkersProbe(WorkerPool server, TimeProvider time) : IProbe
 {
     private long _lastBusy = -1;
     private long _lastTimestamp;
@@ -40,7 +40,7 @@ public sealed class WorkersProbe(RadiusServer server, TimeProvider time) : IProb
 /// the age of the oldest request waiting in the queue now, so that a total stall shows even when nothing
 /// starts.
 /// </summary>
-public sealed class QueueProbe(RadiusServer server, HealthOptions options) : IProbe
+public sealed class QueueProbe(WorkerPool server, HealthOptions options) : IProbe
 {
     private readonly Queue<(long WaitTicks, long Count)> _history = new();
 
