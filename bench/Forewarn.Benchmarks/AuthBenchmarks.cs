@@ -39,7 +39,7 @@ public class AuthBenchmarks : IDisposable
         users.Add(new UserRecord("bob", AuthMethods.Pap, Credentials.Create("clientPass", AuthMethods.Pap, sealer, 1000), null, [], []));
         users.Add(new UserRecord("User", AuthMethods.MsChapV2, Credentials.Create("clientPass", AuthMethods.MsChapV2, sealer), null, [], []));
         _slow = new SlowWork(new SlowWorkOptions { Threads = 1 }, TimeProvider.System);
-        _handler = new AccessHandler(users, new PasswordHasher(), sealer, new ReplyCompiler(RadiusDictionary.BuiltIn), _slow, TimeProvider.System, NullLogger<AccessHandler>.Instance);
+        _handler = new AccessHandler(new CredentialVerifier(users, new PasswordHasher(), sealer, _slow), new ReplyCompiler(RadiusDictionary.BuiltIn), TimeProvider.System, NullLogger<AccessHandler>.Instance);
         _client = new RadiusClient(new ClientRecord("bench", "127.0.0.1", "testing123"));
         _papRequest = RequestFactory.PapRequest("alice", "clientPass", Secret);
         _papHashedRequest = RequestFactory.PapRequest("bob", "clientPass", Secret);

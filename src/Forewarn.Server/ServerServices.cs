@@ -46,6 +46,7 @@ public static class ServerServices
         services.AddSingleton(sp => new DuplicateCache(sp.GetRequiredService<TimeProvider>(),
             TimeSpan.FromSeconds(sp.GetRequiredService<IOptions<ForewarnOptions>>().Value.DuplicateWindowSeconds)));
         services.AddSingleton<ServerCounters>();
+        services.AddSingleton<CredentialVerifier>();
         services.AddSingleton<AccessHandler>();
         services.AddSingleton<AccountingWriter>();
         services.AddSingleton<AccountingHandler>();

@@ -9,9 +9,6 @@ using Microsoft.Extensions.Logging;
 
 namespace Forewarn.Core.Aaa;
 
-/// <summary>How an Access-Request was authenticated, for logs and counters.</summary>
-public enum AuthMethod { None, Pap, Chap, MsChap, MsChapV2 }
-
 /// <summary>
 /// A handled request: the answer's length (0: none, drop it), and how long the answer was held on
 /// purpose, in TimeProvider ticks — a PBKDF2 derivation, whose cost is a choice of the operator's and not
@@ -23,14 +20,13 @@ public readonly record struct Handled(int Length, long DeliberateTicks = 0)
 }
 
 /// <summary>
-/// Answers an Access-Request: finds the user, verifies PAP, CHAP, MS-CHAP or MS-CHAPv2 against the
+/// Answers an Access-Request: takes the method's fields out of the packet, has the
+/// <see cref="CredentialVerifier"/> find the user and verify PAP, CHAP, MS-CHAP or MS-CHAPv2 against the
 /// stored credential, applies check items, and writes an Access-Accept (with Message-Authenticator
 /// first, reply items, method keys and Proxy-State) or an Access-Reject with Reply-Message.
 /// The packet has been validated and its client's Message-Authenticator policy enforced already.
-/// What is cached and cheap runs on the calling (receiving) thread; a store lookup on a cache miss and
-/// a PBKDF2 derivation run on the slow-work pool, in the client's turn (<see cref="SlowWork"/>).
 /// </summary>
-public sealed partial class AccessHandler(IUserStore users, PasswordHasher hasher, PasswordSealer sealer, ReplyCompiler replies, SlowWork slow, TimeProvider time, ILogger<AccessHandler> logger)
+public sealed partial class AccessHandler(CredentialVerifier credentials, ReplyCompiler replies, TimeProvider time, ILogger<AccessHandler> logger)
 {
     private const string FailureMessage = "Authentication failed";
     /// <summary>One reject line per reason per 10 s, with a count of the others: a flood of bad logins cannot fill the disk.</summary>
@@ -40,8 +36,8 @@ public sealed partial class AccessHandler(IUserStore users, PasswordHasher hashe
     {
         // The slow paths live in their own methods: a lambda here would allocate its closure on every request.
         string? userName = ReadUserName(request.Span);
-        if (!TryFindCached(userName, out var user, out var group))
-            (user, group) = await FindSlowlyAsync(client, userName, cancellationToken).ConfigureAwait(false);
+        if (!credentials.TryFindCached(userName, out var user, out var group))
+            (user, group) = await credentials.FindSlowlyAsync(client.Name, userName, cancellationToken).ConfigureAwait(false);
         bool? papVerdict = null;
         long deliberate = 0;
         if (user is { Enabled: true, Credential.PasswordHash: { } hash } && (user.Methods & AuthMethods.Pap) != 0)
@@ -52,7 +48,7 @@ public sealed partial class AccessHandler(IUserStore users, PasswordHasher hashe
                 try
                 {
                     long started = time.GetTimestamp();
-                    papVerdict = await DeriveAsync(client, hash, given).ConfigureAwait(false);
+                    papVerdict = await credentials.DeriveAsync(client.Name, hash, given).ConfigureAwait(false);
                     deliberate = time.GetTimestamp() - started;
                 }
                 finally
@@ -63,12 +59,6 @@ public sealed partial class AccessHandler(IUserStore users, PasswordHasher hashe
         }
         return new Handled(Respond(request.Span, client, userName, user, group, response.Span, papVerdict), deliberate);
     }
-
-    private Task<(UserRecord?, GroupRecord?)> FindSlowlyAsync(RadiusClient client, string? userName, CancellationToken cancellationToken) =>
-        slow.RunAsync(client.Name, () => FindAsync(userName, cancellationToken));
-
-    private Task<bool> DeriveAsync(RadiusClient client, string hash, byte[] given) =>
-        hasher.VerifyOnceAsync(hash, given, derive => slow.RunAsync(client.Name, derive));
 
     /// <summary>
     /// The PAP verdict against a PBKDF2 hash when it is remembered (no allocation); otherwise null, with
@@ -86,43 +76,13 @@ public sealed partial class AccessHandler(IUserStore users, PasswordHasher hashe
             return null;
         try
         {
-            if (hasher.TryVerifyCached(hash, password[..length], out bool known))
-                return known;
-            toDerive = password[..length].ToArray();
-            return null;
+            return credentials.TryPassword(new Credential(hash, null, null), password[..length], out toDerive);
         }
         finally
         {
             CryptographicOperations.ZeroMemory(password);
         }
     }
-
-    /// <summary>The user (DOMAIN\\user falling back to user) and group from memory, when both are cached.</summary>
-    private bool TryFindCached(string? userName, out UserRecord? user, out GroupRecord? group)
-    {
-        user = null;
-        group = null;
-        if (userName is null)
-            return true;
-        if (users is not IUserCache cache || !cache.TryFindCachedUser(userName, out user))
-            return false;
-        if (user is null && StripDomain(userName) is { } bare && !cache.TryFindCachedUser(bare, out user))
-            return false;
-        return user?.Group is not { } groupName || cache.TryFindCachedGroup(groupName, out group);
-    }
-
-    private async ValueTask<(UserRecord?, GroupRecord?)> FindAsync(string? userName, CancellationToken cancellationToken)
-    {
-        UserRecord? user = userName is null ? null : await users.FindUserAsync(userName, cancellationToken).ConfigureAwait(false);
-        if (user is null && StripDomain(userName) is { } bare)
-            user = await users.FindUserAsync(bare, cancellationToken).ConfigureAwait(false);
-        GroupRecord? group = user?.Group is { } groupName ? await users.FindGroupAsync(groupName, cancellationToken).ConfigureAwait(false) : null;
-        return (user, group);
-    }
-
-    /// <summary>Windows clients send DOMAIN\\user; when no user has that exact name, the part after the domain is tried.</summary>
-    private static string? StripDomain(string? userName) =>
-        userName is not null && userName.LastIndexOf('\\') is var slash and >= 0 && slash < userName.Length - 1 ? userName[(slash + 1)..] : null;
 
     private static string? ReadUserName(ReadOnlySpan<byte> request)
     {
@@ -136,24 +96,19 @@ public sealed partial class AccessHandler(IUserStore users, PasswordHasher hashe
         var method = DetectMethod(packet);
         if (userName is null)
             return Reject(packet, client, method, response, "no User-Name", userName);
-        if (user is null || !user.Enabled)
-            return Reject(packet, client, method, response, user is null ? "unknown user" : "user disabled", userName);
-        if (method == AuthMethod.None)
-            return Reject(packet, client, method, response, "no supported credentials in the request", userName);
-        if ((user.Methods & ToFlag(method)) == 0)
-            return Reject(packet, client, method, response, $"method {method} not enabled for the user", userName);
+        if (CredentialVerifier.Refusal(user, method) is { } refusal)
+            return Reject(packet, client, method, response, refusal, userName);
 
         Span<byte> ntHash = stackalloc byte[16];
         Span<byte> cleartext = stackalloc byte[256];
-        int cleartextLength = user.Credential.SealedPassword is { } sealedPassword ? sealer.TryUnseal(sealedPassword, cleartext) : -1;
-        // The NT hash is needed only by MS-CHAP and MS-CHAPv2, and by PAP for users stored as an NT hash.
-        bool needNt = method is AuthMethod.MsChap or AuthMethod.MsChapV2;
-        bool haveNt = user.Credential.NtHash is { Length: 16 } nt ? Copy(nt, ntHash)
-            : needNt && cleartextLength >= 0 && NtHashOf(cleartext[..cleartextLength], ntHash);
+        int cleartextLength = credentials.Cleartext(user!.Credential, cleartext);
+        // The NT hash is needed only by MS-CHAP and MS-CHAPv2 (PAP against an NT hash is the verifier's).
+        bool haveNt = method is AuthMethod.MsChap or AuthMethod.MsChapV2
+            && CredentialVerifier.NtHash(user.Credential, cleartext[..Math.Max(0, cleartextLength)], cleartextLength >= 0, ntHash);
 
         bool verified = method switch
         {
-            AuthMethod.Pap => VerifyPap(packet, client, user.Credential, haveNt ? ntHash : default, cleartext[..Math.Max(0, cleartextLength)], cleartextLength >= 0, papVerdict),
+            AuthMethod.Pap => VerifyPap(packet, client, user.Credential, cleartext[..Math.Max(0, cleartextLength)], cleartextLength >= 0, papVerdict),
             AuthMethod.Chap => cleartextLength >= 0 && VerifyChap(packet, cleartext[..cleartextLength]),
             AuthMethod.MsChap => haveNt && VerifyMsChap(packet, ntHash),
             AuthMethod.MsChapV2 => haveNt && VerifyMsChapV2(packet, ntHash),
@@ -178,18 +133,6 @@ public sealed partial class AccessHandler(IUserStore users, PasswordHasher hashe
         return writer.Complete(client.Secret, packet.Authenticator);
     }
 
-    private static bool Copy(byte[] source, Span<byte> destination)
-    {
-        source.CopyTo(destination);
-        return true;
-    }
-
-    private static bool NtHashOf(ReadOnlySpan<byte> utf8Password, Span<byte> ntHash)
-    {
-        MsChap.NtPasswordHash(Encoding.UTF8.GetString(utf8Password), ntHash);
-        return true;
-    }
-
     private static AuthMethod DetectMethod(RadiusPacket packet)
     {
         if (packet.HasAttribute(AttributeTypes.UserPassword))
@@ -203,34 +146,27 @@ public sealed partial class AccessHandler(IUserStore users, PasswordHasher hashe
         return AuthMethod.None;
     }
 
-    private static AuthMethods ToFlag(AuthMethod method) => method switch
+    private bool VerifyPap(RadiusPacket packet, RadiusClient client, Credential credential, ReadOnlySpan<byte> cleartext, bool haveCleartext, bool? papVerdict)
     {
-        AuthMethod.Pap => AuthMethods.Pap,
-        AuthMethod.Chap => AuthMethods.Chap,
-        AuthMethod.MsChap => AuthMethods.MsChap,
-        AuthMethod.MsChapV2 => AuthMethods.MsChapV2,
-        _ => AuthMethods.None,
-    };
-
-    private bool VerifyPap(RadiusPacket packet, RadiusClient client, Credential credential, ReadOnlySpan<byte> ntHash, ReadOnlySpan<byte> cleartext, bool haveCleartext, bool? papVerdict)
-    {
+        if (papVerdict is { } verdict)
+            return verdict;
         packet.TryGetAttribute(AttributeTypes.UserPassword, out var hidden);
         Span<byte> password = stackalloc byte[128];
         int length = RadiusCrypto.UnhideUserPassword(hidden, client.Secret, packet.Authenticator, password);
-        if (length < 0)
-            return false;
-        var given = password[..length];
-        if (credential.PasswordHash is { } hash)
-            return papVerdict ?? hasher.Verify(hash, given);
-        if (credential.SealedPassword is not null)
-            return haveCleartext && CryptographicOperations.FixedTimeEquals(given, cleartext);
-        if (ntHash.Length == 16)
+        try
         {
-            Span<byte> candidate = stackalloc byte[16];
-            MsChap.NtPasswordHash(Encoding.UTF8.GetString(given), candidate);
-            return CryptographicOperations.FixedTimeEquals(candidate, ntHash);
+            if (length < 0)
+                return false;
+            // Unsealed already for CHAP's sake: compared here rather than unsealed twice.
+            if (haveCleartext)
+                return CryptographicOperations.FixedTimeEquals(password[..length], cleartext);
+            // A PBKDF2 hash was settled before (papVerdict); what is left (an NT hash) is cheap.
+            return credential.PasswordHash is null && credentials.TryPassword(credential, password[..length], out _) == true;
         }
-        return false;
+        finally
+        {
+            CryptographicOperations.ZeroMemory(password);
+        }
     }
 
     /// <summary>RFC 2865 §2.2: the challenge is CHAP-Challenge if present, else the Request Authenticator.</summary>
@@ -238,7 +174,7 @@ public sealed partial class AccessHandler(IUserStore users, PasswordHasher hashe
     {
         packet.TryGetAttribute(AttributeTypes.ChapPassword, out var chapPassword);
         var challenge = packet.TryGetAttribute(AttributeTypes.ChapChallenge, out var c) ? c : packet.Authenticator;
-        return Chap.Verify(chapPassword, cleartext, challenge);
+        return chapPassword.Length == 17 && CredentialVerifier.VerifyChap(chapPassword[0], chapPassword[1..], cleartext, challenge);
     }
 
     /// <summary>MS-CHAP-Response (RFC 2548 §2.1.3): Ident(1) Flags(1) LM-Response(24) NT-Response(24); Flags bit 0 selects the NT response.</summary>
@@ -248,9 +184,7 @@ public sealed partial class AccessHandler(IUserStore users, PasswordHasher hashe
             || !packet.TryGetVendorAttribute(AttributeTypes.MicrosoftVendor, AttributeTypes.MsChapChallenge, out var challenge) || challenge.Length != 8
             || (response[1] & 1) == 0)
             return false;
-        Span<byte> expected = stackalloc byte[24];
-        MsChap.NtChallengeResponse(challenge, ntHash, expected);
-        return CryptographicOperations.FixedTimeEquals(expected, response.Slice(26, 24));
+        return CredentialVerifier.VerifyMsChap(ntHash, challenge, response.Slice(26, 24));
     }
 
     /// <summary>MS-CHAP2-Response (RFC 2548 §2.3.2): Ident(1) Flags(1) Peer-Challenge(16) Reserved(8) Response(24).</summary>
@@ -260,9 +194,7 @@ public sealed partial class AccessHandler(IUserStore users, PasswordHasher hashe
             || !packet.TryGetVendorAttribute(AttributeTypes.MicrosoftVendor, AttributeTypes.MsChapChallenge, out var challenge) || challenge.Length != 16
             || !packet.TryGetAttribute(AttributeTypes.UserName, out var userName))
             return false;
-        Span<byte> expected = stackalloc byte[24];
-        MsChap.GenerateNtResponse(challenge, response.Slice(2, 16), userName, ntHash, expected);
-        return CryptographicOperations.FixedTimeEquals(expected, response.Slice(26, 24));
+        return CredentialVerifier.VerifyMsChapV2(ntHash, challenge, response.Slice(2, 16), userName, response.Slice(26, 24));
     }
 
     private static void AddMsChapV2Success(ref RadiusWriter writer, RadiusPacket packet, RadiusClient client, scoped ReadOnlySpan<byte> ntHash)
