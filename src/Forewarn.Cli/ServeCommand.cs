@@ -27,8 +27,18 @@ internal static class ServeCommand
     public static Command Create()
     {
         var options = CommonHostOptions("Advisory port: ACKs, Probes and peer health (default 1814; 0 picks a free port)");
-        var command = new Command("serve", "Run the RADIUS server") { options.Listen, options.AuthPort, options.AcctPort, options.AdvisoryPort, options.Config, options.Set };
-        command.SetAction((result, cancellationToken) => RunAsync(result, options, "Forewarn:Advisory:Port", [], null, cancellationToken));
+        var tacacsPort = CommonOptions.Port("--tacacs-port", "TACACS+ port (default 49, which needs root; 0 picks a free port)");
+        var command = new Command("serve", "Run the RADIUS and TACACS+ server") { options.Listen, options.AuthPort, options.AcctPort, options.AdvisoryPort, tacacsPort, options.Config, options.Set };
+        command.SetAction((result, cancellationToken) =>
+        {
+            var overrides = new Dictionary<string, string?>();
+            if (result.GetValue(tacacsPort) is { } port)
+            {
+                overrides["Forewarn:Tacacs:Port"] = port.ToString(CultureInfo.InvariantCulture);
+                overrides["Forewarn:Tacacs:PortConfigured"] = "true";
+            }
+            return RunAsync(result, options, "Forewarn:Advisory:Port", overrides, null, cancellationToken);
+        });
         return command;
     }
 
@@ -132,6 +142,8 @@ internal static class ServeCommand
         var server = host.Services.GetRequiredService<RadiusServer>();
         foreach (var (endpoint, port) in server.Endpoints)
             Console.WriteLine($"Ready: {(port == PortKind.Authentication ? "auth" : "acct")} {endpoint}");
+        foreach (var (endpoint, tls) in host.Services.GetService<Forewarn.Server.Tacacs.TacacsServer>()?.Endpoints ?? [])
+            Console.WriteLine($"Ready: {(tls ? "tacacs-tls" : "tacacs")} {endpoint}");
         if (host.Services.GetRequiredService<Forewarn.Server.Advisories.AdvisoryService>().Endpoint is { } advisory)
             Console.WriteLine($"Ready: advisory {advisory}");
         if (configure is not null && host.Services.GetService<Forewarn.Client.ForewarnClient>()?.AdvisoryEndpoint is { } upstreamAdvisories)

@@ -20,6 +20,8 @@ public static class RelayServices
     public static IServiceCollection AddForewarnRelay(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddOptions<RelayOptions>().Bind(configuration.GetSection("Forewarn:Relay")).ValidateOnStart();
+        // The relay relays RADIUS; it does not answer TACACS+ itself.
+        services.PostConfigure<Server.Tacacs.TacacsOptions>(o => o.Enabled = false);
         services.AddSingleton<IValidateOptions<RelayOptions>, RelayOptionsValidator>();
         services.AddSingleton(sp => sp.GetRequiredService<IOptions<RelayOptions>>().Value);
         services.AddSingleton(sp =>

@@ -16,9 +16,15 @@ public sealed class ServerCounters : IDisposable
     private long _sendErrors;
     private readonly Meter _meter;
 
+    /// <summary>The TACACS+ listener's counters; the metrics below tag both protocols.</summary>
+    public Tacacs.TacacsCounters Tacacs { get; } = new();
+
     public ServerCounters()
     {
         _meter = new Meter("Forewarn.Server");
+        _meter.CreateObservableCounter("forewarn.requests.received", ObserveReceived, description: "Requests received, by protocol");
+        _meter.CreateObservableCounter("forewarn.requests.dropped", ObserveAllDrops, description: "Requests dropped, by protocol and reason");
+        _meter.CreateObservableCounter("forewarn.responses", ObserveResponses, description: "Answers sent, by protocol and result");
         _meter.CreateObservableCounter("forewarn.radius.received", () => Received, description: "RADIUS datagrams received");
         _meter.CreateObservableCounter("forewarn.radius.access_accepts", () => AccessAccepts);
         _meter.CreateObservableCounter("forewarn.radius.access_rejects", () => AccessRejects);
@@ -26,6 +32,37 @@ public sealed class ServerCounters : IDisposable
         _meter.CreateObservableCounter("forewarn.radius.duplicates_answered", () => DuplicatesAnswered);
         _meter.CreateObservableCounter("forewarn.radius.send_errors", () => SendErrors, description: "Answers the operating system refused to send");
         _meter.CreateObservableCounter("forewarn.radius.dropped", ObserveDrops, description: "Datagrams dropped, by reason");
+    }
+
+    private static KeyValuePair<string, object?> Protocol(string name) => new("protocol", name);
+
+    private IEnumerable<Measurement<long>> ObserveReceived()
+    {
+        yield return new Measurement<long>(Received, Protocol("radius"));
+        yield return new Measurement<long>(Tacacs.Received, Protocol("tacacs"));
+    }
+
+    private IEnumerable<Measurement<long>> ObserveAllDrops()
+    {
+        foreach (var m in ObserveDrops())
+            yield return new Measurement<long>(m.Value, [Protocol("radius"), .. m.Tags]);
+        foreach (var (reason, count) in Tacacs.DropsByReason())
+            yield return new Measurement<long>(count, Protocol("tacacs"), new KeyValuePair<string, object?>("reason", reason));
+    }
+
+    private IEnumerable<Measurement<long>> ObserveResponses()
+    {
+        static KeyValuePair<string, object?> Result(string result) => new("result", result);
+        yield return new Measurement<long>(AccessAccepts, Protocol("radius"), Result("access-accept"));
+        yield return new Measurement<long>(AccessRejects, Protocol("radius"), Result("access-reject"));
+        yield return new Measurement<long>(AccountingResponses, Protocol("radius"), Result("accounting-response"));
+        yield return new Measurement<long>(StatusResponses, Protocol("radius"), Result("status-server"));
+        yield return new Measurement<long>(Tacacs.AuthenticationPasses, Protocol("tacacs"), Result("authentication-pass"));
+        yield return new Measurement<long>(Tacacs.AuthenticationFailures, Protocol("tacacs"), Result("authentication-fail"));
+        yield return new Measurement<long>(Tacacs.AuthorizationPasses, Protocol("tacacs"), Result("authorization-pass"));
+        yield return new Measurement<long>(Tacacs.AuthorizationFailures, Protocol("tacacs"), Result("authorization-fail"));
+        yield return new Measurement<long>(Tacacs.AccountingSuccesses, Protocol("tacacs"), Result("accounting-success"));
+        yield return new Measurement<long>(Tacacs.Errors, Protocol("tacacs"), Result("error"));
     }
 
     private IEnumerable<Measurement<long>> ObserveDrops()
@@ -45,14 +82,17 @@ public sealed class ServerCounters : IDisposable
     public long Dropped(DropReason reason) => Interlocked.Read(ref _drops[(int)reason]);
 
     /// <summary>Every reason with at least one drop, by name.</summary>
-    public IReadOnlyDictionary<string, long> DropsByReason()
+    public IReadOnlyDictionary<string, long> DropsByReason() => ByReason<DropReason>(_drops);
+
+    /// <summary>The non-zero counts of <paramref name="counts"/>, indexed by <typeparamref name="TReason"/> (0 is "none" and skipped), by name.</summary>
+    internal static IReadOnlyDictionary<string, long> ByReason<TReason>(long[] counts) where TReason : struct, Enum
     {
         var result = new SortedDictionary<string, long>(StringComparer.Ordinal);
-        for (int i = 1; i < _drops.Length; i++)
+        for (int i = 1; i < counts.Length; i++)
         {
-            long count = Interlocked.Read(ref _drops[i]);
+            long count = Interlocked.Read(ref counts[i]);
             if (count > 0)
-                result[((DropReason)i).ToString()] = count;
+                result[Enum.GetName(typeof(TReason), i) ?? i.ToString(System.Globalization.CultureInfo.InvariantCulture)] = count;
         }
         return result;
     }

@@ -59,7 +59,28 @@ public static class ServerServices
         services.AddSingleton<WorkerPool>();
         services.AddSingleton<RadiusServer>();
         services.AddHostedService(sp => sp.GetRequiredService<RadiusServer>());
+        services.AddForewarnTacacs(configuration);
         services.AddForewarnHealth(configuration);
+        return services;
+    }
+
+    /// <summary>TACACS+ beside RADIUS: the same worker pool, client directory, registry, credential check and accounting writer.</summary>
+    private static IServiceCollection AddForewarnTacacs(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<Tacacs.TacacsOptions>().Bind(configuration.GetSection(Tacacs.TacacsOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton(sp => sp.GetRequiredService<IOptions<Tacacs.TacacsOptions>>().Value);
+        services.AddSingleton(sp => new Core.Aaa.Tacacs.CommandSets(sp.GetRequiredService<SqliteStore>(), sp.GetRequiredService<SlowWork>()));
+        services.AddSingleton<Core.Aaa.Tacacs.TacacsAuthenticator>();
+        services.AddSingleton<Core.Aaa.Tacacs.TacacsAuthorizer>();
+        services.AddSingleton<Core.Aaa.Tacacs.TacacsAccountant>();
+        services.AddSingleton(sp => new Tacacs.TacacsConnection.Services(
+            sp.GetRequiredService<WorkerPool>(), sp.GetRequiredService<ServerCounters>().Tacacs,
+            sp.GetRequiredService<Core.Aaa.Tacacs.TacacsAuthenticator>(), sp.GetRequiredService<Core.Aaa.Tacacs.TacacsAuthorizer>(),
+            sp.GetRequiredService<Core.Aaa.Tacacs.TacacsAccountant>(), sp.GetRequiredService<Core.Deferrals.ClientRegistry>(),
+            sp.GetRequiredService<LatencyWindow>(), sp.GetRequiredService<Tacacs.TacacsOptions>(), sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<Tacacs.TacacsConnection>>()));
+        services.AddSingleton<Tacacs.TacacsServer>();
+        services.AddHostedService(sp => sp.GetRequiredService<Tacacs.TacacsServer>());
         return services;
     }
 
@@ -146,7 +167,7 @@ internal sealed class ForewarnOptionsValidator : IValidateOptions<ForewarnOption
 }
 
 /// <summary>Loads the NAS directory at start, then reloads it when the store's client version changes (clients added by the command line while running); drops the user cache when users or groups changed; sweeps the duplicate cache.</summary>
-public sealed partial class ClientLoader(IClientStore store, ClientDirectory directory, DuplicateCache duplicates, CachedUserStore users, ILogger<ClientLoader> logger) : BackgroundService
+public sealed partial class ClientLoader(IClientStore store, ClientDirectory directory, DuplicateCache duplicates, CachedUserStore users, Core.Aaa.Tacacs.CommandSets commandSets, ILogger<ClientLoader> logger) : BackgroundService
 {
     private long _version = -1;
 
@@ -193,7 +214,8 @@ public sealed partial class ClientLoader(IClientStore store, ClientDirectory dir
             try
             {
                 await ReloadAsync(stoppingToken).ConfigureAwait(false);
-                await users.RefreshAsync(stoppingToken).ConfigureAwait(false);
+                if (await users.RefreshAsync(stoppingToken).ConfigureAwait(false))
+                    commandSets.Invalidate();
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {

@@ -90,7 +90,7 @@ public sealed class AdminAccessTests : IDisposable
     [SkippableFact]
     public async Task AdminApi_BeyondLoopback_WithoutTlsAndToken_RefusesToStart_WithAClearMessage()
     {
-        var run = await Peer.RunAsync("/usr/bin/env", ["dotnet", Forewarn, "serve", "--data", _data, "--auth-port", "0", "--acct-port", "0", "--advisory-port", "0",
+        var run = await Peer.RunAsync("/usr/bin/env", ["dotnet", Forewarn, "serve", "--data", _data, "--auth-port", "0", "--acct-port", "0", "--advisory-port", "0", "--tacacs-port", "0",
             "--set", "Forewarn:Admin:Listen=0.0.0.0:0"], timeoutMs: 60_000);
         Assert.NotEqual(0, run.ExitCode);
         Assert.Contains("beyond loopback, only with TLS", run.Output + run.Error, StringComparison.Ordinal);

@@ -110,7 +110,7 @@ public sealed class OperatorMistakeTests : IDisposable
         using var radius = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp);
         radius.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
         int taken = ((System.Net.IPEndPoint)radius.LocalEndPoint!).Port;
-        Refused(await Run("serve", "--data", _data, "--auth-port", $"{taken}", "--acct-port", "0", "--advisory-port", "0"),
+        Refused(await Run("serve", "--data", _data, "--auth-port", $"{taken}", "--acct-port", "0", "--advisory-port", "0", "--tacacs-port", "0"),
             $"cannot listen for RADIUS authentication on udp 127.0.0.1:{taken}: the port is in use");
 
         var admin = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
@@ -118,7 +118,7 @@ public sealed class OperatorMistakeTests : IDisposable
         try
         {
             int adminPort = ((System.Net.IPEndPoint)admin.LocalEndpoint).Port;
-            Refused(await Run("serve", "--data", _data, "--auth-port", "0", "--acct-port", "0", "--advisory-port", "0", "--set", $"Forewarn:Admin:Listen=127.0.0.1:{adminPort}"),
+            Refused(await Run("serve", "--data", _data, "--auth-port", "0", "--acct-port", "0", "--advisory-port", "0", "--tacacs-port", "0", "--set", $"Forewarn:Admin:Listen=127.0.0.1:{adminPort}"),
                 $"cannot open the admin API on tcp 127.0.0.1:{adminPort}");
         }
         finally

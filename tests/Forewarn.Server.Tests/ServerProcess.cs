@@ -36,7 +36,7 @@ public sealed partial class ServerProcess : IAsyncDisposable
     public static async Task<ServerProcess> StartAsync(string data, params string[] extra)
     {
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var argument in new[] { Program, "serve", "--data", data, "--auth-port", "0", "--acct-port", "0", "--advisory-port", "0" }.Concat(extra))
+        foreach (var argument in new[] { Program, "serve", "--data", data, "--auth-port", "0", "--acct-port", "0", "--advisory-port", "0", "--tacacs-port", "0" }.Concat(extra))
             info.ArgumentList.Add(argument);
         var process = Process.Start(info)!;
         process.ErrorDataReceived += (_, _) => { };

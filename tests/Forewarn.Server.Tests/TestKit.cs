@@ -43,6 +43,7 @@ public sealed class TestServer : IAsyncDisposable
             ["Forewarn:AuthPort"] = "0",
             ["Forewarn:AcctPort"] = "0",
             ["Forewarn:Advisory:Port"] = "0",
+            ["Forewarn:Tacacs:Port"] = "0",
             ["Forewarn:PasswordIterations"] = "1000",
         };
         foreach (var (key, value) in settings ?? [])

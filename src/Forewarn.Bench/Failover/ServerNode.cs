@@ -71,7 +71,7 @@ public sealed class ServerNode : IAsyncDisposable
         var adminFile = Path.Combine(_data, "admin.url");
         File.Delete(adminFile);
         // The benchmark's servers are there to be degraded: drills on.
-        var arguments = new List<string> { "serve", "--data", _data, "--listen", Address.ToString(), "--set", "Forewarn:Admin:Drills=true" };
+        var arguments = new List<string> { "serve", "--data", _data, "--listen", Address.ToString(), "--set", "Forewarn:Admin:Drills=true", "--set", "Forewarn:Tacacs:Port=0" };
         foreach (var setting in _settings)
         {
             arguments.Add("--set");

@@ -69,12 +69,14 @@ public sealed class CachedUserStore(IUserStore inner, Func<CancellationToken, Ta
         return group;
     }
 
-    /// <summary>Drops everything when the store's version moved since the last look (or always, the first time).</summary>
-    public async Task RefreshAsync(CancellationToken cancellationToken = default)
+    /// <summary>Drops everything when the store's version moved since the last look (or always, the first time); true when it did.</summary>
+    public async Task<bool> RefreshAsync(CancellationToken cancellationToken = default)
     {
         long current = await version(cancellationToken).ConfigureAwait(false);
-        if (Interlocked.Exchange(ref _version, current) != current)
-            Invalidate();
+        if (Interlocked.Exchange(ref _version, current) == current)
+            return false;
+        Invalidate();
+        return true;
     }
 
     /// <summary>

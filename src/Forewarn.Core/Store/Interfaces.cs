@@ -24,6 +24,15 @@ public interface IUserStore
     Task<bool> PingAsync(CancellationToken cancellationToken = default);
 }
 
+/// <summary>TACACS+ command sets, named and shared by groups. Changes raise the users' version (the caches watch it).</summary>
+public interface ICommandSetStore
+{
+    ValueTask<CommandSet?> FindCommandSetAsync(string name, CancellationToken cancellationToken = default);
+    Task SetCommandSetAsync(CommandSet commandSet, CancellationToken cancellationToken = default);
+    Task<bool> RemoveCommandSetAsync(string name, CancellationToken cancellationToken = default);
+    Task<IReadOnlyList<CommandSet>> ListCommandSetsAsync(CancellationToken cancellationToken = default);
+}
+
 public interface IClientStore
 {
     Task<IReadOnlyList<ClientRecord>> ListClientsAsync(CancellationToken cancellationToken = default);

@@ -44,9 +44,103 @@ public sealed record UserRecord(
     string? Group,
     IReadOnlyList<ReplyItem> Reply,
     IReadOnlyList<CheckItem> Checks,
-    bool Enabled = true);
+    bool Enabled = true,
+    string? EnableHash = null,
+    IReadOnlyList<TacacsArgument>? Arguments = null);
 
-public sealed record GroupRecord(string Name, IReadOnlyList<ReplyItem> Reply, IReadOnlyList<CheckItem> Checks);
+/// <summary>
+/// A group of users. For TACACS+: <see cref="EnableHash"/> (PBKDF2) is the enable secret of members without
+/// their own; <see cref="Arguments"/> are given to members on service authorization (shell <c>priv-lvl</c>,
+/// ppp <c>addr</c>); <see cref="CommandSets"/> decide command authorization, in order.
+/// </summary>
+public sealed record GroupRecord(
+    string Name,
+    IReadOnlyList<ReplyItem> Reply,
+    IReadOnlyList<CheckItem> Checks,
+    string? EnableHash = null,
+    IReadOnlyList<TacacsArgument>? Arguments = null,
+    IReadOnlyList<CommandSetBinding>? CommandSets = null);
+
+/// <summary>
+/// A TACACS+ attribute-value pair for one service, as operator text: <c>shell:priv-lvl=15</c> (mandatory),
+/// <c>ppp:addr*10.0.0.7</c> (optional, RFC 8907 §6.1).
+/// </summary>
+public sealed record TacacsArgument(string Service, string Name, string Value, bool Optional = false)
+{
+    /// <summary>The pair as it travels (<c>priv-lvl=15</c>).</summary>
+    public string Pair => $"{Name}{(Optional ? '*' : '=')}{Value}";
+
+    public override string ToString() => $"{Service}:{Pair}";
+
+    public static bool TryParse(string text, out TacacsArgument? argument, out string error)
+    {
+        argument = null;
+        error = "";
+        int colon = text.IndexOf(':', StringComparison.Ordinal);
+        int separator = text.IndexOfAny(['=', '*'], colon + 1);
+        if (colon <= 0 || separator <= colon + 1)
+        {
+            error = $"'{text}' is not service:name=value (or service:name*value for an optional one), e.g. shell:priv-lvl=15";
+            return false;
+        }
+        string service = text[..colon].Trim(), name = text[(colon + 1)..separator].Trim(), value = text[(separator + 1)..].Trim();
+        if (service.Length == 0 || name.Length == 0 || service.Any(char.IsWhiteSpace) || name.Any(char.IsWhiteSpace) || (service + name + value).Any(char.IsControl))
+        {
+            error = $"'{text}': the service and the name must be single words, and nothing may hold control characters";
+            return false;
+        }
+        argument = new TacacsArgument(service, name, value, text[separator] == '*');
+        return true;
+    }
+}
+
+/// <summary>A command set applied to a group's members: everywhere, or only on clients of <see cref="DeviceGroup"/>.</summary>
+public sealed record CommandSetBinding(string CommandSet, string? DeviceGroup = null)
+{
+    public override string ToString() => DeviceGroup is null ? CommandSet : $"{CommandSet}@{DeviceGroup}";
+
+    public static CommandSetBinding Parse(string text)
+    {
+        int at = text.IndexOf('@', StringComparison.Ordinal);
+        return at < 0 ? new CommandSetBinding(text.Trim()) : new CommandSetBinding(text[..at].Trim(), text[(at + 1)..].Trim());
+    }
+}
+
+/// <summary>One rule of a command set: a regular expression over the command line as the device sends it (<c>show running-config</c>).</summary>
+public sealed record CommandRule(bool Permit, string Pattern)
+{
+    public override string ToString() => $"{(Permit ? "permit" : "deny")} {Pattern}";
+
+    public static bool TryParse(string text, out CommandRule? rule, out string error)
+    {
+        rule = null;
+        error = "";
+        var trimmed = text.Trim();
+        int space = trimmed.IndexOf(' ', StringComparison.Ordinal);
+        string verb = space < 0 ? trimmed : trimmed[..space];
+        string pattern = space < 0 ? "" : trimmed[(space + 1)..].Trim();
+        bool? permit = verb.ToLowerInvariant() switch { "permit" => true, "deny" => false, _ => null };
+        if (permit is null || pattern.Length == 0 || pattern.Any(char.IsControl))
+        {
+            error = $"'{text}' is not 'permit REGEX' or 'deny REGEX' (on one line, without control characters)";
+            return false;
+        }
+        try
+        {
+            _ = new System.Text.RegularExpressions.Regex(pattern, System.Text.RegularExpressions.RegexOptions.NonBacktracking);
+        }
+        catch (ArgumentException e)
+        {
+            error = $"'{pattern}' is not a regular expression Forewarn can match in linear time: {e.Message}";
+            return false;
+        }
+        rule = new CommandRule(permit.Value, pattern);
+        return true;
+    }
+}
+
+/// <summary>An ordered list of rules: the first that matches decides; a command no rule matches is denied.</summary>
+public sealed record CommandSet(string Name, IReadOnlyList<CommandRule> Rules);
 
 /// <summary>BlastRADIUS policy for one client (CVE-2024-3596).</summary>
 public enum MessageAuthenticatorPolicy
@@ -68,8 +162,13 @@ public sealed record ClientRecord(
     MessageAuthenticatorPolicy MessageAuthenticator = MessageAuthenticatorPolicy.Auto,
     string? Class = null,
     int AdvisoryPort = 0,
-    string? AdvisorySecret = null)
+    string? AdvisorySecret = null,
+    string? TacacsKey = null,
+    bool TacacsUnencrypted = false)
 {
+    /// <summary>The TACACS+ key: <see cref="TacacsKey"/> when set, the RADIUS secret otherwise.</summary>
+    public string TacacsSecret => TacacsKey ?? Secret;
+
     /// <summary>
     /// <see cref="AdvisorySecret"/>, when set, is held by the servers only: each NAS of the block gets
     /// its own advisory key derived from it and its address (<c>forewarn clients advisory-key</c>).
@@ -80,7 +179,7 @@ public sealed record ClientRecord(
     private bool PrintMembers(System.Text.StringBuilder builder)
     {
         builder.Append(System.Globalization.CultureInfo.InvariantCulture,
-            $"Name = {Name}, Address = {Address}, Secret = (hidden), DeviceGroup = {DeviceGroup}, MessageAuthenticator = {MessageAuthenticator}, Class = {Class}, AdvisoryPort = {AdvisoryPort}, PerNasAdvisoryKeys = {PerNasAdvisoryKeys}");
+            $"Name = {Name}, Address = {Address}, Secret = (hidden), DeviceGroup = {DeviceGroup}, MessageAuthenticator = {MessageAuthenticator}, Class = {Class}, AdvisoryPort = {AdvisoryPort}, PerNasAdvisoryKeys = {PerNasAdvisoryKeys}, TacacsKey = {(TacacsKey is null ? "(the secret)" : "(hidden)")}, TacacsUnencrypted = {TacacsUnencrypted}");
         return true;
     }
 }
@@ -95,6 +194,7 @@ public sealed record AccountingRecord(
     string? SessionId,
     uint StatusType,
     string Attributes,
-    string DedupKey);
+    string DedupKey,
+    string Protocol = "radius");
 
 public sealed record AccountingQuery(string? UserName = null, string? Client = null, DateTimeOffset? Since = null, DateTimeOffset? Until = null, int Limit = 100);

@@ -108,5 +108,24 @@ internal static class Migrations
         """
         ALTER TABLE clients ADD COLUMN advisory_secret TEXT;
         """,
+        // 8: TACACS+ — enable secrets, service arguments and command sets for users and groups; a client's own
+        // TACACS+ key and whether it may send unobfuscated packets; the protocol of each accounting record.
+        """
+        ALTER TABLE users ADD COLUMN enable_hash TEXT;
+        ALTER TABLE users ADD COLUMN tacacs_arguments TEXT NOT NULL DEFAULT '';
+        ALTER TABLE groups ADD COLUMN enable_hash TEXT;
+        ALTER TABLE groups ADD COLUMN tacacs_arguments TEXT NOT NULL DEFAULT '';
+        ALTER TABLE groups ADD COLUMN command_sets TEXT NOT NULL DEFAULT '';
+        CREATE TABLE command_sets (
+            name   TEXT PRIMARY KEY,
+            rules  TEXT NOT NULL
+        );
+        CREATE TRIGGER command_sets_insert AFTER INSERT ON command_sets BEGIN UPDATE meta SET value = value + 1 WHERE key = 'users_version'; END;
+        CREATE TRIGGER command_sets_delete AFTER DELETE ON command_sets BEGIN UPDATE meta SET value = value + 1 WHERE key = 'users_version'; END;
+        CREATE TRIGGER command_sets_update AFTER UPDATE ON command_sets BEGIN UPDATE meta SET value = value + 1 WHERE key = 'users_version'; END;
+        ALTER TABLE clients ADD COLUMN tacacs_key TEXT;
+        ALTER TABLE clients ADD COLUMN tacacs_unencrypted INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE accounting ADD COLUMN protocol TEXT NOT NULL DEFAULT 'radius';
+        """,
     ];
 }

@@ -11,7 +11,7 @@ namespace Forewarn.Storage.Sqlite;
 /// survives a crash or power loss. Several processes (the server, the command line) share the file.
 /// Connections are kept open in a small pool; each is set up once.
 /// </summary>
-public sealed class SqliteStore : IUserStore, IClientStore, IAccountingStore, IDisposable
+public sealed class SqliteStore : IUserStore, ICommandSetStore, IClientStore, IAccountingStore, IDisposable
 {
     private readonly string _connectionString;
     private readonly ConcurrentBag<SqliteConnection> _idle = [];
@@ -115,7 +115,11 @@ public sealed class SqliteStore : IUserStore, IClientStore, IAccountingStore, ID
 
     // ---- users and groups -------------------------------------------------------------------
 
-    private const string UserColumns = "name, methods, password_hash, nt_hash, sealed_password, group_name, reply, checks, enabled";
+    private const string UserColumns = "name, methods, password_hash, nt_hash, sealed_password, group_name, reply, checks, enabled, enable_hash, tacacs_arguments";
+    private const string UserValues = "$name, $methods, $hash, $nt, $sealed, $group, $reply, $checks, $enabled, $enable, $arguments";
+    private const string UserUpdate = "UPDATE users SET methods = $methods, password_hash = $hash, nt_hash = $nt, sealed_password = $sealed, group_name = $group, " +
+        "reply = $reply, checks = $checks, enabled = $enabled, enable_hash = $enable, tacacs_arguments = $arguments, updated_at = $now WHERE name = $name";
+    private const string GroupColumns = "name, reply, checks, enable_hash, tacacs_arguments, command_sets";
 
     public ValueTask<UserRecord?> FindUserAsync(string name, CancellationToken cancellationToken = default)
     {
@@ -132,14 +136,20 @@ public sealed class SqliteStore : IUserStore, IClientStore, IAccountingStore, ID
         r.IsDBNull(5) ? null : r.GetString(5),
         ItemText.ParseReply(r.GetString(6)),
         ItemText.ParseChecks(r.GetString(7)),
-        r.GetInt64(8) != 0);
+        r.GetInt64(8) != 0,
+        r.IsDBNull(9) ? null : r.GetString(9),
+        ItemText.ParseArguments(r.GetString(10)));
+
+    private static GroupRecord ReadGroup(SqliteDataReader r) => new(
+        r.GetString(0), ItemText.ParseReply(r.GetString(1)), ItemText.ParseChecks(r.GetString(2)),
+        r.IsDBNull(3) ? null : r.GetString(3), ItemText.ParseArguments(r.GetString(4)), ItemText.ParseBindings(r.GetString(5)));
 
     public ValueTask<GroupRecord?> FindGroupAsync(string name, CancellationToken cancellationToken = default)
     {
         using var lease = Lease();
-        using var command = Command(lease.Connection, "SELECT name, reply, checks FROM groups WHERE name = $name", ("$name", name));
+        using var command = Command(lease.Connection, $"SELECT {GroupColumns} FROM groups WHERE name = $name", ("$name", name));
         using var reader = command.ExecuteReader();
-        return ValueTask.FromResult(reader.Read() ? new GroupRecord(reader.GetString(0), ItemText.ParseReply(reader.GetString(1)), ItemText.ParseChecks(reader.GetString(2))) : null);
+        return ValueTask.FromResult(reader.Read() ? ReadGroup(reader) : null);
     }
 
     private static (string, object?)[] UserParameters(UserRecord user) =>
@@ -147,6 +157,7 @@ public sealed class SqliteStore : IUserStore, IClientStore, IAccountingStore, ID
         ("$name", user.Name), ("$methods", (int)user.Methods), ("$hash", user.Credential.PasswordHash),
         ("$nt", user.Credential.NtHash), ("$sealed", user.Credential.SealedPassword), ("$group", user.Group),
         ("$reply", ItemText.Format(user.Reply)), ("$checks", ItemText.Format(user.Checks)), ("$enabled", user.Enabled ? 1 : 0),
+        ("$enable", user.EnableHash), ("$arguments", ItemText.Format(user.Arguments)),
         ("$now", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()),
     ];
 
@@ -154,7 +165,7 @@ public sealed class SqliteStore : IUserStore, IClientStore, IAccountingStore, ID
     {
         using var lease = Lease();
         using var command = Command(lease.Connection,
-            $"INSERT OR IGNORE INTO users ({UserColumns}, updated_at) VALUES ($name, $methods, $hash, $nt, $sealed, $group, $reply, $checks, $enabled, $now)",
+            $"INSERT OR IGNORE INTO users ({UserColumns}, updated_at) VALUES ({UserValues}, $now)",
             UserParameters(user));
         return Task.FromResult(command.ExecuteNonQuery() == 1);
     }
@@ -163,8 +174,7 @@ public sealed class SqliteStore : IUserStore, IClientStore, IAccountingStore, ID
     {
         using var lease = Lease();
         using var command = Command(lease.Connection,
-            "UPDATE users SET methods = $methods, password_hash = $hash, nt_hash = $nt, sealed_password = $sealed, group_name = $group, " +
-            "reply = $reply, checks = $checks, enabled = $enabled, updated_at = $now WHERE name = $name",
+            UserUpdate,
             UserParameters(user));
         return Task.FromResult(command.ExecuteNonQuery() == 1);
     }
@@ -178,7 +188,7 @@ public sealed class SqliteStore : IUserStore, IClientStore, IAccountingStore, ID
         foreach (var user in users)
         {
             using var insert = Command(lease.Connection,
-                $"INSERT OR IGNORE INTO users ({UserColumns}, updated_at) VALUES ($name, $methods, $hash, $nt, $sealed, $group, $reply, $checks, $enabled, $now)",
+                $"INSERT OR IGNORE INTO users ({UserColumns}, updated_at) VALUES ({UserValues}, $now)",
                 UserParameters(user));
             insert.Transaction = transaction;
             if (insert.ExecuteNonQuery() == 1)
@@ -187,8 +197,7 @@ public sealed class SqliteStore : IUserStore, IClientStore, IAccountingStore, ID
                 continue;
             }
             using var update = Command(lease.Connection,
-                "UPDATE users SET methods = $methods, password_hash = $hash, nt_hash = $nt, sealed_password = $sealed, group_name = $group, " +
-                "reply = $reply, checks = $checks, enabled = $enabled, updated_at = $now WHERE name = $name",
+                UserUpdate,
                 UserParameters(user));
             update.Transaction = transaction;
             replaced += update.ExecuteNonQuery();
@@ -219,8 +228,10 @@ public sealed class SqliteStore : IUserStore, IClientStore, IAccountingStore, ID
     {
         using var lease = Lease();
         using var command = Command(lease.Connection,
-            "INSERT INTO groups (name, reply, checks) VALUES ($name, $reply, $checks) ON CONFLICT (name) DO UPDATE SET reply = $reply, checks = $checks",
-            ("$name", group.Name), ("$reply", ItemText.Format(group.Reply)), ("$checks", ItemText.Format(group.Checks)));
+            $"INSERT INTO groups ({GroupColumns}) VALUES ($name, $reply, $checks, $enable, $arguments, $sets) ON CONFLICT (name) DO UPDATE " +
+            "SET reply = $reply, checks = $checks, enable_hash = $enable, tacacs_arguments = $arguments, command_sets = $sets",
+            ("$name", group.Name), ("$reply", ItemText.Format(group.Reply)), ("$checks", ItemText.Format(group.Checks)),
+            ("$enable", group.EnableHash), ("$arguments", ItemText.Format(group.Arguments)), ("$sets", ItemText.Format(group.CommandSets)));
         command.ExecuteNonQuery();
         return Task.CompletedTask;
     }
@@ -228,12 +239,50 @@ public sealed class SqliteStore : IUserStore, IClientStore, IAccountingStore, ID
     public Task<IReadOnlyList<GroupRecord>> ListGroupsAsync(CancellationToken cancellationToken = default)
     {
         using var lease = Lease();
-        using var command = Command(lease.Connection, "SELECT name, reply, checks FROM groups ORDER BY name");
+        using var command = Command(lease.Connection, $"SELECT {GroupColumns} FROM groups ORDER BY name");
         using var reader = command.ExecuteReader();
         var groups = new List<GroupRecord>();
         while (reader.Read())
-            groups.Add(new GroupRecord(reader.GetString(0), ItemText.ParseReply(reader.GetString(1)), ItemText.ParseChecks(reader.GetString(2))));
+            groups.Add(ReadGroup(reader));
         return Task.FromResult<IReadOnlyList<GroupRecord>>(groups);
+    }
+
+    // ---- TACACS+ command sets ---------------------------------------------------------------
+
+    public ValueTask<CommandSet?> FindCommandSetAsync(string name, CancellationToken cancellationToken = default)
+    {
+        using var lease = Lease();
+        using var command = Command(lease.Connection, "SELECT name, rules FROM command_sets WHERE name = $name", ("$name", name));
+        using var reader = command.ExecuteReader();
+        return ValueTask.FromResult(reader.Read() ? new CommandSet(reader.GetString(0), ItemText.ParseRules(reader.GetString(1))) : null);
+    }
+
+    public Task SetCommandSetAsync(CommandSet commandSet, CancellationToken cancellationToken = default)
+    {
+        using var lease = Lease();
+        using var command = Command(lease.Connection,
+            "INSERT INTO command_sets (name, rules) VALUES ($name, $rules) ON CONFLICT (name) DO UPDATE SET rules = $rules",
+            ("$name", commandSet.Name), ("$rules", ItemText.Format(commandSet.Rules)));
+        command.ExecuteNonQuery();
+        return Task.CompletedTask;
+    }
+
+    public Task<bool> RemoveCommandSetAsync(string name, CancellationToken cancellationToken = default)
+    {
+        using var lease = Lease();
+        using var command = Command(lease.Connection, "DELETE FROM command_sets WHERE name = $name", ("$name", name));
+        return Task.FromResult(command.ExecuteNonQuery() == 1);
+    }
+
+    public Task<IReadOnlyList<CommandSet>> ListCommandSetsAsync(CancellationToken cancellationToken = default)
+    {
+        using var lease = Lease();
+        using var command = Command(lease.Connection, "SELECT name, rules FROM command_sets ORDER BY name");
+        using var reader = command.ExecuteReader();
+        var sets = new List<CommandSet>();
+        while (reader.Read())
+            sets.Add(new CommandSet(reader.GetString(0), ItemText.ParseRules(reader.GetString(1))));
+        return Task.FromResult<IReadOnlyList<CommandSet>>(sets);
     }
 
     public Task<bool> PingAsync(CancellationToken cancellationToken = default)
@@ -247,7 +296,7 @@ public sealed class SqliteStore : IUserStore, IClientStore, IAccountingStore, ID
     public Task<IReadOnlyList<ClientRecord>> ListClientsAsync(CancellationToken cancellationToken = default)
     {
         using var lease = Lease();
-        using var command = Command(lease.Connection, "SELECT name, address, secret, device_group, message_authenticator, class, advisory_port, advisory_secret FROM clients ORDER BY name");
+        using var command = Command(lease.Connection, "SELECT name, address, secret, device_group, message_authenticator, class, advisory_port, advisory_secret, tacacs_key, tacacs_unencrypted FROM clients ORDER BY name");
         using var reader = command.ExecuteReader();
         var clients = new List<ClientRecord>();
         while (reader.Read())
@@ -255,7 +304,8 @@ public sealed class SqliteStore : IUserStore, IClientStore, IAccountingStore, ID
             clients.Add(new ClientRecord(reader.GetString(0), reader.GetString(1), reader.GetString(2),
                 reader.IsDBNull(3) ? null : reader.GetString(3),
                 Enum.Parse<MessageAuthenticatorPolicy>(reader.GetString(4), ignoreCase: true),
-                reader.IsDBNull(5) ? null : reader.GetString(5), reader.GetInt32(6), reader.IsDBNull(7) ? null : reader.GetString(7)));
+                reader.IsDBNull(5) ? null : reader.GetString(5), reader.GetInt32(6), reader.IsDBNull(7) ? null : reader.GetString(7),
+                reader.IsDBNull(8) ? null : reader.GetString(8), reader.GetInt64(9) != 0));
         }
         return Task.FromResult<IReadOnlyList<ClientRecord>>(clients);
     }
@@ -264,9 +314,11 @@ public sealed class SqliteStore : IUserStore, IClientStore, IAccountingStore, ID
     {
         using var lease = Lease();
         using var command = Command(lease.Connection,
-            "INSERT OR IGNORE INTO clients (name, address, secret, device_group, message_authenticator, class, advisory_port, advisory_secret) VALUES ($name, $address, $secret, $group, $ma, $class, $port, $advisory)",
+            "INSERT OR IGNORE INTO clients (name, address, secret, device_group, message_authenticator, class, advisory_port, advisory_secret, tacacs_key, tacacs_unencrypted) " +
+            "VALUES ($name, $address, $secret, $group, $ma, $class, $port, $advisory, $tacacs, $unencrypted)",
             ("$name", client.Name), ("$address", client.Address), ("$secret", client.Secret), ("$group", client.DeviceGroup),
-            ("$ma", client.MessageAuthenticator.ToString()), ("$class", client.Class), ("$port", client.AdvisoryPort), ("$advisory", client.AdvisorySecret));
+            ("$ma", client.MessageAuthenticator.ToString()), ("$class", client.Class), ("$port", client.AdvisoryPort), ("$advisory", client.AdvisorySecret),
+            ("$tacacs", client.TacacsKey), ("$unencrypted", client.TacacsUnencrypted ? 1 : 0));
         return Task.FromResult(command.ExecuteNonQuery() == 1);
     }
 
@@ -326,6 +378,7 @@ public sealed class SqliteStore : IUserStore, IClientStore, IAccountingStore, ID
                 p[5].Value = (long)record.StatusType;
                 p[6].Value = record.Attributes;
                 p[7].Value = record.DedupKey;
+                p[8].Value = record.Protocol;
                 insert.ExecuteNonQuery();
             }
             transaction.Commit();
@@ -357,8 +410,8 @@ public sealed class SqliteStore : IUserStore, IClientStore, IAccountingStore, ID
         Execute(connection, "PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; PRAGMA cache_size = -32768;");
         var command = connection.CreateCommand();
         command.CommandText =
-            "INSERT OR IGNORE INTO accounting (received_at, client, client_address, user_name, session_id, status_type, attributes, dedup_key) " +
-            "VALUES ($at, $client, $address, $user, $session, $status, $attributes, $key)";
+            "INSERT OR IGNORE INTO accounting (received_at, client, client_address, user_name, session_id, status_type, attributes, dedup_key, protocol) " +
+            "VALUES ($at, $client, $address, $user, $session, $status, $attributes, $key, $protocol)";
         command.Parameters.Add("$at", SqliteType.Integer);
         command.Parameters.Add("$client", SqliteType.Text);
         command.Parameters.Add("$address", SqliteType.Text);
@@ -367,6 +420,7 @@ public sealed class SqliteStore : IUserStore, IClientStore, IAccountingStore, ID
         command.Parameters.Add("$status", SqliteType.Integer);
         command.Parameters.Add("$attributes", SqliteType.Text);
         command.Parameters.Add("$key", SqliteType.Text);
+        command.Parameters.Add("$protocol", SqliteType.Text);
         _accountingConnection = connection;
         _insert = command;
         return command;
@@ -383,7 +437,7 @@ public sealed class SqliteStore : IUserStore, IClientStore, IAccountingStore, ID
 
     public Task<IReadOnlyList<AccountingRecord>> QueryAsync(AccountingQuery query, CancellationToken cancellationToken = default)
     {
-        var sql = new StringBuilder("SELECT id, received_at, client, client_address, user_name, session_id, status_type, attributes, dedup_key FROM accounting WHERE 1 = 1");
+        var sql = new StringBuilder("SELECT id, received_at, client, client_address, user_name, session_id, status_type, attributes, dedup_key, protocol FROM accounting WHERE 1 = 1");
         var parameters = new List<(string, object?)>();
         if (query.UserName is not null)
         {
@@ -416,7 +470,7 @@ public sealed class SqliteStore : IUserStore, IClientStore, IAccountingStore, ID
         {
             records.Add(new AccountingRecord(reader.GetInt64(0), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(1)),
                 reader.GetString(2), reader.GetString(3), reader.IsDBNull(4) ? null : reader.GetString(4),
-                reader.IsDBNull(5) ? null : reader.GetString(5), (uint)reader.GetInt64(6), reader.GetString(7), reader.GetString(8)));
+                reader.IsDBNull(5) ? null : reader.GetString(5), (uint)reader.GetInt64(6), reader.GetString(7), reader.GetString(8), reader.GetString(9)));
         }
         return Task.FromResult<IReadOnlyList<AccountingRecord>>(records);
     }

@@ -1,0 +1,427 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net;
+using System.Text;
+using Forewarn.Core.Aaa;
+using Forewarn.Core.Aaa.Tacacs;
+using Forewarn.Core.Clients;
+using Forewarn.Core.Deferrals;
+using Forewarn.Protocol.Tacacs;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Logging;
+
+namespace Forewarn.Server.Tacacs;
+
+/// <summary>
+/// One TACACS+ connection: frames packets off the stream (a header, then exactly the body it announces,
+/// never more than <see cref="TacacsPacket.MaxBodyLength"/>), keeps the table of its sessions by session id
+/// with the sequence number each expects next, and answers each packet in order. Single-connection mode
+/// (RFC 8907 §4.3) is granted when the device asks in its first packet; otherwise the connection is
+/// closed once its session ends. Every refusal is a counted <see cref="TacacsDrop"/>: an ERROR reply where
+/// the device can read one, a closed connection where it cannot (a wrong key, a broken header).
+/// </summary>
+public sealed partial class TacacsConnection(ConnectionContext connection, RadiusClient client, IPAddress address, IPAddress? local, bool tls, TacacsConnection.Services services)
+{
+    /// <summary>What every connection shares: admission, counters, the three handlers, the registry, the latency window.</summary>
+    public sealed record Services(
+        WorkerPool Pool,
+        TacacsCounters Counters,
+        TacacsAuthenticator Authenticator,
+        TacacsAuthorizer Authorizer,
+        TacacsAccountant Accountant,
+        ClientRegistry Registry,
+        Health.LatencyWindow Latency,
+        TacacsOptions Options,
+        TimeProvider Time,
+        ILogger<TacacsConnection> Logger);
+
+    private sealed class Session(long now)
+    {
+        public byte Expected = 1;
+        public bool Busy;
+        public long LastActivity = now;
+        public readonly AuthenSession Authentication = new();
+    }
+
+    /// <summary>A packet waiting for a worker in the shared queue; its connection's loop awaits the start.</summary>
+    private sealed class Waiting(long receivedAt) : IQueuedWork
+    {
+        private readonly TaskCompletionSource<long> _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public long ReceivedAt => receivedAt;
+        public Task<long> Started => _started.Task;
+        public void Run(long started) => _started.TrySetResult(started);
+        public void Expire() => _started.TrySetResult(0);
+    }
+
+    private const int MaxPacket = TacacsHeader.Size + TacacsPacket.MaxBodyLength;
+    private readonly Dictionary<uint, Session> _sessions = [];
+    private readonly byte[] _key = Encoding.UTF8.GetBytes(client.Record.TacacsSecret);
+    private readonly TimeProvider _time = services.Time;
+    private bool _first = true;
+    private bool _singleConnect;
+    private volatile bool _busy;
+    private long _partialSince;
+    private long _lastActivity = services.Time.GetTimestamp();
+
+    public RadiusClient Client => client;
+    public IPAddress Address => address;
+
+    public async Task RunAsync()
+    {
+        var input = connection.Transport.Input;
+        try
+        {
+            while (true)
+            {
+                var result = await input.ReadAsync(connection.ConnectionClosed).ConfigureAwait(false);
+                var buffer = result.Buffer;
+                bool open = true, framed = false;
+                while (open && TryFrame(ref buffer, out var packet, out int length, out var header, out var error))
+                {
+                    framed = true;
+                    if (error != TacacsError.None)
+                    {
+                        Drop(TacacsDrop.BadHeader, error.ToString());
+                        return;
+                    }
+                    try
+                    {
+                        open = await HandleAsync(packet!, length, header).ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        ArrayPool<byte>.Shared.Return(packet!);
+                    }
+                }
+                // A packet begun is timed from its first octets: from now if it began in this read, from before if it was already waiting.
+                long now = _time.GetTimestamp();
+                if (buffer.Length == 0)
+                    Interlocked.Exchange(ref _partialSince, 0);
+                else if (framed || Interlocked.Read(ref _partialSince) == 0)
+                    Interlocked.Exchange(ref _partialSince, now);
+                Interlocked.Exchange(ref _lastActivity, now);
+                input.AdvanceTo(buffer.Start, buffer.End);
+                if (!open || result.IsCompleted || result.IsCanceled)
+                    return;
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or ConnectionResetException or ConnectionAbortedException or IOException or InvalidOperationException)
+        {
+            // the device went away, or the sweep closed the connection
+        }
+    }
+
+    /// <summary>
+    /// Takes one whole packet off the front of <paramref name="buffer"/> into a pooled array; false when
+    /// more octets are needed. A bad header is returned as an error (the stream cannot be re-synchronised).
+    /// </summary>
+    private static bool TryFrame(ref ReadOnlySequence<byte> buffer, out byte[]? packet, out int length, out TacacsHeader header, out TacacsError error)
+    {
+        packet = null;
+        length = 0;
+        header = default;
+        error = TacacsError.None;
+        if (buffer.Length < TacacsHeader.Size)
+            return false;
+        Span<byte> head = stackalloc byte[TacacsHeader.Size];
+        buffer.Slice(0, TacacsHeader.Size).CopyTo(head);
+        error = TacacsPacket.TryReadHeader(head, out header);
+        if (error != TacacsError.None)
+            return true;
+        length = TacacsHeader.Size + header.Length;
+        if (buffer.Length < length)
+            return false;
+        packet = ArrayPool<byte>.Shared.Rent(length);
+        buffer.Slice(0, length).CopyTo(packet);
+        buffer = buffer.Slice(length);
+        return true;
+    }
+
+    /// <summary>Answers one packet; false when the connection is to close.</summary>
+    private async ValueTask<bool> HandleAsync(byte[] packet, int length, TacacsHeader header)
+    {
+        services.Counters.OnReceived();
+        long receivedAt = _time.GetTimestamp();
+        _busy = true;
+        try
+        {
+            if (!header.FromClient)
+                return Drop(TacacsDrop.BadSequence, "an even sequence number from the device");
+            bool unencrypted = (header.Flags & TacacsFlags.Unencrypted) != 0;
+            if (tls && !unencrypted)
+            {
+                // RFC 9887 §4: obfuscation is never used inside TLS.
+                await WriteAsync(ErrorBody(header.Type, "Obfuscation is not used over TLS"), header).ConfigureAwait(false);
+                return Drop(TacacsDrop.ObfuscationRefused, "an obfuscated packet over TLS");
+            }
+            if (!tls && unencrypted && !client.Record.TacacsUnencrypted)
+                return Drop(TacacsDrop.ObfuscationRefused, "an unobfuscated packet from a client not allowed to send them");
+
+            var (session, refusal) = Begin(header);
+            if (session is null)
+            {
+                services.Counters.OnDrop(refusal);
+                await WriteAsync(ErrorBody(header.Type, refusal == TacacsDrop.SessionLimit ? "Too many sessions on this connection" : "Unexpected sequence number"), header).ConfigureAwait(false);
+                return _singleConnect || SessionCount > 0;
+            }
+            var decoded = TacacsPacket.TryDecode(packet.AsSpan(0, length), tls ? [] : _key, out _, out var body);
+            if (decoded != TacacsError.None)
+            {
+                // With the right key a well-formed packet always decodes: almost always a wrong key.
+                End(header.SessionId);
+                return Drop(TacacsDrop.BadBody, decoded.ToString());
+            }
+            if (_first)
+            {
+                _first = false;
+                _singleConnect = (header.Flags & TacacsFlags.SingleConnect) != 0;
+            }
+            services.Registry.Seen(address, client, local, receivedAt);
+
+            var (reply, ends, deliberate) = await AnswerAsync(header, body!, session, receivedAt).ConfigureAwait(false);
+            await WriteAsync(reply, header).ConfigureAwait(false);
+            if (ends)
+                End(header.SessionId);
+            else
+                Continue(header.SessionId, session, header.Sequence);
+            if (!deliberate)
+                services.Latency.Record(_time.GetElapsedTime(receivedAt));
+            return _singleConnect || SessionCount > 0;
+        }
+        finally
+        {
+            _busy = false;
+        }
+    }
+
+    private int SessionCount
+    {
+        get
+        {
+            lock (_sessions)
+                return _sessions.Count;
+        }
+    }
+
+    /// <summary>The session this packet belongs to, checked: a new one starts at 1, a known one continues where it left off.</summary>
+    private (Session?, TacacsDrop) Begin(TacacsHeader header)
+    {
+        lock (_sessions)
+        {
+            if (_sessions.TryGetValue(header.SessionId, out var session))
+            {
+                if (session.Busy || header.Sequence != session.Expected || header.Type != TacacsType.Authentication)
+                {
+                    _sessions.Remove(header.SessionId);
+                    return (null, TacacsDrop.BadSequence);
+                }
+                session.Busy = true;
+                return (session, TacacsDrop.None);
+            }
+            if (header.Sequence != 1)
+                return (null, TacacsDrop.BadSequence);
+            if (_sessions.Count >= services.Options.MaxSessionsPerConnection)
+                return (null, TacacsDrop.SessionLimit);
+            session = new Session(_time.GetTimestamp()) { Busy = true };
+            _sessions[header.SessionId] = session;
+            return (session, TacacsDrop.None);
+        }
+    }
+
+    private void End(uint sessionId)
+    {
+        lock (_sessions)
+            _sessions.Remove(sessionId);
+    }
+
+    private void Continue(uint sessionId, Session session, byte sequence)
+    {
+        lock (_sessions)
+        {
+            // The device's next packet follows the reply (sequence + 1); a session that would pass 255 ends (RFC 8907 §4.1).
+            if (sequence >= 253)
+            {
+                _sessions.Remove(sessionId);
+                return;
+            }
+            session.Expected = (byte)(sequence + 2);
+            session.LastActivity = _time.GetTimestamp();
+            session.Busy = false;
+        }
+    }
+
+    /// <summary>Admission, then the handler for the packet's type; the reply, whether it ends the session, and whether its time was spent on purpose (a derivation).</summary>
+    private async ValueTask<(TacacsBody Reply, bool Ends, bool Deliberate)> AnswerAsync(TacacsHeader header, TacacsBody body, Session session, long receivedAt)
+    {
+        long started = await AdmitAsync(receivedAt).ConfigureAwait(false);
+        if (started <= 0)
+        {
+            var reason = started < 0 ? TacacsDrop.QueueFull : TacacsDrop.QueueTimeout;
+            services.Counters.OnDrop(reason);
+            services.Counters.OnError();
+            return (ErrorBody(header.Type, "Server busy; try another server"), true, false);
+        }
+        services.Pool.RecordWait(receivedAt, started);
+        try
+        {
+            var pending = DispatchAsync(body, session.Authentication);
+            bool synchronous = pending.IsCompleted;
+            var (reply, ends) = await pending.ConfigureAwait(false);
+            // An authentication that had to wait was waiting for a store lookup or a PBKDF2 derivation: the slow-work probe watches those.
+            return (reply, ends, !synchronous && header.Type == TacacsType.Authentication);
+        }
+        catch (SlowWorkFullException)
+        {
+            services.Counters.OnDrop(TacacsDrop.QueueFull);
+            services.Counters.OnError();
+            return (ErrorBody(header.Type, "Server busy; try another server"), true, false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            services.Counters.OnDrop(TacacsDrop.InternalError);
+            services.Counters.OnError();
+            LogFailed(services.Logger, address, e);
+            return (ErrorBody(header.Type, "Internal error"), true, false);
+        }
+        finally
+        {
+            services.Pool.Release(started);
+            services.Pool.Pump();
+        }
+    }
+
+    /// <summary>A worker for this packet: at once when one is free and none waits, otherwise in the shared queue (-1: queue full; 0: it waited too long).</summary>
+    private async ValueTask<long> AdmitAsync(long receivedAt)
+    {
+        var pool = services.Pool;
+        if (pool.TryAdmitNow())
+            return pool.Begin();
+        var waiting = new Waiting(receivedAt);
+        if (!pool.TryEnqueue(waiting))
+            return -1;
+        pool.Pump();
+        return await waiting.Started.ConfigureAwait(false);
+    }
+
+    private async ValueTask<(TacacsBody, bool)> DispatchAsync(TacacsBody body, AuthenSession authentication)
+    {
+        var counters = services.Counters;
+        switch (body)
+        {
+            case AuthenStart start:
+            {
+                var reply = await services.Authenticator.StartAsync(start, client, authentication, CancellationToken.None).ConfigureAwait(false);
+                return Authenticated(reply);
+            }
+            case AuthenContinue next:
+            {
+                var reply = await services.Authenticator.ContinueAsync(next, client, authentication, CancellationToken.None).ConfigureAwait(false);
+                return Authenticated(reply);
+            }
+            case AuthorRequest request:
+            {
+                var response = await services.Authorizer.AuthorizeAsync(request, client, CancellationToken.None).ConfigureAwait(false);
+                counters.OnAuthorization(response.Status is AuthorStatus.PassAdd or AuthorStatus.PassReplace);
+                return (response, true);
+            }
+            case AcctRequest request:
+            {
+                var reply = await services.Accountant.AccountAsync(request, client, address.ToString(), CancellationToken.None).ConfigureAwait(false);
+                if (reply.Status == AcctStatus.Success)
+                    counters.OnAccounted();
+                else
+                    counters.OnError();
+                return (reply, true);
+            }
+            default:
+                // A reply type from the device: the codec decodes by sequence parity, so this cannot be reached.
+                return (ErrorBody(body.Type, "Unexpected packet"), true);
+        }
+    }
+
+    private (TacacsBody, bool) Authenticated(AuthenReply reply)
+    {
+        bool ends = TacacsAuthenticator.Ends(reply);
+        if (reply.Status is AuthenStatus.Pass or AuthenStatus.Fail)
+            services.Counters.OnAuthentication(reply.Status == AuthenStatus.Pass);
+        return (reply, ends);
+    }
+
+    private static TacacsBody ErrorBody(TacacsType type, string message)
+    {
+        var text = Encoding.UTF8.GetBytes(message);
+        return type switch
+        {
+            TacacsType.Authentication => new AuthenReply(AuthenStatus.Error, 0, text, []),
+            TacacsType.Authorization => new AuthorResponse(AuthorStatus.Error, text, [], []),
+            _ => new AcctReply(text, [], AcctStatus.Error),
+        };
+    }
+
+    /// <summary>The reply: the request's version and session, the next sequence number, obfuscated with the client's key unless the request was not (over TLS it never is).</summary>
+    private async ValueTask WriteAsync(TacacsBody reply, TacacsHeader request)
+    {
+        var flags = request.Flags & TacacsFlags.Unencrypted;
+        if (_singleConnect)
+            flags |= TacacsFlags.SingleConnect;
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(MaxPacket);
+        try
+        {
+            int length = TacacsPacket.Encode(reply, request.Version, (byte)(request.Sequence + 1), flags, request.SessionId, _key, buffer);
+            var output = connection.Transport.Output;
+            await output.WriteAsync(buffer.AsMemory(0, length)).ConfigureAwait(false);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private bool Drop(TacacsDrop reason, string detail)
+    {
+        long count = services.Counters.OnDrop(reason);
+        if (count == 1 || count % 1000 == 0)
+            LogDropped(services.Logger, reason, address, client.Name, detail, count);
+        return false;
+    }
+
+    /// <summary>
+    /// Called every 100 ms: a deferred client's connection closes once nothing is in progress on it; a
+    /// packet begun and not finished within the packet timeout closes it (slow-loris); a connection idle
+    /// past the idle timeout closes; authentication sessions left waiting past the session timeout are forgotten.
+    /// </summary>
+    internal void Sweep(long now, bool deferred)
+    {
+        var options = services.Options;
+        long partial = Interlocked.Read(ref _partialSince);
+        if (partial != 0 && _time.GetElapsedTime(partial, now).TotalSeconds > options.PacketTimeoutSeconds)
+        {
+            Drop(TacacsDrop.SlowPacket, $"a packet unfinished after {options.PacketTimeoutSeconds} s");
+            connection.Abort(new ConnectionAbortedException("slow packet"));
+            return;
+        }
+        int sessions;
+        lock (_sessions)
+        {
+            foreach (var (id, session) in _sessions.Where(s => !s.Value.Busy && _time.GetElapsedTime(s.Value.LastActivity, now).TotalSeconds > options.SessionTimeoutSeconds).ToList())
+                _sessions.Remove(id);
+            sessions = _sessions.Count;
+        }
+        bool quiet = sessions == 0 && partial == 0 && !_busy;
+        if (quiet && deferred)
+        {
+            services.Counters.OnDrop(TacacsDrop.Deferred);
+            connection.Abort(new ConnectionAbortedException("deferred"));
+        }
+        else if (quiet && _time.GetElapsedTime(Interlocked.Read(ref _lastActivity), now).TotalSeconds > options.IdleTimeoutSeconds)
+        {
+            connection.Abort(new ConnectionAbortedException("idle"));
+        }
+    }
+
+    [LoggerMessage(EventId = 34, Level = LogLevel.Warning, Message = "TACACS+ packet dropped ({Reason}) from {Address} ({Client}): {Detail}; {Count} dropped for this reason so far")]
+    private static partial void LogDropped(ILogger logger, TacacsDrop reason, IPAddress address, string client, string detail, long count);
+
+    [LoggerMessage(EventId = 35, Level = LogLevel.Error, Message = "TACACS+ request from {Address} failed")]
+    private static partial void LogFailed(ILogger logger, IPAddress address, Exception exception);
+}
