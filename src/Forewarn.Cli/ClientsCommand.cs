@@ -26,16 +26,23 @@ internal static class ClientsCommand
         {
             Description = "Give each NAS of the block its own advisory key (forewarn clients advisory-key prints it), so that NASes sharing the RADIUS secret cannot sign advisories to one another",
         };
-        var add = new Command("add", "Add a client") { name, address, secret, secretFile, group, messageAuthenticator, clientClass, advisoryPort, perNas };
+        var tacacsKeyFile = new Option<string?>("--tacacs-key-file") { Description = "TACACS+: a file whose first line is the client's own TACACS+ key (or $FOREWARN_TACACS_KEY; default: the shared secret)" };
+        var tacacsUnencrypted = new Option<bool>("--tacacs-unencrypted") { Description = "TACACS+: accept unobfuscated packets on plain TCP from this client (for lab use only)" };
+        var add = new Command("add", "Add a client") { name, address, secret, secretFile, group, messageAuthenticator, clientClass, advisoryPort, perNas, tacacsKeyFile, tacacsUnencrypted };
         add.SetAction(async (result, cancellationToken) =>
         {
             if (!CommonOptions.TryReadSecret(result.GetValue(secret), result.GetValue(secretFile), "FOREWARN_SECRET", out var sharedSecret, out var error))
                 return CommonOptions.Fail(error);
             if (sharedSecret is null)
                 return CommonOptions.Fail("give the shared secret with --secret-file FILE, --secret - (standard input), $FOREWARN_SECRET, or --secret VALUE.");
+            if (!CommonOptions.TryReadSecret(null, result.GetValue(tacacsKeyFile), "FOREWARN_TACACS_KEY", out var tacacsKey, out error))
+                return CommonOptions.Fail(error);
+            if (tacacsKey is { Length: 0 })
+                return CommonOptions.Fail("the TACACS+ key may not be empty.");
             var record = new ClientRecord(result.GetValue(name)!, result.GetValue(address)!, sharedSecret, result.GetValue(group), result.GetValue(messageAuthenticator),
                 result.GetValue(clientClass), result.GetValue(advisoryPort),
-                result.GetValue(perNas) ? Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)) : null);
+                result.GetValue(perNas) ? Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)) : null,
+                tacacsKey, result.GetValue(tacacsUnencrypted));
             if (record.Name.Trim().Length == 0)
                 return CommonOptions.Fail("the client's name may not be empty.");
             if (!RadiusClient.IsValidAddress(record.Address))

@@ -7,6 +7,7 @@ root.Subcommands.Add(ServeCommand.Create());
 root.Subcommands.Add(ServeCommand.CreateRelay());
 root.Subcommands.Add(UsersCommand.Create());
 root.Subcommands.Add(GroupsCommand.Create());
+root.Subcommands.Add(GroupsCommand.CreateCommandSets());
 root.Subcommands.Add(ClientsCommand.Create());
 root.Subcommands.Add(AccountingCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());

@@ -23,12 +23,14 @@ internal static class UsersCommand
     private static readonly Option<string?> Group = new("--group") { Description = "Group whose reply and check items apply too" };
     private static readonly Option<string[]> Reply = new("--reply") { Description = "Reply attribute 'Name=Value' (repeatable), e.g. Session-Timeout=3600" };
     private static readonly Option<string[]> Check = new("--check") { Description = "Check item 'Name==Value' or 'Name!=Value' (repeatable); Device-Group names the client's group" };
+    private static readonly Option<string?> EnableSecretFile = new("--enable-secret-file") { Description = "TACACS+: a file whose first line is the user's enable secret (or $FOREWARN_ENABLE_SECRET); without one, the group's applies" };
+    private static readonly Option<string[]> TacacsArguments = new("--tacacs-arg") { Description = "TACACS+ service argument service:name=value (repeatable), e.g. shell:priv-lvl=15; replaces the group's of the same name" };
     private static readonly Option<int?> Iterations = new("--iterations") { Description = $"PBKDF2 iterations for PAP-only users (default: Forewarn:PasswordIterations in forewarn.json, else {PasswordHasher.DefaultIterations})" };
 
     private static Command Add()
     {
         var name = new Argument<string>("name") { Description = "User name, exactly as the NAS sends it" };
-        var command = new Command("add", "Add a user") { name, Password, Methods, Group, Reply, Check, Iterations };
+        var command = new Command("add", "Add a user") { name, Password, Methods, Group, Reply, Check, EnableSecretFile, TacacsArguments, Iterations };
         command.SetAction(async (result, cancellationToken) =>
         {
             var password = CommonOptions.ReadPassword(result.GetValue(Password));
@@ -181,8 +183,11 @@ internal static class UsersCommand
             return false;
         if (!CommonOptions.TryPasswordIterations(result, result.GetValue(Iterations), out int iterations, out error))
             return false;
+        if (!ItemParsing.TryParseArguments(result.GetValue(TacacsArguments) ?? [], out var arguments, out error)
+            || !ItemParsing.TryEnableHash(result.GetValue(EnableSecretFile), iterations, out var enableHash, out error))
+            return false;
         var credential = Credentials.Create(password, methods, CommonOptions.OpenSealer(result), iterations);
-        user = new UserRecord(name, methods, credential, result.GetValue(Group), replies, checks);
+        user = new UserRecord(name, methods, credential, result.GetValue(Group), replies, checks, EnableHash: enableHash, Arguments: arguments);
         return true;
     }
 }
