@@ -30,7 +30,10 @@ public sealed partial class ServerProcess : IAsyncDisposable
         Admin = admin;
     }
 
-    [GeneratedRegex(@"Ready: (auth|acct) 127\.0\.0\.1:(\d+)")]
+    /// <summary>The TACACS+ port, when TACACS+ is on.</summary>
+    public int TacacsPort { get; private init; }
+
+    [GeneratedRegex(@"Ready: (auth|acct|tacacs|advisory) 127\.0\.0\.1:(\d+)")]
     private static partial Regex ReadyLine();
 
     public static async Task<ServerProcess> StartAsync(string data, params string[] extra)
@@ -41,19 +44,24 @@ public sealed partial class ServerProcess : IAsyncDisposable
         var process = Process.Start(info)!;
         process.ErrorDataReceived += (_, _) => { };
         process.BeginErrorReadLine();
-        int auth = 0, acct = 0;
+        int auth = 0, acct = 0, tacacs = 0;
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        while ((auth == 0 || acct == 0) && await process.StandardOutput.ReadLineAsync(cts.Token) is { } line)
+        // The advisory line comes after the others; a server with advisories off prints none, so TACACS+ ends the wait too.
+        while ((auth == 0 || acct == 0 || tacacs == 0) && await process.StandardOutput.ReadLineAsync(cts.Token) is { } line)
         {
             var match = ReadyLine().Match(line);
             if (!match.Success)
                 continue;
             int port = int.Parse(match.Groups[2].Value, CultureInfo.InvariantCulture);
-            if (match.Groups[1].Value == "auth")
-                auth = port;
-            else
-                acct = port;
+            switch (match.Groups[1].Value)
+            {
+                case "auth": auth = port; break;
+                case "acct": acct = port; break;
+                case "tacacs": tacacs = port; break;
+                default: tacacs = tacacs == 0 ? -1 : tacacs; break;
+            }
         }
+        tacacs = Math.Max(0, tacacs);
         if (auth == 0 || acct == 0)
         {
             process.Kill(entireProcessTree: true);
@@ -61,7 +69,7 @@ public sealed partial class ServerProcess : IAsyncDisposable
         }
         var rest = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
         var admin = new Uri((await File.ReadAllTextAsync(Path.Combine(data, "admin.url"), cts.Token)).Trim());
-        var server = new ServerProcess(process, data, auth, acct, admin) { RestOfOutput = rest };
+        var server = new ServerProcess(process, data, auth, acct, admin) { RestOfOutput = rest, TacacsPort = tacacs };
         // As the operator: the token the server wrote to its data directory (0600).
         server._http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer",
             (await File.ReadAllTextAsync(Path.Combine(data, "admin.token"), cts.Token)).Trim());
