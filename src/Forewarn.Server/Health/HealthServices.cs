@@ -106,6 +106,7 @@ internal static class ProbeSet
             yield return new InterfacesProbe(options.Interfaces);
         int trip = options.ServiceFailuresToTrip;
         yield return new ServiceProbe("radius-listeners", ProbeKind.Mandatory, new RadiusListenerCheck(Get<RadiusServer>(), Get<SelfClient>()), trip);
+        yield return new ServiceProbe("tacacs-listeners", ProbeKind.Mandatory, new TacacsListenerCheck(() => Get<Tacacs.TacacsServer>(), Get<SelfClient>()), trip);
         yield return new ServiceProbe("user-store", ProbeKind.Mandatory, new UserStoreCheck(Get<IUserStore>()), trip);
         yield return new ServiceProbe("accounting-sink", ProbeKind.Dependent,
             new AccountingSinkCheck(Get<IAccountingStore>(), Get<AccountingWriter>(), new DiskNeed(server.DataDirectory, options, Get<AlertHub>(), time)), trip);

@@ -44,6 +44,58 @@ public sealed class SelfClient : IDisposable
     public bool IsSelf(IPEndPoint source) =>
         source.Equals(_v4.LocalEndPoint) || (_v6.IsBound && source.Equals(_v6.LocalEndPoint));
 
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<IPEndPoint, byte> _tcp = new();
+
+    /// <summary>A TCP connection of the TACACS+ self-check, known by its local endpoint (bound before it connects).</summary>
+    public bool IsSelfConnection(IPEndPoint source) => !_tcp.IsEmpty && _tcp.ContainsKey(source);
+
+    /// <summary>
+    /// Asks the TACACS+ listener at <paramref name="target"/> to authorize a command for a user who does not
+    /// exist, as this process's own client: any reply that decodes with the self-check key (FAIL, normally)
+    /// shows the listener accepting, the worker pool admitting and the handlers answering.
+    /// </summary>
+    public async Task<bool> TacacsAsync(IPEndPoint target, CancellationToken cancellationToken)
+    {
+        using var socket = new Socket(target.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        socket.Bind(new IPEndPoint(target.AddressFamily == AddressFamily.InterNetwork ? IPAddress.Loopback : IPAddress.IPv6Loopback, 0));
+        var local = (IPEndPoint)socket.LocalEndPoint!;
+        _tcp[local] = 0;
+        try
+        {
+            await socket.ConnectAsync(target, cancellationToken).ConfigureAwait(false);
+            var key = System.Text.Encoding.UTF8.GetBytes(Client.Record.TacacsSecret);
+            uint session = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(RandomNumberGenerator.GetBytes(4));
+            var request = new Protocol.Tacacs.AuthorRequest(Protocol.Tacacs.AuthenMethod.TacacsPlus, 1, Protocol.Tacacs.AuthenType.Ascii, Protocol.Tacacs.AuthenService.Login,
+                "forewarn-self-check"u8.ToArray(), "self"u8.ToArray(), [], ["service=shell"u8.ToArray()]);
+            var buffer = new byte[1024];
+            int length = Protocol.Tacacs.TacacsPacket.Encode(request, Protocol.Tacacs.TacacsHeader.VersionDefault, 1, Protocol.Tacacs.TacacsFlags.None, session, key, buffer);
+            await socket.SendAsync(buffer.AsMemory(0, length), SocketFlags.None, cancellationToken).ConfigureAwait(false);
+            int read = 0;
+            while (true)
+            {
+                int n = await socket.ReceiveAsync(buffer.AsMemory(read), SocketFlags.None, cancellationToken).ConfigureAwait(false);
+                if (n == 0)
+                    return false;
+                read += n;
+                if (read >= Protocol.Tacacs.TacacsHeader.Size
+                    && Protocol.Tacacs.TacacsPacket.TryReadHeader(buffer.AsSpan(0, read), out var header) == Protocol.Tacacs.TacacsError.None
+                    && read >= Protocol.Tacacs.TacacsHeader.Size + header.Length)
+                    return header.SessionId == session
+                        && Protocol.Tacacs.TacacsPacket.TryDecode(buffer.AsSpan(0, Protocol.Tacacs.TacacsHeader.Size + header.Length), key, out _, out _) == Protocol.Tacacs.TacacsError.None;
+                if (read == buffer.Length)
+                    return false;
+            }
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+        finally
+        {
+            _tcp.TryRemove(local, out _);
+        }
+    }
+
     /// <summary>Sends Status-Server to <paramref name="target"/> and waits for a verified answer.</summary>
     public async Task<bool> StatusServerAsync(IPEndPoint target, CancellationToken cancellationToken)
     {
@@ -109,6 +161,26 @@ public sealed class RadiusListenerCheck(RadiusServer server, SelfClient self) : 
                 return HealthCheckResult.Unhealthy($"{port} listener {endpoint} gave a wrong answer");
         }
         return HealthCheckResult.Healthy($"{server.Endpoints.Count} listeners answered");
+    }
+}
+
+/// <summary>Mandatory: every plain TACACS+ listener answers an authorization request sent to itself (healthy when TACACS+ is off).</summary>
+public sealed class TacacsListenerCheck(Func<Tacacs.TacacsServer> server, SelfClient self) : IHealthCheck
+{
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        var endpoints = server().Endpoints.Where(e => !e.Tls).Select(e => e.Endpoint).ToList();
+        if (endpoints.Count == 0)
+            return HealthCheckResult.Healthy("TACACS+ is not listening");
+        foreach (var endpoint in endpoints)
+        {
+            var target = endpoint.Address.Equals(IPAddress.Any) ? new IPEndPoint(IPAddress.Loopback, endpoint.Port)
+                : endpoint.Address.Equals(IPAddress.IPv6Any) ? new IPEndPoint(IPAddress.IPv6Loopback, endpoint.Port)
+                : endpoint;
+            if (!await self.TacacsAsync(target, cancellationToken).ConfigureAwait(false))
+                return HealthCheckResult.Unhealthy($"TACACS+ listener {endpoint} gave no answer");
+        }
+        return HealthCheckResult.Healthy($"{endpoints.Count} TACACS+ listeners answered");
     }
 }
 

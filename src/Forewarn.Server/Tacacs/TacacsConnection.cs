@@ -20,7 +20,7 @@ namespace Forewarn.Server.Tacacs;
 /// closed once its session ends. Every refusal is a counted <see cref="TacacsDrop"/>: an ERROR reply where
 /// the device can read one, a closed connection where it cannot (a wrong key, a broken header).
 /// </summary>
-public sealed partial class TacacsConnection(ConnectionContext connection, RadiusClient client, IPAddress address, IPAddress? local, bool tls, TacacsConnection.Services services)
+public sealed partial class TacacsConnection(ConnectionContext connection, RadiusClient client, IPAddress address, IPAddress? local, bool tls, bool isSelf, TacacsConnection.Services services)
 {
     /// <summary>What every connection shares: admission, counters, the three handlers, the registry, the latency window.</summary>
     public sealed record Services(
@@ -64,6 +64,8 @@ public sealed partial class TacacsConnection(ConnectionContext connection, Radiu
     private long _lastActivity = services.Time.GetTimestamp();
 
     public RadiusClient Client => client;
+    /// <summary>The server's own listener check: not a device, so neither registered nor deferred.</summary>
+    public bool IsSelf => isSelf;
     public IPAddress Address => address;
 
     public async Task RunAsync()
@@ -176,7 +178,8 @@ public sealed partial class TacacsConnection(ConnectionContext connection, Radiu
                 _first = false;
                 _singleConnect = (header.Flags & TacacsFlags.SingleConnect) != 0;
             }
-            services.Registry.Seen(address, client, local, receivedAt);
+            if (!isSelf)
+                services.Registry.Seen(address, client, local, receivedAt);
 
             var (reply, ends, deliberate) = await AnswerAsync(header, body!, session, receivedAt).ConfigureAwait(false);
             await WriteAsync(reply, header).ConfigureAwait(false);
@@ -318,6 +321,9 @@ public sealed partial class TacacsConnection(ConnectionContext connection, Radiu
                 var reply = await services.Authenticator.ContinueAsync(next, client, authentication, CancellationToken.None).ConfigureAwait(false);
                 return Authenticated(reply);
             }
+            case AuthorRequest when isSelf:
+                // The listener check proves accept, framing, keys and admission; the user store has its own check.
+                return (new AuthorResponse(AuthorStatus.PassAdd, [], [], []), true);
             case AuthorRequest request:
             {
                 var response = await services.Authorizer.AuthorizeAsync(request, client, CancellationToken.None).ConfigureAwait(false);

@@ -34,6 +34,7 @@ public sealed partial class TacacsServer(
     ClientDirectory clients,
     ClientRegistry registry,
     HealthMonitor monitor,
+    Health.SelfClient self,
     TacacsConnection.Services services,
     TimeProvider time,
     ILogger<TacacsServer> logger) : IHostedService, IAsyncDisposable
@@ -174,7 +175,9 @@ public sealed partial class TacacsServer(
         if (connection.RemoteEndPoint is not IPEndPoint remote)
             return;
         var address = remote.Address.IsIPv4MappedToIPv6 ? remote.Address.MapToIPv4() : remote.Address;
-        var client = clients.Find(address);
+        // The listener check comes from a loopback socket of this process, with its own key.
+        bool isSelf = !tls && self.IsSelfConnection(new IPEndPoint(address, remote.Port));
+        var client = isSelf ? self.Client : clients.Find(address);
         if (client is null)
         {
             Refused(TacacsDrop.UnknownClient, address, "no client entry covers it");
@@ -185,7 +188,7 @@ public sealed partial class TacacsServer(
             Refused(TacacsDrop.UnknownClient, address, $"its certificate names neither {client.Name} nor {address}");
             return;
         }
-        if (Refuses(client, address))
+        if (!isSelf && Refuses(client, address))
         {
             Refused(TacacsDrop.Deferred, address, "this server is deferring it");
             return;
@@ -199,7 +202,7 @@ public sealed partial class TacacsServer(
                 return;
             }
             var local = connection.LocalEndPoint as IPEndPoint;
-            var handler = new TacacsConnection(connection, client, address, local?.Address, tls, services);
+            var handler = new TacacsConnection(connection, client, address, local?.Address, tls, isSelf, services);
             _open[handler] = 0;
             services.Counters.OnConnected();
             try
@@ -239,11 +242,13 @@ public sealed partial class TacacsServer(
         return ips.Any(ip => ip.Equals(address)) || dns.Any(d => string.Equals(d, client.Name, StringComparison.OrdinalIgnoreCase));
     }
 
-    /// <summary>A deferred client (or any new one while its class's zone defers) is refused, so it moves on at once.</summary>
+    /// <summary>
+    /// A deferred client is refused, and so is every client while its class's zone defers (a drain, a
+    /// breach): the zone moves at the monitor's tick, before the advisory side has marked each client.
+    /// Invitations (state Invited) let deferred clients back in batches once the zone admits them.
+    /// </summary>
     internal bool Refuses(RadiusClient client, IPAddress address) =>
-        registry.Find(address) is { } active
-            ? active.State == ClientState.Deferred
-            : monitor.ZoneOf(client.Class).Current == Zone.Defer;
+        monitor.ZoneOf(client.Class).Current == Zone.Defer || registry.Find(address)?.State == ClientState.Deferred;
 
     private void Refused(TacacsDrop reason, IPAddress address, string why)
     {
@@ -260,7 +265,7 @@ public sealed partial class TacacsServer(
         {
             try
             {
-                bool deferred = Refuses(connection.Client, connection.Address);
+                bool deferred = !connection.IsSelf && Refuses(connection.Client, connection.Address);
                 connection.Sweep(now, deferred);
             }
             catch (Exception e) when (e is ObjectDisposedException or InvalidOperationException)
