@@ -367,7 +367,8 @@ public sealed partial class TacacsConnection(ConnectionContext connection, Radiu
     /// <summary>The reply: the request's version and session, the next sequence number, obfuscated with the client's key unless the request was not (over TLS it never is).</summary>
     private async ValueTask WriteAsync(TacacsBody reply, TacacsHeader request)
     {
-        var flags = request.Flags & TacacsFlags.Unencrypted;
+        // Over TLS never obfuscated (RFC 9887 §4), whatever the device sent; on plain TCP as the request was.
+        var flags = tls ? TacacsFlags.Unencrypted : request.Flags & TacacsFlags.Unencrypted;
         if (_singleConnect)
             flags |= TacacsFlags.SingleConnect;
         byte[] buffer = ArrayPool<byte>.Shared.Rent(MaxPacket);

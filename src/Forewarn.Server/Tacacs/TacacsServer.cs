@@ -121,6 +121,8 @@ public sealed partial class TacacsServer(
         // RFC 9887 §3: TLS 1.3 only; no fall-back. SslStream offers no early data, so 0-RTT never happens.
         SslProtocols = SslProtocols.Tls13,
         ClientCertificateMode = ClientCertificateMode.RequireCertificate,
+        // Revocation lists are not configured yet: the chain to the configured CA decides (ValidateClientCertificate).
+        CheckCertificateRevocation = false,
         ClientCertificateValidation = (certificate, _, _) => ValidateClientCertificate(certificate),
         HandshakeTimeout = TimeSpan.FromSeconds(options.PacketTimeoutSeconds),
         OnAuthenticate = (_, ssl) => ssl.ApplicationProtocols = null,
