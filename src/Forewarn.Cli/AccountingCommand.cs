@@ -24,7 +24,7 @@ internal static class AccountingCommand
             var records = await store.QueryAsync(new AccountingQuery(result.GetValue(user), result.GetValue(client), from, to, result.GetValue(limit)), cancellationToken).ConfigureAwait(false);
             foreach (var r in records)
             {
-                Console.WriteLine($"{r.Id}\t{r.ReceivedAt:yyyy-MM-ddTHH:mm:ss.fffZ}\t{r.Protocol}\t{r.ClientName}\t{StatusName(r.StatusType, r.Protocol)}\t{r.UserName ?? "-"}\t{r.SessionId ?? "-"}");
+                Console.WriteLine($"{r.Id}\t{r.ReceivedAt:yyyy-MM-ddTHH:mm:ss.fffZ}\t{r.ClientName}\t{StatusName(r.StatusType, r.Protocol)}\t{r.UserName ?? "-"}\t{r.SessionId ?? "-"}\t{r.Protocol}");
                 if (result.GetValue(verbose))
                 {
                     foreach (var line in r.Attributes.Split('\n', StringSplitOptions.RemoveEmptyEntries))

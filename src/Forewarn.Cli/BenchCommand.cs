@@ -47,6 +47,7 @@ internal static class BenchCommand
         var status = new Command("status", "Status-Server requests (RFC 5997)");
         status.SetAction((result, ct) => RunAsync(result, LoadKind.Status, 1812, o => o, ct));
         command.Subcommands.Add(Startup());
+        command.Subcommands.Add(Tacacs());
         command.Subcommands.Add(FailoverCommand.CreateBench());
         command.Subcommands.Add(NoiseCommand.Create());
         command.Subcommands.Add(NoiseCommand.CreateDetect());
@@ -87,6 +88,74 @@ internal static class BenchCommand
             else
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"first answer after {median} ms (median of {times.Count}: {string.Join(", ", times)} ms)"));
             return 0;
+        });
+        return command;
+    }
+
+    /// <summary><c>bench tacacs</c>: closed-loop TACACS+ load over single-connect connections, every reply verified.</summary>
+    private static Command Tacacs()
+    {
+        var kind = new Option<string>("--kind") { Description = "pap, ascii, author (command authorization) or acct", DefaultValueFactory = _ => "pap" };
+        var server = new Option<string>("--server") { Description = "host:port of the TACACS+ server (default port 49)", DefaultValueFactory = _ => "127.0.0.1" };
+        var keyFile = new Option<string?>("--key-file") { Description = "A file whose first line is the TACACS+ key (or $FOREWARN_TACACS_KEY; default testing123)" };
+        var user = new Option<string>("--user") { Description = "User name", DefaultValueFactory = _ => "user1" };
+        var password = new Option<string>("--password") { Description = "The user's password", DefaultValueFactory = _ => "password" };
+        var commandLine = new Option<string>("--command") { Description = "author: the command to authorize", DefaultValueFactory = _ => "show running-config" };
+        var connections = new Option<int>("--connections") { Description = "Single-connect connections", DefaultValueFactory = _ => 4 };
+        var expectFail = new Option<bool>("--expect-fail") { Description = "Every reply should be a refusal (FAIL): measures the deny path" };
+        var source = new Option<string?>("--source") { Description = "Source address (a client the server knows; default: the system's choice)" };
+        var command = new Command("tacacs", "TACACS+ sessions (PAP or ASCII login, command authorization, accounting) over single-connect connections, every reply verified")
+        {
+            kind, server, keyFile, user, password, commandLine, connections, Outstanding, Duration, Warmup, Timeout, expectFail, source, Json,
+        };
+        command.SetAction(async (result, cancellationToken) =>
+        {
+            var loadKind = result.GetValue(kind)!.ToLowerInvariant() switch
+            {
+                "pap" => TacacsLoadKind.Pap,
+                "ascii" => TacacsLoadKind.Ascii,
+                "author" or "authorization" => TacacsLoadKind.Authorization,
+                "acct" or "accounting" => (TacacsLoadKind?)TacacsLoadKind.Accounting,
+                _ => null,
+            };
+            if (loadKind is null)
+                return CommonOptions.Fail("--kind must be pap, ascii, author or acct.");
+            if (!TryParseEndpoint(result.GetValue(server)!, 49, out var endpoint))
+                return CommonOptions.Fail($"--server '{result.GetValue(server)}' is not host:port.");
+            if (!CommonOptions.TryReadSecret(null, result.GetValue(keyFile), "FOREWARN_TACACS_KEY", out var key, out var error))
+                return CommonOptions.Fail(error);
+            IPAddress? from = null;
+            if (result.GetValue(source) is { } text && !IPAddress.TryParse(text, out from))
+                return CommonOptions.Fail($"--source '{text}' is not an IP address.");
+            var report = await new TacacsLoad(new TacacsLoadOptions
+            {
+                Server = endpoint,
+                Key = key ?? "testing123",
+                Kind = loadKind.Value,
+                User = result.GetValue(user)!,
+                Password = result.GetValue(password)!,
+                Command = result.GetValue(commandLine)!,
+                Connections = Math.Max(1, result.GetValue(connections)),
+                Outstanding = Math.Max(1, result.GetValue(Outstanding)),
+                Duration = TimeSpan.FromSeconds(result.GetValue(Duration)),
+                Warmup = TimeSpan.FromSeconds(result.GetValue(Warmup)),
+                Timeout = TimeSpan.FromSeconds(result.GetValue(Timeout)),
+                ExpectPass = !result.GetValue(expectFail),
+                Source = from,
+            }).RunAsync(cancellationToken).ConfigureAwait(false);
+            if (result.GetValue(Json))
+            {
+                Console.WriteLine(JsonSerializer.Serialize(report, JsonOptions));
+            }
+            else
+            {
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"tacacs {report.Kind} → {endpoint}: {report.PerSecond:N0}/s over {report.Connections} connections × {report.Outstanding} in flight, {report.Seconds} s; " +
+                    $"p50 {report.P50Ms} ms, p99 {report.P99Ms} ms, p99.9 {report.P999Ms} ms, max {report.MaxMs} ms; {report.Unexpected:N0} unexpected replies, {report.Errors:N0} errors"));
+            }
+            if (report.Completed > 0 && report.Unexpected == report.Completed)
+                Console.Error.WriteLine($"forewarn: warning: every reply was {(report.Kind == "acct" ? "an error" : "a refusal")}: check the user ('{result.GetValue(user)}'), its password, the command set, or the key.");
+            return report.Errors > 0 ? 1 : 0;
         });
         return command;
     }

@@ -32,7 +32,7 @@ public sealed class HealthProcessTests(Xunit.Abstractions.ITestOutputHelper outp
     }
 
     private static readonly string[] ProbeNames =
-        ["workers", "queue", "latency", "slow-work", "drops", "cpu", "memory", "network", "processes", "drill", "radius-listeners", "user-store", "accounting-sink", "log-sink"];
+        ["workers", "queue", "latency", "slow-work", "drops", "cpu", "memory", "network", "processes", "drill", "radius-listeners", "tacacs-listeners", "user-store", "accounting-sink", "log-sink"];
 
     [SkippableFact]
     public async Task Status_ShowsRealFiguresForEveryProbe()
@@ -48,6 +48,7 @@ public sealed class HealthProcessTests(Xunit.Abstractions.ITestOutputHelper outp
             Assert.True(probe.Healthy, $"{probe.Name}: {probe.Detail}");
         }
         Assert.Contains("2 listeners answered", status.Health.Probes.Single(p => p.Name == "radius-listeners").Detail, StringComparison.Ordinal);
+        Assert.Contains("1 TACACS+ listener answered", status.Health.Probes.Single(p => p.Name == "tacacs-listeners").Detail, StringComparison.Ordinal);
         Assert.Contains("MiB available", status.Health.Probes.Single(p => p.Name == "memory").Detail, StringComparison.Ordinal);
         Assert.Contains("run queue", status.Health.Probes.Single(p => p.Name == "processes").Detail, StringComparison.Ordinal);
 

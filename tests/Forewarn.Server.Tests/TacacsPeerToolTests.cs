@@ -114,7 +114,7 @@ public sealed class TacacsPeerToolTests : IDisposable
                 request.CertificateExtensions.Add(san.Build());
             }
             var serial = RandomNumberGenerator.GetBytes(8);
-            using var cert = request.Create(issuer, DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30), serial);
+            using var cert = request.Create(issuer, DateTimeOffset.UtcNow.AddDays(-1), issuer.NotAfter.AddDays(-1), serial);
             return cert.CopyWithPrivateKey(key);
         }
         var ca = Authority("Forewarn test CA");

@@ -232,9 +232,9 @@ public sealed class TacacsTests : IDisposable
 
         var list = await Forewarn(null, "accounting", "list", "--user", "frank", "--attributes");
         Assert.True(list.ExitCode == 0, list.ToString());
-        var records = list.Output.Split('\n').Where(l => l.Contains("\ttacacs\t", StringComparison.Ordinal)).ToList();
+        var records = list.Output.Split('\n').Where(l => l.EndsWith("\ttacacs", StringComparison.Ordinal)).ToList();
         Assert.Equal(3, records.Count);
-        Assert.Contains(records, r => r.Contains("\tStart\t", StringComparison.Ordinal) && r.Contains("\t41", StringComparison.Ordinal));
+        Assert.Contains(records, r => r.Contains("\tStart\t", StringComparison.Ordinal) && r.Contains("\t41\t", StringComparison.Ordinal));
         Assert.Contains(records, r => r.Contains("\tWatchdog\t", StringComparison.Ordinal));
         Assert.Contains(records, r => r.Contains("\tStop\t", StringComparison.Ordinal));
         Assert.Contains("cmd = show running-config <cr>", list.Output, StringComparison.Ordinal);
@@ -384,5 +384,58 @@ public sealed class TacacsTests : IDisposable
         Assert.True(await c.ClosedWithinAsync(2000));
         Assert.False(await a.ClosedWithinAsync(200));
         Assert.Equal(1, server.Counters.Tacacs.Dropped(TacacsDrop.ConnectionLimit));
+    }
+}
+
+/// <summary>The library's TACACS+ pool against real servers: a deferring server is left at once, a silent one only after the timeout.</summary>
+public sealed class TacacsPoolTests
+{
+    [SkippableFact]
+    public async Task Pool_LeavesADrainedServerAtOnce_ButASilentServerOnlyAfterItsTimeout()
+    {
+        await using var a = await TestServer.StartAsync();
+        await using var b = await TestServer.StartAsync();
+        foreach (var server in new[] { a, b })
+            await server.AddUserAsync("kate", "pw");
+        var endpointA = a.Services.GetRequiredService<TacacsServer>().EndpointOf(tls: false)!;
+        var endpointB = b.Services.GetRequiredService<TacacsServer>().EndpointOf(tls: false)!;
+        // Both servers on 127.0.0.1: the pool tells them apart by a second address for B's entry.
+        var serverA = new Forewarn.Client.PoolServer(IPAddress.Parse("127.0.0.1"), a.Auth.Port, a.Acct.Port, "testing123", priority: 1);
+        var serverB = new Forewarn.Client.PoolServer(IPAddress.Parse("127.0.0.2"), b.Auth.Port, b.Acct.Port, "testing123", priority: 2);
+        var radiusPool = new Forewarn.Client.ServerPool([serverA, serverB], TimeProvider.System);
+        var timeout = TimeSpan.FromSeconds(20);
+        await using var pool = new Forewarn.Client.Tacacs.TacacsPool(radiusPool,
+            [new Forewarn.Client.Tacacs.TacacsServer(serverA, endpointA, "testing123"), new Forewarn.Client.Tacacs.TacacsServer(serverB, endpointB, "testing123")],
+            timeout: timeout);
+
+        Assert.Equal(AuthenStatus.Pass, (await pool.PapAsync("kate", "pw")).Status);
+        Assert.Equal(1, a.Counters.Tacacs.AuthenticationPasses);
+
+        a.Services.GetRequiredService<HealthMonitor>().Drain();
+        await Task.Delay(300);
+        var moved = System.Diagnostics.Stopwatch.StartNew();
+        Assert.Equal(AuthenStatus.Pass, (await pool.PapAsync("kate", "pw")).Status);
+        moved.Stop();
+        Assert.Equal(1, b.Counters.Tacacs.AuthenticationPasses);
+        Assert.True(moved.Elapsed < timeout / 4, $"the move took {moved.Elapsed}: it waited for a timeout");
+        Assert.Equal(1, pool.Moves);
+        // Later logins go straight to B while A is avoided.
+        Assert.Equal(AuthenStatus.Pass, (await pool.PapAsync("kate", "pw")).Status);
+        Assert.Equal(1, pool.Moves);
+
+        // Against a server that accepts and never answers, the same pool waits out its timeout first.
+        using var silent = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        silent.Start();
+        var serverS = new Forewarn.Client.PoolServer(IPAddress.Parse("127.0.0.3"), 1, 1, "testing123", priority: 1);
+        var serverB2 = new Forewarn.Client.PoolServer(IPAddress.Parse("127.0.0.2"), b.Auth.Port, b.Acct.Port, "testing123", priority: 2);
+        var shortTimeout = TimeSpan.FromSeconds(2);
+        await using var classic = new Forewarn.Client.Tacacs.TacacsPool(new Forewarn.Client.ServerPool([serverS, serverB2], TimeProvider.System),
+            [new Forewarn.Client.Tacacs.TacacsServer(serverS, (IPEndPoint)silent.LocalEndpoint, "testing123"), new Forewarn.Client.Tacacs.TacacsServer(serverB2, endpointB, "testing123")],
+            timeout: shortTimeout);
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        Assert.Equal(AuthenStatus.Pass, (await classic.PapAsync("kate", "pw")).Status);
+        waited.Stop();
+        Assert.True(waited.Elapsed >= shortTimeout, $"a silent server is only left after the timeout ({waited.Elapsed})");
+        Console.WriteLine($"TACACS+ library: moved off a draining server in {moved.Elapsed.TotalMilliseconds:0} ms; off a silent one in {waited.Elapsed.TotalMilliseconds:0} ms (timeout {shortTimeout.TotalSeconds:0} s)");
     }
 }

@@ -180,7 +180,7 @@ public sealed class TacacsListenerCheck(Func<Tacacs.TacacsServer> server, SelfCl
             if (!await self.TacacsAsync(target, cancellationToken).ConfigureAwait(false))
                 return HealthCheckResult.Unhealthy($"TACACS+ listener {endpoint} gave no answer");
         }
-        return HealthCheckResult.Healthy($"{endpoints.Count} TACACS+ listeners answered");
+        return HealthCheckResult.Healthy($"{endpoints.Count} TACACS+ listener{(endpoints.Count == 1 ? "" : "s")} answered");
     }
 }
 
