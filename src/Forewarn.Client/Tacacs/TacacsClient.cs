@@ -182,7 +182,7 @@ public sealed class TacacsClient(TacacsClientOptions options) : IAsyncDisposable
                     int length = TacacsPacket.Encode(body, version, sequence, flags, session, _key, _send);
                     await _socket.SendAsync(_send.AsMemory(0, length), SocketFlags.None, cancellationToken).ConfigureAwait(false);
                 }
-                catch (SocketException e)
+                catch (Exception e) when (e is SocketException or ObjectDisposedException)
                 {
                     throw new TacacsException($"sending failed: {e.Message}", e);
                 }

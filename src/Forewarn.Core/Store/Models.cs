@@ -129,7 +129,7 @@ public sealed record CommandRule(bool Permit, string Pattern)
         {
             _ = new System.Text.RegularExpressions.Regex(pattern, System.Text.RegularExpressions.RegexOptions.NonBacktracking);
         }
-        catch (ArgumentException e)
+        catch (Exception e) when (e is ArgumentException or NotSupportedException)
         {
             error = $"'{pattern}' is not a regular expression Forewarn can match in linear time: {e.Message}";
             return false;
