@@ -151,7 +151,7 @@ internal static class BenchCommand
             {
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"tacacs {report.Kind} → {endpoint}: {report.PerSecond:N0}/s over {report.Connections} connections × {report.Outstanding} in flight, {report.Seconds} s; " +
-                    $"p50 {report.P50Ms} ms, p99 {report.P99Ms} ms, p99.9 {report.P999Ms} ms, max {report.MaxMs} ms; {report.Unexpected:N0} unexpected replies, {report.Errors:N0} errors"));
+                    $"p50 {report.P50Ms} ms, p99 {report.P99Ms} ms, p99.9 {report.P999Ms} ms, max {report.MaxMs} ms; {report.Unexpected:N0} unexpected replies{(report.Unexpected > 0 ? $" ({string.Join(", ", report.UnexpectedByStatus!.Select(p => $"{p.Key} {p.Value}"))})" : "")}, {report.Errors:N0} errors"));
             }
             if (report.Completed > 0 && report.Unexpected == report.Completed)
                 Console.Error.WriteLine($"forewarn: warning: every reply was {(report.Kind == "acct" ? "an error" : "a refusal")}: check the user ('{result.GetValue(user)}'), its password, the command set, or the key.");

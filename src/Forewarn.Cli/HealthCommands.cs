@@ -131,6 +131,13 @@ internal static class HealthCommands
             $"Requests {c2.Received}: accepts {c2.AccessAccepts}, rejects {c2.AccessRejects}, accounting {c2.AccountingResponses} (committed {c2.AccountingCommitted}, failed batches {c2.AccountingFailures}), duplicates {c2.DuplicatesAnswered}, dropped {c2.Dropped}");
         if (c2.DropsByReason is { Count: > 0 } reasons)
             text.AppendLine("Dropped by reason: " + string.Join(", ", reasons.Select(r => $"{r.Key} {r.Value}")));
+        if (status.Tacacs is { } t)
+        {
+            text.AppendLine(CultureInfo.InvariantCulture,
+                $"TACACS+ {t.Received} packets on {t.Connections} connections ({t.OpenConnections} open): authentication {t.AuthenticationPasses} passed, {t.AuthenticationFailures} failed; authorization {t.AuthorizationPasses} passed, {t.AuthorizationFailures} failed; accounting {t.AccountingSuccesses}; errors {t.Errors}");
+            if (t.DropsByReason.Count > 0)
+                text.AppendLine("TACACS+ dropped by reason: " + string.Join(", ", t.DropsByReason.Select(r => $"{r.Key} {r.Value}")));
+        }
         text.AppendLine("Listening: " + string.Join(", ", status.Listeners));
         if (status.Relay is { } relay)
         {

@@ -43,7 +43,8 @@ public sealed record TacacsLoadOptions
 /// <summary>What a TACACS+ run measured: every reply verified against the expected status.</summary>
 public sealed record TacacsLoadReport(
     string Kind, int Connections, int Outstanding, double Seconds, long Completed, long Unexpected, long Errors, double PerSecond,
-    double P50Ms, double P90Ms, double P99Ms, double P999Ms, double MaxMs, long ConnectionsClosedByServer);
+    double P50Ms, double P90Ms, double P99Ms, double P999Ms, double MaxMs, long ConnectionsClosedByServer,
+    IReadOnlyDictionary<string, long>? UnexpectedByStatus = null);
 
 /// <summary>
 /// A closed-loop TACACS+ load generator over the library's <see cref="TacacsClient"/>: N single-connect
@@ -67,21 +68,27 @@ public sealed class TacacsLoad(TacacsLoadOptions options)
         string[] command = options.Command.Split(' ', StringSplitOptions.RemoveEmptyEntries);
         string[] authorization = ["service=shell", $"cmd={command.FirstOrDefault()}", .. command.Skip(1).Select(a => $"cmd-arg={a}"), "cmd-arg=<cr>"];
 
-        async Task<bool> OneAsync()
+        var statuses = new System.Collections.Concurrent.ConcurrentDictionary<string, long>(StringComparer.Ordinal);
+
+        // Whether the reply passed, and its status by name.
+        async Task<(bool, string)> OneAsync()
         {
             switch (options.Kind)
             {
                 case TacacsLoadKind.Pap:
-                    return (await client.PapAsync(options.User, options.Password, cancellationToken: linked.Token).ConfigureAwait(false)).Status == AuthenStatus.Pass;
+                    var pap = await client.PapAsync(options.User, options.Password, cancellationToken: linked.Token).ConfigureAwait(false);
+                    return (pap.Status == AuthenStatus.Pass, pap.Status.ToString());
                 case TacacsLoadKind.Ascii:
-                    return (await client.AsciiAsync(options.User, options.Password, cancellationToken: linked.Token).ConfigureAwait(false)).Status == AuthenStatus.Pass;
+                    var ascii = await client.AsciiAsync(options.User, options.Password, cancellationToken: linked.Token).ConfigureAwait(false);
+                    return (ascii.Status == AuthenStatus.Pass, ascii.Status.ToString());
                 case TacacsLoadKind.Authorization:
-                    return (await client.AuthorizeAsync(options.User, authorization, cancellationToken: linked.Token).ConfigureAwait(false)).Status is AuthorStatus.PassAdd or AuthorStatus.PassReplace;
+                    var author = await client.AuthorizeAsync(options.User, authorization, cancellationToken: linked.Token).ConfigureAwait(false);
+                    return (author.Status is AuthorStatus.PassAdd or AuthorStatus.PassReplace, author.Status.ToString());
                 default:
                     long id = Interlocked.Increment(ref task);
                     string taskId = $"task_id={id}";
                     var start = await client.AccountAsync(AcctFlags.Start, options.User, [taskId, "service=shell", "cmd=show version <cr>"], cancellationToken: linked.Token).ConfigureAwait(false);
-                    return start.Status == AcctStatus.Success;
+                    return (start.Status == AcctStatus.Success, start.Status.ToString());
             }
         }
 
@@ -92,7 +99,7 @@ public sealed class TacacsLoad(TacacsLoadOptions options)
                 long started = Stopwatch.GetTimestamp();
                 try
                 {
-                    bool passed = await OneAsync().ConfigureAwait(false);
+                    var (passed, status) = await OneAsync().ConfigureAwait(false);
                     if (!Volatile.Read(ref measuring))
                         continue;
                     long elapsed = Stopwatch.GetTimestamp() - started;
@@ -100,7 +107,10 @@ public sealed class TacacsLoad(TacacsLoadOptions options)
                         histogram.RecordValue(elapsed * TimeSpan.TicksPerSecond / Stopwatch.Frequency);
                     Interlocked.Increment(ref completed);
                     if (passed != options.ExpectPass)
+                    {
                         Interlocked.Increment(ref unexpected);
+                        statuses.AddOrUpdate(status, 1, (_, n) => n + 1);
+                    }
                 }
                 catch (TacacsException)
                 {
@@ -129,6 +139,7 @@ public sealed class TacacsLoad(TacacsLoadOptions options)
         double Ms(double percentile) => histogram.TotalCount == 0 ? 0 : histogram.GetValueAtPercentile(percentile) / (double)TimeSpan.TicksPerMillisecond;
         return new TacacsLoadReport(options.Kind.ToString().ToLowerInvariant(), options.Connections, options.Outstanding, Math.Round(seconds, 2), completed, unexpected, errors,
             Math.Round(completed / seconds, 1), Math.Round(Ms(50), 3), Math.Round(Ms(90), 3), Math.Round(Ms(99), 3), Math.Round(Ms(99.9), 3),
-            Math.Round(histogram.TotalCount == 0 ? 0 : histogram.GetMaxValue() / (double)TimeSpan.TicksPerMillisecond, 3), client.ConnectionsClosedByServer);
+            Math.Round(histogram.TotalCount == 0 ? 0 : histogram.GetMaxValue() / (double)TimeSpan.TicksPerMillisecond, 3), client.ConnectionsClosedByServer,
+            new SortedDictionary<string, long>(statuses, StringComparer.Ordinal));
     }
 }

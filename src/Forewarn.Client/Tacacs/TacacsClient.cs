@@ -22,6 +22,8 @@ public sealed record TacacsClientOptions
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(5);
     /// <summary>The address connections are made from (a client entry the server knows); null for the system's choice.</summary>
     public IPAddress? LocalAddress { get; init; }
+    /// <summary>Sessions open at once on one connection; more wait their turn. Forewarn's server allows 32 by default.</summary>
+    public int MaxSessionsPerConnection { get; init; } = 32;
 }
 
 /// <summary>
@@ -36,6 +38,8 @@ public sealed class TacacsClient(TacacsClientOptions options) : IAsyncDisposable
     private readonly byte[] _key = Encoding.UTF8.GetBytes(options.Key);
     private readonly Connection?[] _connections = new Connection?[Math.Max(1, options.Connections)];
     private readonly SemaphoreSlim _opening = new(1, 1);
+    private readonly SemaphoreSlim[] _sessions = [.. Enumerable.Range(0, Math.Max(1, options.Connections)).Select(_ => new SemaphoreSlim(Math.Max(1, options.MaxSessionsPerConnection)))];
+    private uint _next;
     private long _closedByServer;
 
     public TacacsClientOptions Options => options;
@@ -58,15 +62,24 @@ public sealed class TacacsClient(TacacsClientOptions options) : IAsyncDisposable
     {
         uint session = NewSessionId();
         var start = new AuthenStart(AuthenAction.Login, 1, AuthenType.Ascii, AuthenService.Login, Encoding.UTF8.GetBytes(user), Encoding.UTF8.GetBytes(port), [], []);
-        var reply = (AuthenReply)await ExchangeAsync(start, session, 1, TacacsHeader.VersionDefault, cancellationToken).ConfigureAwait(false);
-        byte sequence = 3;
-        while (reply.Status is AuthenStatus.GetUser or AuthenStatus.GetPass && sequence < 9)
+        int slot = NextSlot();
+        await _sessions[slot].WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
         {
-            var answer = reply.Status == AuthenStatus.GetUser ? user : password;
-            reply = (AuthenReply)await ExchangeAsync(new AuthenContinue(Encoding.UTF8.GetBytes(answer), [], 0), session, sequence, TacacsHeader.VersionDefault, cancellationToken).ConfigureAwait(false);
-            sequence += 2;
+            var reply = (AuthenReply)await ExchangeOnAsync(slot, start, session, 1, TacacsHeader.VersionDefault, cancellationToken).ConfigureAwait(false);
+            byte sequence = 3;
+            while (reply.Status is AuthenStatus.GetUser or AuthenStatus.GetPass && sequence < 9)
+            {
+                var answer = reply.Status == AuthenStatus.GetUser ? user : password;
+                reply = (AuthenReply)await ExchangeOnAsync(slot, new AuthenContinue(Encoding.UTF8.GetBytes(answer), [], 0), session, sequence, TacacsHeader.VersionDefault, cancellationToken).ConfigureAwait(false);
+                sequence += 2;
+            }
+            return reply;
         }
-        return reply;
+        finally
+        {
+            _sessions[slot].Release();
+        }
     }
 
     public async Task<AuthorResponse> AuthorizeAsync(string user, IReadOnlyList<string> arguments, string port = "tty0", CancellationToken cancellationToken = default)
@@ -83,11 +96,26 @@ public sealed class TacacsClient(TacacsClientOptions options) : IAsyncDisposable
         return (AcctReply)await ExchangeAsync(request, NewSessionId(), 1, TacacsHeader.VersionDefault, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Sends one packet of a session and waits for the server's reply to it.</summary>
+    /// <summary>Connections in turn, so that sessions spread evenly (a server bounds the sessions of each connection).</summary>
+    private int NextSlot() => (int)(Interlocked.Increment(ref _next) % (uint)_connections.Length);
+
+    /// <summary>A session of one packet each way: sent on the next connection in turn, when it has room for another session.</summary>
     public async Task<TacacsBody> ExchangeAsync(TacacsBody body, uint session, byte sequence, byte version, CancellationToken cancellationToken)
     {
-        // A session stays on one connection: the slot is chosen by session id.
-        int slot = (int)(session % (uint)_connections.Length);
+        int slot = NextSlot();
+        await _sessions[slot].WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await ExchangeOnAsync(slot, body, session, sequence, version, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _sessions[slot].Release();
+        }
+    }
+
+    private async Task<TacacsBody> ExchangeOnAsync(int slot, TacacsBody body, uint session, byte sequence, byte version, CancellationToken cancellationToken)
+    {
         var connection = await ConnectionAsync(slot, cancellationToken).ConfigureAwait(false);
         try
         {
@@ -140,6 +168,8 @@ public sealed class TacacsClient(TacacsClientOptions options) : IAsyncDisposable
         foreach (var connection in _connections)
             connection?.Dispose();
         _opening.Dispose();
+        foreach (var sessions in _sessions)
+            sessions.Dispose();
         return ValueTask.CompletedTask;
     }
 

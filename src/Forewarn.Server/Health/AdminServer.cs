@@ -47,7 +47,12 @@ internal sealed class AdminOptionsValidator : Microsoft.Extensions.Options.IVali
 }
 
 /// <summary>What GET /api/status returns.</summary>
-public sealed record ServerStatus(HealthSnapshot Health, CounterSnapshot Counters, IReadOnlyList<string> Listeners, AdvisorySnapshot? Advisory = null, RelayStatus? Relay = null);
+public sealed record ServerStatus(HealthSnapshot Health, CounterSnapshot Counters, IReadOnlyList<string> Listeners, AdvisorySnapshot? Advisory = null, RelayStatus? Relay = null,
+    TacacsSnapshot? Tacacs = null);
+
+/// <summary>The TACACS+ listener's counters, for `forewarn status`.</summary>
+public sealed record TacacsSnapshot(long Connections, long OpenConnections, long Received, long AuthenticationPasses, long AuthenticationFailures,
+    long AuthorizationPasses, long AuthorizationFailures, long AccountingSuccesses, long Errors, IReadOnlyDictionary<string, long> DropsByReason);
 
 /// <summary>What `forewarn relay status` shows: each upstream server's state, moves, and the accounting spool.</summary>
 public sealed record RelayStatus(IReadOnlyList<UpstreamState> Upstreams, long SpoolDepth, long Spooled, long Replayed, long Moves, long AdvisoriesRejected, long Timeouts);
@@ -170,9 +175,17 @@ public sealed partial class AdminServer(
         monitor.Current,
         new CounterSnapshot(counters.Received, counters.AccessAccepts, counters.AccessRejects, counters.AccountingResponses,
             counters.DuplicatesAnswered, counters.TotalDropped, accounting.Committed, accounting.Failures, counters.DropsByReason()),
-        [.. radius.Endpoints.Select(e => $"{(e.Port == PortKind.Authentication ? "auth" : "acct")} {e.Endpoint}")],
+        [.. radius.Endpoints.Select(e => $"{(e.Port == PortKind.Authentication ? "auth" : "acct")} {e.Endpoint}"),
+            .. Tacacs()?.Endpoints.Select(e => $"{(e.Tls ? "tacacs-tls" : "tacacs")} {e.Endpoint}") ?? []],
         Advisory(),
-        (services.GetService(typeof(IRelayStatusSource)) as IRelayStatusSource)?.Status());
+        (services.GetService(typeof(IRelayStatusSource)) as IRelayStatusSource)?.Status(),
+        Tacacs() is { Endpoints.Count: > 0 } ? TacacsCounters(counters.Tacacs) : null);
+
+    // Resolved late, as the advisory service is: it starts after the admin API is built.
+    private Tacacs.TacacsServer? Tacacs() => services.GetService(typeof(Tacacs.TacacsServer)) as Tacacs.TacacsServer;
+
+    private static TacacsSnapshot TacacsCounters(Tacacs.TacacsCounters t) => new(t.Connections, t.OpenConnections, t.Received, t.AuthenticationPasses, t.AuthenticationFailures,
+        t.AuthorizationPasses, t.AuthorizationFailures, t.AccountingSuccesses, t.Errors, t.DropsByReason());
 
     private AdvisorySnapshot? Advisory()
     {

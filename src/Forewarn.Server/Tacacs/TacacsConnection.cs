@@ -15,12 +15,14 @@ namespace Forewarn.Server.Tacacs;
 /// <summary>
 /// One TACACS+ connection: frames packets off the stream (a header, then exactly the body it announces,
 /// never more than <see cref="TacacsPacket.MaxBodyLength"/>), keeps the table of its sessions by session id
-/// with the sequence number each expects next, and answers each packet in order. Single-connection mode
+/// with the sequence number each expects next, and answers its packets concurrently — up to
+/// <see cref="TacacsOptions.MaxSessionsPerConnection"/> in flight, replies written whole, one at a time —
+/// so that one single-connect connection's accounting shares group commits like many. Single-connection mode
 /// (RFC 8907 §4.3) is granted when the device asks in its first packet; otherwise the connection is
 /// closed once its session ends. Every refusal is a counted <see cref="TacacsDrop"/>: an ERROR reply where
 /// the device can read one, a closed connection where it cannot (a wrong key, a broken header).
 /// </summary>
-public sealed partial class TacacsConnection(ConnectionContext connection, RadiusClient client, IPAddress address, IPAddress? local, bool tls, bool isSelf, TacacsConnection.Services services)
+public sealed partial class TacacsConnection(ConnectionContext connection, RadiusClient client, IPAddress address, IPAddress? local, bool tls, bool isSelf, TacacsConnection.Services services) : IDisposable
 {
     /// <summary>What every connection shares: admission, counters, the three handlers, the registry, the latency window.</summary>
     public sealed record Services(
@@ -59,7 +61,10 @@ public sealed partial class TacacsConnection(ConnectionContext connection, Radiu
     private readonly TimeProvider _time = services.Time;
     private bool _first = true;
     private bool _singleConnect;
-    private volatile bool _busy;
+    private int _handling;
+    private readonly SemaphoreSlim _write = new(1, 1);
+    private readonly SemaphoreSlim _slots = new(services.Options.MaxSessionsPerConnection, services.Options.MaxSessionsPerConnection);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<Task, byte> _inFlight = new();
     private long _partialSince;
     private long _lastActivity = services.Time.GetTimestamp();
 
@@ -86,14 +91,14 @@ public sealed partial class TacacsConnection(ConnectionContext connection, Radiu
                         Drop(TacacsDrop.BadHeader, error.ToString());
                         return;
                     }
-                    try
-                    {
-                        open = await HandleAsync(packet!, length, header).ConfigureAwait(false);
-                    }
-                    finally
-                    {
-                        ArrayPool<byte>.Shared.Return(packet!);
-                    }
+                    // A packet that completes at once (a cached login) is answered before the next is read;
+                    // one that waits (a commit, a lookup) goes on while the next packets are read.
+                    await _slots.WaitAsync(connection.ConnectionClosed).ConfigureAwait(false);
+                    var pending = HandleOwnedAsync(packet!, length, header);
+                    if (pending.IsCompleted)
+                        open = pending.Result;
+                    else
+                        Track(pending.AsTask());
                 }
                 // A packet begun is timed from its first octets: from now if it began in this read, from before if it was already waiting.
                 long now = _time.GetTimestamp();
@@ -103,7 +108,7 @@ public sealed partial class TacacsConnection(ConnectionContext connection, Radiu
                     Interlocked.Exchange(ref _partialSince, now);
                 Interlocked.Exchange(ref _lastActivity, now);
                 input.AdvanceTo(buffer.Start, buffer.End);
-                if (!open || result.IsCompleted || result.IsCanceled)
+                if (!open || _closing || result.IsCompleted || result.IsCanceled)
                     return;
             }
         }
@@ -111,7 +116,52 @@ public sealed partial class TacacsConnection(ConnectionContext connection, Radiu
         {
             // the device went away, or the sweep closed the connection
         }
+        finally
+        {
+            // Answers still being worked on are finished (a commit is not abandoned half way) before the connection goes.
+            try
+            {
+                await Task.WhenAll(_inFlight.Keys).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OperationCanceledException or ConnectionResetException or ConnectionAbortedException or IOException or InvalidOperationException)
+            {
+            }
+        }
     }
+
+    private async ValueTask<bool> HandleOwnedAsync(byte[] packet, int length, TacacsHeader header)
+    {
+        try
+        {
+            return await HandleAsync(packet, length, header).ConfigureAwait(false);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(packet);
+            _slots.Release();
+        }
+    }
+
+    /// <summary>
+    /// An answer that went asynchronous: when it says the connection is to close, the read loop is stopped
+    /// (not the connection aborted, which would discard the reply just written) and the connection closes
+    /// once every answer is out.
+    /// </summary>
+    private void Track(Task<bool> pending)
+    {
+        _inFlight[pending] = 0;
+        _ = pending.ContinueWith(t =>
+        {
+            _inFlight.TryRemove(t, out _);
+            if (t.IsFaulted || !t.Result)
+            {
+                _closing = true;
+                connection.Transport.Input.CancelPendingRead();
+            }
+        }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
+
+    private volatile bool _closing;
 
     /// <summary>
     /// Takes one whole packet off the front of <paramref name="buffer"/> into a pooled array; false when
@@ -144,7 +194,7 @@ public sealed partial class TacacsConnection(ConnectionContext connection, Radiu
     {
         services.Counters.OnReceived();
         long receivedAt = _time.GetTimestamp();
-        _busy = true;
+        Interlocked.Increment(ref _handling);
         try
         {
             if (!header.FromClient)
@@ -182,18 +232,19 @@ public sealed partial class TacacsConnection(ConnectionContext connection, Radiu
                 services.Registry.Seen(address, client, local, receivedAt);
 
             var (reply, ends, deliberate) = await AnswerAsync(header, body!, session, receivedAt).ConfigureAwait(false);
-            await WriteAsync(reply, header).ConfigureAwait(false);
+            // The session is ready for the device's next packet before the reply can bring it.
             if (ends)
                 End(header.SessionId);
             else
                 Continue(header.SessionId, session, header.Sequence);
+            await WriteAsync(reply, header).ConfigureAwait(false);
             if (!deliberate)
                 services.Latency.Record(_time.GetElapsedTime(receivedAt));
             return _singleConnect || SessionCount > 0;
         }
         finally
         {
-            _busy = false;
+            Interlocked.Decrement(ref _handling);
         }
     }
 
@@ -375,8 +426,15 @@ public sealed partial class TacacsConnection(ConnectionContext connection, Radiu
         try
         {
             int length = TacacsPacket.Encode(reply, request.Version, (byte)(request.Sequence + 1), flags, request.SessionId, _key, buffer);
-            var output = connection.Transport.Output;
-            await output.WriteAsync(buffer.AsMemory(0, length)).ConfigureAwait(false);
+            await _write.WaitAsync().ConfigureAwait(false);
+            try
+            {
+                await connection.Transport.Output.WriteAsync(buffer.AsMemory(0, length)).ConfigureAwait(false);
+            }
+            finally
+            {
+                _write.Release();
+            }
         }
         finally
         {
@@ -414,7 +472,7 @@ public sealed partial class TacacsConnection(ConnectionContext connection, Radiu
                 _sessions.Remove(id);
             sessions = _sessions.Count;
         }
-        bool quiet = sessions == 0 && partial == 0 && !_busy;
+        bool quiet = sessions == 0 && partial == 0 && Volatile.Read(ref _handling) == 0;
         if (quiet && deferred)
         {
             services.Counters.OnDrop(TacacsDrop.Deferred);
@@ -424,6 +482,13 @@ public sealed partial class TacacsConnection(ConnectionContext connection, Radiu
         {
             connection.Abort(new ConnectionAbortedException("idle"));
         }
+    }
+
+    /// <summary>After <see cref="RunAsync"/> has returned (it waits for every answer in flight).</summary>
+    public void Dispose()
+    {
+        _write.Dispose();
+        _slots.Dispose();
     }
 
     [LoggerMessage(EventId = 34, Level = LogLevel.Warning, Message = "TACACS+ packet dropped ({Reason}) from {Address} ({Client}): {Detail}; {Count} dropped for this reason so far")]

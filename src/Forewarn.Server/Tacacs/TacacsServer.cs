@@ -204,7 +204,7 @@ public sealed partial class TacacsServer(
                 return;
             }
             var local = connection.LocalEndPoint as IPEndPoint;
-            var handler = new TacacsConnection(connection, client, address, local?.Address, tls, isSelf, services);
+            using var handler = new TacacsConnection(connection, client, address, local?.Address, tls, isSelf, services);
             _open[handler] = 0;
             services.Counters.OnConnected();
             try
