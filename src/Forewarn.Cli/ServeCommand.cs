@@ -47,22 +47,28 @@ internal static class ServeCommand
         var options = CommonHostOptions("Port the relay takes advisories on from its upstream servers (default 1815)");
         var upstream = new Option<string[]>("--upstream")
         {
-            Description = "Upstream server ADDRESS:AUTHPORT:ACCTPORT:SECRET[:PRIORITY[:ADVISORYPORT]] (repeatable; or Forewarn:Relay:Upstream in the configuration)",
+            Description = "Upstream server ADDRESS:AUTHPORT:ACCTPORT:SECRET[:PRIORITY[:ADVISORYPORT[:TACACSPORT]]] (repeatable; or Forewarn:Relay:Upstream in the configuration)",
         };
-        var command = new Command("relay", "Run a RADIUS relay for devices that cannot run the client library: it obeys advisories on their behalf")
+        var tacacsPort = CommonOptions.Port("--tacacs-port", "TACACS+ port the relay listens on when an upstream serves TACACS+ (default 49)");
+        var command = new Command("relay", "Run a RADIUS and TACACS+ relay for devices that cannot run the client library: it obeys advisories on their behalf")
         {
-            options.Listen, options.AuthPort, options.AcctPort, options.AdvisoryPort, options.Config, options.Set, upstream,
+            options.Listen, options.AuthPort, options.AcctPort, options.AdvisoryPort, tacacsPort, options.Config, options.Set, upstream,
         };
         command.SetAction((result, cancellationToken) =>
         {
             // The relay sends no advisories of its own: its devices could not read them.
             var overrides = new Dictionary<string, string?> { ["Forewarn:Advisory:Enabled"] = "false" };
+            if (result.GetValue(tacacsPort) is { } port)
+            {
+                overrides["Forewarn:Tacacs:Port"] = port.ToString(CultureInfo.InvariantCulture);
+                overrides["Forewarn:Tacacs:PortConfigured"] = "true";
+            }
             var servers = result.GetValue(upstream) ?? [];
             for (int i = 0; i < servers.Length; i++)
             {
                 var parts = servers[i].Split(':');
                 if (parts.Length < 4)
-                    return Task.FromResult(CommonOptions.Fail($"--upstream expects ADDRESS:AUTHPORT:ACCTPORT:SECRET[:PRIORITY[:ADVISORYPORT]], got '{servers[i]}'."));
+                    return Task.FromResult(CommonOptions.Fail($"--upstream expects ADDRESS:AUTHPORT:ACCTPORT:SECRET[:PRIORITY[:ADVISORYPORT[:TACACSPORT]]], got '{servers[i]}'."));
                 overrides[$"Forewarn:Relay:Upstream:{i}:Address"] = parts[0];
                 overrides[$"Forewarn:Relay:Upstream:{i}:AuthPort"] = parts[1];
                 overrides[$"Forewarn:Relay:Upstream:{i}:AcctPort"] = parts[2];
@@ -71,6 +77,8 @@ internal static class ServeCommand
                     overrides[$"Forewarn:Relay:Upstream:{i}:Priority"] = parts[4];
                 if (parts.Length > 5)
                     overrides[$"Forewarn:Relay:Upstream:{i}:AdvisoryPort"] = parts[5];
+                if (parts.Length > 6)
+                    overrides[$"Forewarn:Relay:Upstream:{i}:TacacsPort"] = parts[6];
             }
             return RunAsync(result, options, "Forewarn:Relay:AdvisoryPort", overrides, (services, configuration) => services.AddForewarnRelay(configuration), cancellationToken);
         });

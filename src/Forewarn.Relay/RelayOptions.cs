@@ -15,6 +15,10 @@ public sealed class UpstreamOptions
     public int AdvisoryPort { get; set; } = 1814;
     /// <summary>The relay's own advisory key for this server (64 hex digits, `forewarn clients advisory-key` on the server), when the server's entry for the relay gives each NAS its own.</summary>
     public string? AdvisoryKey { get; set; }
+    /// <summary>Where the server serves TACACS+ (0: the relay sends it none).</summary>
+    public int TacacsPort { get; set; }
+    /// <summary>The relay's TACACS+ key at this server (default: <see cref="Secret"/>).</summary>
+    public string? TacacsKey { get; set; }
 }
 
 /// <summary>Section <c>Forewarn:Relay</c>: where `forewarn relay` forwards its devices' requests.</summary>

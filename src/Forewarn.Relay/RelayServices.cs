@@ -20,8 +20,8 @@ public static class RelayServices
     public static IServiceCollection AddForewarnRelay(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddOptions<RelayOptions>().Bind(configuration.GetSection("Forewarn:Relay")).ValidateOnStart();
-        // The relay relays RADIUS; it does not answer TACACS+ itself.
-        services.PostConfigure<Server.Tacacs.TacacsOptions>(o => o.Enabled = false);
+        // The relay answers TACACS+ only when some upstream server serves it.
+        services.PostConfigure<Server.Tacacs.TacacsOptions>(o => o.Enabled = o.Enabled && configuration.GetSection("Forewarn:Relay").Get<RelayOptions>()?.Upstream.Any(u => u.TacacsPort > 0) == true);
         services.AddSingleton<IValidateOptions<RelayOptions>, RelayOptionsValidator>();
         services.AddSingleton(sp => sp.GetRequiredService<IOptions<RelayOptions>>().Value);
         services.AddSingleton(sp =>
@@ -41,6 +41,18 @@ public static class RelayServices
             }, options.Upstream.Select(u => new PoolServer(IPAddress.Parse(u.Address), u.AuthPort, u.AcctPort, u.Secret, u.Priority, u.Weight, u.AdvisoryPort, u.AdvisoryKey)),
             sp.GetRequiredService<TimeProvider>());
         });
+        services.AddSingleton(sp =>
+        {
+            var options = sp.GetRequiredService<RelayOptions>();
+            var upstream = sp.GetRequiredService<ForewarnClient>();
+            // The pool's servers are the upstream entries, in order.
+            var servers = options.Upstream.Select((u, i) => (u, i)).Where(x => x.u.TacacsPort > 0).Select(x => new Client.Tacacs.TacacsServer(
+                upstream.Pool.Servers[x.i], new IPEndPoint(IPAddress.Parse(x.u.Address), x.u.TacacsPort), x.u.TacacsKey ?? x.u.Secret));
+            // Upstream servers know the relay by its own address, as for RADIUS.
+            return new Client.Tacacs.TacacsPool(upstream.Pool, [.. servers], connectionsPerServer: 2, timeout: TimeSpan.FromSeconds(options.TimeoutSeconds * Math.Max(1, options.Retries)),
+                localAddress: IPAddress.Parse(sp.GetRequiredService<IOptions<ForewarnOptions>>().Value.ListenAddresses[0]));
+        });
+        services.AddSingleton<Server.Tacacs.ITacacsHandler, RelayTacacsHandler>();
         services.AddSingleton<RelayHandler>();
         services.AddSingleton<IRadiusHandler>(sp => sp.GetRequiredService<RelayHandler>());
         services.AddSingleton<SpoolReplayer>();

@@ -73,10 +73,10 @@ public static class ServerServices
         services.AddSingleton<Core.Aaa.Tacacs.TacacsAuthenticator>();
         services.AddSingleton<Core.Aaa.Tacacs.TacacsAuthorizer>();
         services.AddSingleton<Core.Aaa.Tacacs.TacacsAccountant>();
+        services.AddSingleton<Tacacs.ITacacsHandler, Tacacs.AaaTacacsHandler>();
         services.AddSingleton(sp => new Tacacs.TacacsConnection.Services(
             sp.GetRequiredService<WorkerPool>(), sp.GetRequiredService<ServerCounters>().Tacacs,
-            sp.GetRequiredService<Core.Aaa.Tacacs.TacacsAuthenticator>(), sp.GetRequiredService<Core.Aaa.Tacacs.TacacsAuthorizer>(),
-            sp.GetRequiredService<Core.Aaa.Tacacs.TacacsAccountant>(), sp.GetRequiredService<Core.Deferrals.ClientRegistry>(),
+            sp.GetRequiredService<Tacacs.ITacacsHandler>(), sp.GetRequiredService<Core.Deferrals.ClientRegistry>(),
             sp.GetRequiredService<LatencyWindow>(), sp.GetRequiredService<Tacacs.TacacsOptions>(), sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<Tacacs.TacacsConnection>>()));
         services.AddSingleton<Tacacs.TacacsServer>();

@@ -59,6 +59,23 @@ public class AdvisoryTests
         Assert.Equal(1812, decodedInvite!.ServicePort);
     }
 
+    /// <summary>TACACS+ ports ride in TLVs of their own: a receiver that knows them reads them back; the vectors above (without them) are unchanged.</summary>
+    [Fact]
+    public void TacacsPorts_RoundTrip_InTheirOwnTlvs()
+    {
+        var message = Failover with
+        {
+            Alternates = [new Alternate(IPAddress.Parse("127.0.0.2"), 1812, 200, 49), new Alternate(IPAddress.Parse("::2"), 1812, 150, 4949), new Alternate(IPAddress.Parse("127.0.0.3"), 1812, 100)],
+            TacacsPort = 49,
+        };
+        var buffer = new byte[AdvisoryCodec.MaxLength];
+        int length = AdvisoryCodec.Encode(message, Key0, buffer);
+        Assert.Equal(AdvisoryError.None, AdvisoryCodec.TryDecode(buffer.AsSpan(0, length), Key0, out var decoded));
+        Assert.Equal(message.Alternates, decoded!.Alternates);
+        Assert.Equal(49, decoded.TacacsPort);
+        Assert.Equal(FailoverVector, Encode(Failover, Key0));
+    }
+
     [Fact]
     public void ChangingAnyOctet_IsRejected()
     {

@@ -20,6 +20,8 @@ public sealed class RelayTests : IAsyncLifetime
     private readonly int[] _acct = [FreePorts.Udp(IPAddress.Parse("127.0.90.1")), FreePorts.Udp(IPAddress.Parse("127.0.90.2"))];
     private readonly int[] _advisory = [FreePorts.Udp(IPAddress.Parse("127.0.90.1")), FreePorts.Udp(IPAddress.Parse("127.0.90.2"))];
     private readonly int _relayAuth = FreePorts.Udp(Relay), _relayAcct = FreePorts.Udp(Relay), _relayAdvisory = FreePorts.Udp(Relay);
+    private readonly int[] _tacacs = [FreePorts.Tcp(IPAddress.Parse("127.0.90.1")), FreePorts.Tcp(IPAddress.Parse("127.0.90.2"))];
+    private readonly int _relayTacacs = FreePorts.Tcp(Relay);
     private readonly TestServer?[] _servers = new TestServer?[2];
     private IHost _relay = null!;
     private readonly string _relayData = Path.Combine(Path.GetTempPath(), "forewarn-relay-" + Guid.NewGuid().ToString("N")[..12]);
@@ -30,6 +32,7 @@ public sealed class RelayTests : IAsyncLifetime
         ["Forewarn:AuthPort"] = $"{_auth[index]}",
         ["Forewarn:AcctPort"] = $"{_acct[index]}",
         ["Forewarn:Advisory:Port"] = $"{_advisory[index]}",
+        ["Forewarn:Tacacs:Port"] = $"{_tacacs[index]}",
         ["Forewarn:Advisory:PeerSecret"] = "cluster",
         ["Forewarn:Advisory:Peers:0:Address"] = $"127.0.90.{2 - index}",
         ["Forewarn:Advisory:Peers:0:AuthPort"] = $"{_auth[1 - index]}",
@@ -66,6 +69,7 @@ public sealed class RelayTests : IAsyncLifetime
             ["Forewarn:Relay:Retries"] = "1",
             ["Forewarn:Relay:StatusServerSeconds"] = "0.5",
             ["Forewarn:Relay:SpoolRetrySeconds"] = "0.5",
+            ["Forewarn:Tacacs:Port"] = $"{_relayTacacs}",
         };
         for (int i = 0; i < 2; i++)
         {
@@ -75,6 +79,7 @@ public sealed class RelayTests : IAsyncLifetime
             overrides[$"Forewarn:Relay:Upstream:{i}:AdvisoryPort"] = $"{_advisory[i]}";
             overrides[$"Forewarn:Relay:Upstream:{i}:Secret"] = "upstream-secret";
             overrides[$"Forewarn:Relay:Upstream:{i}:Priority"] = (i + 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            overrides[$"Forewarn:Relay:Upstream:{i}:TacacsPort"] = $"{_tacacs[i]}";
         }
         _relay = ServerHost.Build(_relayData, null, overrides, LogLevel.Warning, (services, configuration) => services.AddForewarnRelay(configuration));
         var store = _relay.Services.GetRequiredService<SqliteStore>();
@@ -121,6 +126,40 @@ public sealed class RelayTests : IAsyncLifetime
         var acct = await Peer.RunAsync("radclient", [$"{Relay}:{_relayAcct}", "acct", "testing123"], "User-Name = \"alice\", Acct-Status-Type = Start, Acct-Session-Id = \"via-relay\"\n");
         Assert.True(acct.ExitCode == 0, acct.ToString());
         Assert.Contains(await _servers[0]!.Store.QueryAsync(new AccountingQuery(UserName: "alice")), r => r.SessionId == "via-relay" && r.ClientName == "relay");
+    }
+
+    [SkippableFact]
+    public async Task Tacacs_PassesThroughTheRelay_AndAnUpstreamDrainMovesIt()
+    {
+        var endpoint = new IPEndPoint(Relay, _relayTacacs);
+        await using (var device = await TacacsPeer.ConnectAsync(endpoint))
+        {
+            var pap = Assert.IsType<Protocol.Tacacs.AuthenReply>(await device.ExchangeAsync(TacacsPeer.Pap("alice", "s3cret"), 1, version: Protocol.Tacacs.TacacsHeader.VersionOne));
+            Assert.Equal(Protocol.Tacacs.AuthenStatus.Pass, pap.Status);
+        }
+        // A conversation (ASCII) stays on one upstream session; authorization and accounting pass through.
+        await using (var device = await TacacsPeer.ConnectAsync(endpoint))
+        {
+            Assert.Equal(Protocol.Tacacs.AuthenStatus.GetPass, Assert.IsType<Protocol.Tacacs.AuthenReply>(await device.ExchangeAsync(TacacsPeer.Ascii("alice"), 2, flags: Protocol.Tacacs.TacacsFlags.SingleConnect)).Status);
+            Assert.Equal(Protocol.Tacacs.AuthenStatus.Fail, Assert.IsType<Protocol.Tacacs.AuthenReply>(await device.ExchangeAsync(TacacsPeer.Continue("wrong"), 2, sequence: 3)).Status);
+            Assert.Equal(Protocol.Tacacs.AuthorStatus.PassAdd, Assert.IsType<Protocol.Tacacs.AuthorResponse>(await device.ExchangeAsync(TacacsPeer.Command("alice", "service=shell", "cmd="), 3)).Status);
+            Assert.Equal(Protocol.Tacacs.AcctStatus.Success, Assert.IsType<Protocol.Tacacs.AcctReply>(await device.ExchangeAsync(TacacsPeer.Accounting(Protocol.Tacacs.AcctFlags.Start, "alice", "task_id=7", "service=shell"), 4)).Status);
+        }
+        Assert.Equal(1, _servers[0]!.Counters.Tacacs.AuthenticationPasses);
+        Assert.Equal(1, _servers[0]!.Counters.Tacacs.AuthenticationFailures);
+        Assert.Single(await _servers[0]!.Store.QueryAsync(new AccountingQuery(UserName: "alice")), r => r.Protocol == "tacacs" && r.ClientName == "relay");
+
+        // The first upstream drains: it closes the relay's idle connections and refuses new ones; the next login goes to the second at once.
+        _servers[0]!.Services.GetRequiredService<HealthMonitor>().Drain();
+        await Task.Delay(500);
+        await using (var device = await TacacsPeer.ConnectAsync(endpoint))
+        {
+            var moved = System.Diagnostics.Stopwatch.StartNew();
+            var pap = Assert.IsType<Protocol.Tacacs.AuthenReply>(await device.ExchangeAsync(TacacsPeer.Pap("alice", "s3cret"), 5, version: Protocol.Tacacs.TacacsHeader.VersionOne));
+            Assert.Equal(Protocol.Tacacs.AuthenStatus.Pass, pap.Status);
+            Assert.True(moved.Elapsed < TimeSpan.FromSeconds(1), $"the relay waited {moved.Elapsed} for the drained server");
+        }
+        Assert.Equal(1, _servers[1]!.Counters.Tacacs.AuthenticationPasses);
     }
 
     [SkippableFact]

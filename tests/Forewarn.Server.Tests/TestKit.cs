@@ -246,6 +246,14 @@ public static class Requires
 /// <summary>Ports no other program holds: a test never assumes 1812–1815 are free (a system FreeRADIUS holds them on every address).</summary>
 public static class FreePorts
 {
+    /// <summary>A TCP port free on <paramref name="address"/> now.</summary>
+    public static int Tcp(IPAddress address)
+    {
+        using var listener = new System.Net.Sockets.TcpListener(address, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
     /// <summary>A UDP port free on <paramref name="address"/> and on the wildcard address now (the kernel's choice for port 0).</summary>
     public static int Udp(IPAddress address)
     {

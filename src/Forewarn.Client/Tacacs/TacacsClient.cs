@@ -114,6 +114,10 @@ public sealed class TacacsClient(TacacsClientOptions options) : IAsyncDisposable
         }
     }
 
+    /// <summary>A packet of a session kept by the caller (a relay's conversation): every packet of the session on the same connection, chosen by its id.</summary>
+    public Task<TacacsBody> ExchangeInSessionAsync(TacacsBody body, uint session, byte sequence, byte version, CancellationToken cancellationToken) =>
+        ExchangeOnAsync((int)(session % (uint)_connections.Length), body, session, sequence, version, cancellationToken);
+
     private async Task<TacacsBody> ExchangeOnAsync(int slot, TacacsBody body, uint session, byte sequence, byte version, CancellationToken cancellationToken)
     {
         var connection = await ConnectionAsync(slot, cancellationToken).ConfigureAwait(false);

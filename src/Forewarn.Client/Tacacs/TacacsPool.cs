@@ -16,12 +16,13 @@ public sealed record TacacsServer(PoolServer Server, IPEndPoint Endpoint, string
 /// none of our code — is avoided for <see cref="AvoidFor"/> and the exchange is sent to the next server
 /// at once, so a move costs one connection attempt, not a timeout.
 /// </summary>
-public sealed class TacacsPool(ServerPool pool, IEnumerable<TacacsServer> servers, int connectionsPerServer = 1, TimeSpan? timeout = null, TimeProvider? time = null) : IAsyncDisposable
+public sealed class TacacsPool(ServerPool pool, IEnumerable<TacacsServer> servers, int connectionsPerServer = 1, TimeSpan? timeout = null, TimeProvider? time = null,
+    IPAddress? localAddress = null) : IAsyncDisposable
 {
     private readonly TimeProvider _time = time ?? TimeProvider.System;
     private readonly Dictionary<PoolServer, TacacsClient> _clients = servers.ToDictionary(s => s.Server, s => new TacacsClient(new TacacsClientOptions
     {
-        Server = s.Endpoint, Key = s.Key, Connections = connectionsPerServer, Timeout = timeout ?? TimeSpan.FromSeconds(5),
+        Server = s.Endpoint, Key = s.Key, Connections = connectionsPerServer, Timeout = timeout ?? TimeSpan.FromSeconds(5), LocalAddress = localAddress,
     }));
     private readonly ConcurrentDictionary<PoolServer, DateTimeOffset> _avoid = new();
     private long _moves;
@@ -47,6 +48,27 @@ public sealed class TacacsPool(ServerPool pool, IEnumerable<TacacsServer> server
     public Task<AcctReply> AccountAsync(AcctFlags flags, string user, IReadOnlyList<string> arguments, CancellationToken cancellationToken = default) =>
         RunAsync(c => c.AccountAsync(flags, user, arguments, cancellationToken: cancellationToken));
 
+    /// <summary>One packet each way (PAP, CHAP, authorization, accounting), relayed as it came: to the next usable server when one fails.</summary>
+    public Task<TacacsBody> ForwardAsync(TacacsBody body, byte version, CancellationToken cancellationToken = default) =>
+        RunAsync(c => c.ExchangeAsync(body, TacacsClient.NewSessionId(), 1, version, cancellationToken));
+
+    /// <summary>The first packet of a conversation (ASCII login): the server it went to and the upstream session, for <see cref="ContinueAsync"/>.</summary>
+    public async Task<(PoolServer Server, (uint Session, TacacsBody Body) Reply)> BeginAsync(AuthenStart start, byte version, CancellationToken cancellationToken = default)
+    {
+        PoolServer? chosen = null;
+        uint session = TacacsClient.NewSessionId();
+        var body = await RunAsync(async (client, server) =>
+        {
+            chosen = server;
+            return await client.ExchangeInSessionAsync(start, session, 1, version, cancellationToken).ConfigureAwait(false);
+        }).ConfigureAwait(false);
+        return (chosen!, (session, body));
+    }
+
+    /// <summary>A later packet of a conversation, on the server and session it began with (no failover mid-conversation).</summary>
+    public Task<TacacsBody> ContinueAsync(PoolServer server, uint session, TacacsBody body, byte sequence, byte version, CancellationToken cancellationToken = default) =>
+        _clients[server].ExchangeInSessionAsync(body, session, sequence, version, cancellationToken);
+
     private PoolServer? Pick(List<PoolServer> tried)
     {
         var now = _time.GetUtcNow();
@@ -56,7 +78,9 @@ public sealed class TacacsPool(ServerPool pool, IEnumerable<TacacsServer> server
         return pool.Pick(exclude) ?? pool.Pick(tried.Concat(without).ToHashSet());
     }
 
-    private async Task<T> RunAsync<T>(Func<TacacsClient, Task<T>> exchange)
+    private Task<T> RunAsync<T>(Func<TacacsClient, Task<T>> exchange) => RunAsync((client, _) => exchange(client));
+
+    private async Task<T> RunAsync<T>(Func<TacacsClient, PoolServer, Task<T>> exchange)
     {
         var tried = new List<PoolServer>();
         TacacsException? last = null;
@@ -64,7 +88,7 @@ public sealed class TacacsPool(ServerPool pool, IEnumerable<TacacsServer> server
         {
             try
             {
-                var reply = await exchange(client).ConfigureAwait(false);
+                var reply = await exchange(client, server).ConfigureAwait(false);
                 _avoid.TryRemove(server, out _);
                 return reply;
             }

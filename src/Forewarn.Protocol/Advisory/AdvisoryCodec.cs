@@ -53,6 +53,8 @@ public static class AdvisoryCodec
     private const byte TlvScore = 3;         // thousandths(2)
     private const byte TlvZone = 4;          // zone(1)
     private const byte TlvServicePort = 5;   // port(2)
+    private const byte TlvTacacsPort = 6;    // port(2): the sender's TACACS+ port
+    private const byte TlvAlternateTacacs = 7; // family(1) address(4|16) port(2): the TACACS+ port of the alternate at that address
 
     /// <summary>Encodes and signs; returns the octets written.</summary>
     public static int Encode(AdvisoryMessage message, ReadOnlySpan<byte> key, Span<byte> destination)
@@ -83,6 +85,14 @@ public static class AdvisoryCodec
             BinaryPrimitives.WriteUInt16BigEndian(destination[offset..], alternate.Port);
             offset += 2;
             destination[offset++] = alternate.Weight;
+            if (alternate.TacacsPort != 0)
+            {
+                destination[offset++] = TlvAlternateTacacs;
+                destination[offset++] = (byte)(1 + family + 2);
+                offset += WriteAddress(alternate.Address, destination[offset..]);
+                BinaryPrimitives.WriteUInt16BigEndian(destination[offset..], alternate.TacacsPort);
+                offset += 2;
+            }
         }
         if (message.AckedSequence != 0)
         {
@@ -109,6 +119,13 @@ public static class AdvisoryCodec
             destination[offset++] = TlvServicePort;
             destination[offset++] = 2;
             BinaryPrimitives.WriteUInt16BigEndian(destination[offset..], message.ServicePort);
+            offset += 2;
+        }
+        if (message.TacacsPort != 0)
+        {
+            destination[offset++] = TlvTacacsPort;
+            destination[offset++] = 2;
+            BinaryPrimitives.WriteUInt16BigEndian(destination[offset..], message.TacacsPort);
             offset += 2;
         }
         int total = offset + DigestLength;
@@ -165,7 +182,8 @@ public static class AdvisoryCodec
             return AdvisoryError.Malformed;
         var alternates = new List<Alternate>();
         ulong acked = 0;
-        ushort score = 0, servicePort = 0;
+        ushort score = 0, servicePort = 0, tacacsPort = 0;
+        var alternateTacacs = new Dictionary<IPAddress, ushort>();
         byte zone = 0;
         while (offset < signed.Length)
         {
@@ -198,7 +216,16 @@ public static class AdvisoryCodec
                 case TlvServicePort when valueLength == 2:
                     servicePort = BinaryPrimitives.ReadUInt16BigEndian(value);
                     break;
-                case TlvAlternate or TlvAckedSequence or TlvScore or TlvZone or TlvServicePort:
+                case TlvTacacsPort when valueLength == 2:
+                    tacacsPort = BinaryPrimitives.ReadUInt16BigEndian(value);
+                    break;
+                case TlvAlternateTacacs:
+                    int tat = 0;
+                    if (!TryReadAddress(value, ref tat, out var tacacsAddress) || value.Length != tat + 2)
+                        return AdvisoryError.Malformed;
+                    alternateTacacs[tacacsAddress!] = BinaryPrimitives.ReadUInt16BigEndian(value[tat..]);
+                    break;
+                case TlvAlternate or TlvAckedSequence or TlvScore or TlvZone or TlvServicePort or TlvTacacsPort:
                     return AdvisoryError.Malformed;
                 default:
                     break; // unknown TLVs are skipped; they were signed all the same
@@ -215,11 +242,14 @@ public static class AdvisoryCodec
             RetryAfter = BinaryPrimitives.ReadUInt16BigEndian(data[24..]),
             Server = server!,
             Client = client!,
-            Alternates = alternates,
+            // An alternate's TACACS+ port travels in its own TLV (older receivers skip it), matched by address.
+            Alternates = alternateTacacs.Count == 0 ? alternates
+                : [.. alternates.Select(a => alternateTacacs.TryGetValue(a.Address, out var port) ? a with { TacacsPort = port } : a)],
             AckedSequence = acked,
             Score = score,
             Zone = zone,
             ServicePort = servicePort,
+            TacacsPort = tacacsPort,
         };
         return AdvisoryError.None;
     }

@@ -32,8 +32,11 @@ public enum AdvisoryReason : byte
     ConnectionRefused = 7,
 }
 
-/// <summary>A server a client may move to, with its relative weight (its headroom, 0–255).</summary>
-public sealed record Alternate(IPAddress Address, ushort Port, byte Weight);
+/// <summary>
+/// A server a client may move to, with its relative weight (its headroom, 0–255): <see cref="Port"/> is its
+/// RADIUS authentication port, <see cref="TacacsPort"/> its TACACS+ port (0: it serves none, or did not say).
+/// </summary>
+public sealed record Alternate(IPAddress Address, ushort Port, byte Weight, ushort TacacsPort = 0);
 
 /// <summary>
 /// One advisory. Every field below is covered by the HMAC, including both addresses (docs/protocol.md §4).
@@ -63,4 +66,6 @@ public sealed record AdvisoryMessage
     public byte Zone { get; init; }
     /// <summary>PeerHealth / Invite: the RADIUS authentication port the sender serves.</summary>
     public ushort ServicePort { get; init; }
+    /// <summary>PeerHealth / Invite: the TACACS+ port the sender serves (0: none).</summary>
+    public ushort TacacsPort { get; init; }
 }

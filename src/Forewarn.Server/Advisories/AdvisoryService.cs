@@ -66,13 +66,15 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
         public long NextAt { get; set; }
     }
 
-    public sealed record PeerHealth(IPAddress Address, int AuthPort, double Score, Zone Zone, long At);
+    public sealed record PeerHealth(IPAddress Address, int AuthPort, double Score, Zone Zone, long At, int TacacsPort = 0);
 
     public AdvisoryCounters Counters { get; } = new();
+    private readonly IServiceProvider _services;
 
     public AdvisoryService(AdvisoryOptions options, HealthMonitor monitor, ClientRegistry registry, ClientDirectory directory, RadiusServer radius,
-        TimeProvider time, AlertHub alerts, ILogger<AdvisoryService> logger, Microsoft.Extensions.Options.IOptions<ForewarnOptions> server)
+        TimeProvider time, AlertHub alerts, ILogger<AdvisoryService> logger, Microsoft.Extensions.Options.IOptions<ForewarnOptions> server, IServiceProvider services)
     {
+        _services = services;
         _options = options;
         _monitor = monitor;
         _registry = registry;
@@ -197,7 +199,11 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
         Alternates = type == AdvisoryType.Failover ? Alternates() : [],
         Score = (ushort)Math.Round(_monitor.Current.Score * 1000),
         ServicePort = type == AdvisoryType.Invite ? (ushort)_radius.EndpointOf(PortKind.Authentication).Port : (ushort)0,
+        TacacsPort = type == AdvisoryType.Invite ? OwnTacacsPort() : (ushort)0,
     };
+
+    /// <summary>This server's plain TACACS+ port, named in PeerHealth and Invite (0 when TACACS+ is off); resolved late, as the listener starts after this service is built.</summary>
+    private ushort OwnTacacsPort() => (ushort)((_services.GetService(typeof(Tacacs.TacacsServer)) as Tacacs.TacacsServer)?.EndpointOf(tls: false)?.Port ?? 0);
 
     /// <summary>Peers whose shared health is fresh and in the Accept zone, best score first. A peer that is itself deferring is never named.</summary>
     public IReadOnlyList<Alternate> Alternates()
@@ -206,7 +212,7 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
         return [.. _peers.Values
             .Where(p => p.Zone == Zone.Accept && _time.GetElapsedTime(p.At, now).TotalMilliseconds <= _options.PeerHealthStaleMs)
             .OrderByDescending(p => p.Score)
-            .Select(p => new Alternate(p.Address, (ushort)p.AuthPort, (byte)Math.Clamp(Math.Round(p.Score * 255), 0, 255)))];
+            .Select(p => new Alternate(p.Address, (ushort)p.AuthPort, (byte)Math.Clamp(Math.Round(p.Score * 255), 0, 255), (ushort)p.TacacsPort))];
     }
 
     private IPEndPoint TargetOf(ActiveClient client) =>
@@ -344,7 +350,7 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
             case AdvisoryType.PeerHealth when fromPeer:
                 var peer = _options.Peers.First(p => IPAddress.Parse(p.Address).Equals(source.Address));
                 _peers[source.Address] = new PeerHealth(source.Address, message.ServicePort != 0 ? message.ServicePort : peer.AuthPort,
-                    message.Score / 1000.0, (Zone)message.Zone, _time.GetTimestamp());
+                    message.Score / 1000.0, (Zone)message.Zone, _time.GetTimestamp(), message.TacacsPort);
                 break;
         }
     }
@@ -450,6 +456,7 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
                 Score = (ushort)Math.Round(snapshot.Score * 1000),
                 Zone = (byte)snapshot.Zone,
                 ServicePort = (ushort)_radius.EndpointOf(PortKind.Authentication).Port,
+                TacacsPort = OwnTacacsPort(),
             };
             var buffer = new byte[AdvisoryCodec.MaxLength];
             int length = AdvisoryCodec.Encode(message, _peerKeys.Current, buffer);

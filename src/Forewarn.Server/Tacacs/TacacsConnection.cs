@@ -28,9 +28,7 @@ public sealed partial class TacacsConnection(ConnectionContext connection, Radiu
     public sealed record Services(
         WorkerPool Pool,
         TacacsCounters Counters,
-        TacacsAuthenticator Authenticator,
-        TacacsAuthorizer Authorizer,
-        TacacsAccountant Accountant,
+        ITacacsHandler Handler,
         ClientRegistry Registry,
         Health.LatencyWindow Latency,
         TacacsOptions Options,
@@ -318,7 +316,7 @@ public sealed partial class TacacsConnection(ConnectionContext connection, Radiu
         services.Pool.RecordWait(receivedAt, started);
         try
         {
-            var pending = DispatchAsync(body, session.Authentication);
+            var pending = DispatchAsync(body, header, session.Authentication);
             bool synchronous = pending.IsCompleted;
             var (reply, ends) = await pending.ConfigureAwait(false);
             // An authentication that had to wait was waiting for a store lookup or a PBKDF2 derivation: the slow-work probe watches those.
@@ -357,52 +355,41 @@ public sealed partial class TacacsConnection(ConnectionContext connection, Radiu
         return await waiting.Started.ConfigureAwait(false);
     }
 
-    private async ValueTask<(TacacsBody, bool)> DispatchAsync(TacacsBody body, AuthenSession authentication)
+    /// <summary>The handler's reply, whether it ends the session, and the counters it moves.</summary>
+    private async ValueTask<(TacacsBody, bool)> DispatchAsync(TacacsBody body, TacacsHeader header, AuthenSession authentication)
     {
+        // The listener check proves accept, framing, keys and admission; the user store has its own check.
+        if (isSelf && body is AuthorRequest)
+            return (new AuthorResponse(AuthorStatus.PassAdd, [], [], []), true);
+        var reply = await services.Handler.HandleAsync(body, header, client, address, authentication, CancellationToken.None).ConfigureAwait(false);
         var counters = services.Counters;
-        switch (body)
+        switch (reply)
         {
-            case AuthenStart start:
-            {
-                var reply = await services.Authenticator.StartAsync(start, client, authentication, CancellationToken.None).ConfigureAwait(false);
-                return Authenticated(reply);
-            }
-            case AuthenContinue next:
-            {
-                var reply = await services.Authenticator.ContinueAsync(next, client, authentication, CancellationToken.None).ConfigureAwait(false);
-                return Authenticated(reply);
-            }
-            case AuthorRequest when isSelf:
-                // The listener check proves accept, framing, keys and admission; the user store has its own check.
-                return (new AuthorResponse(AuthorStatus.PassAdd, [], [], []), true);
-            case AuthorRequest request:
-            {
-                var response = await services.Authorizer.AuthorizeAsync(request, client, CancellationToken.None).ConfigureAwait(false);
-                counters.OnAuthorization(response.Status is AuthorStatus.PassAdd or AuthorStatus.PassReplace);
-                return (response, true);
-            }
-            case AcctRequest request:
-            {
-                var reply = await services.Accountant.AccountAsync(request, client, address.ToString(), CancellationToken.None).ConfigureAwait(false);
-                if (reply.Status == AcctStatus.Success)
+            case AuthenReply authen:
+                if (authen.Status is AuthenStatus.Pass or AuthenStatus.Fail)
+                    counters.OnAuthentication(authen.Status == AuthenStatus.Pass);
+                else if (authen.Status == AuthenStatus.Error)
+                    counters.OnError();
+                return (reply, TacacsAuthenticator.Ends(authen));
+            case AuthorResponse author:
+                if (author.Status == AuthorStatus.Error)
+                    counters.OnError();
+                else
+                    counters.OnAuthorization(author.Status is AuthorStatus.PassAdd or AuthorStatus.PassReplace);
+                return (reply, true);
+            case AcctReply acct:
+                if (acct.Status == AcctStatus.Success)
                     counters.OnAccounted();
                 else
                     counters.OnError();
                 return (reply, true);
-            }
             default:
-                // A reply type from the device: the codec decodes by sequence parity, so this cannot be reached.
                 return (ErrorBody(body.Type, "Unexpected packet"), true);
         }
     }
 
-    private (TacacsBody, bool) Authenticated(AuthenReply reply)
-    {
-        bool ends = TacacsAuthenticator.Ends(reply);
-        if (reply.Status is AuthenStatus.Pass or AuthenStatus.Fail)
-            services.Counters.OnAuthentication(reply.Status == AuthenStatus.Pass);
-        return (reply, ends);
-    }
+    /// <summary>An ERROR reply of the packet's type.</summary>
+    public static TacacsBody Error(TacacsType type, string message) => ErrorBody(type, message);
 
     private static TacacsBody ErrorBody(TacacsType type, string message)
     {

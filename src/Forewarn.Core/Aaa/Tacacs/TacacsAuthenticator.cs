@@ -14,6 +14,8 @@ public sealed class AuthenSession
     internal string? User { get; set; }
     internal bool AwaitingPassword { get; set; }
     internal int UserPrompts { get; set; }
+    /// <summary>What a forwarding handler keeps for the session (the relay: the upstream server and session).</summary>
+    public object? Forwarding { get; set; }
 }
 
 /// <summary>
