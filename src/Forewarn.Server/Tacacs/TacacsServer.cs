@@ -123,24 +123,38 @@ public sealed partial class TacacsServer(
         ClientCertificateMode = ClientCertificateMode.RequireCertificate,
         // Revocation lists are not configured yet: the chain to the configured CA decides (ValidateClientCertificate).
         CheckCertificateRevocation = false,
-        ClientCertificateValidation = (certificate, _, _) => ValidateClientCertificate(certificate),
+        ClientCertificateValidation = (certificate, chain, errors) => ValidateClientCertificate(certificate, chain, errors),
         HandshakeTimeout = TimeSpan.FromSeconds(options.PacketTimeoutSeconds),
-        OnAuthenticate = (_, ssl) => ssl.ApplicationProtocols = null,
+        OnAuthenticate = (_, ssl) =>
+        {
+            ssl.ApplicationProtocols = null;
+            // The handshake's own chain build trusts the configured CA alone: one build, and no system store to load.
+            ssl.CertificateChainPolicy = ClientChainPolicy();
+        },
     };
 
+    private X509ChainPolicy ClientChainPolicy()
+    {
+        var policy = new X509ChainPolicy
+        {
+            TrustMode = X509ChainTrustMode.CustomRootTrust,
+            RevocationMode = X509RevocationMode.NoCheck,
+            DisableCertificateDownloads = true,
+        };
+        policy.CustomTrustStore.AddRange(_clientCas!);
+        policy.ApplicationPolicy.Add(new System.Security.Cryptography.Oid("1.3.6.1.5.5.7.3.2"));
+        return policy;
+    }
+
     /// <summary>The device's certificate must chain to the configured client CA (and only to it).</summary>
-    private bool ValidateClientCertificate(X509Certificate2? certificate)
+    private bool ValidateClientCertificate(X509Certificate2? certificate, X509Chain? chain, System.Net.Security.SslPolicyErrors errors)
     {
         if (certificate is null || _clientCas is null)
             return false;
-        using var chain = new X509Chain();
-        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.AddRange(_clientCas);
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        chain.ChainPolicy.ApplicationPolicy.Add(new System.Security.Cryptography.Oid("1.3.6.1.5.5.7.3.2"));
-        bool valid = chain.Build(certificate);
+        // The chain was built under ClientChainPolicy (the configured CA, client-authentication purpose); a name mismatch does not apply to clients.
+        bool valid = (errors & ~System.Net.Security.SslPolicyErrors.RemoteCertificateNameMismatch) == System.Net.Security.SslPolicyErrors.None;
         if (!valid && _refusals.ShouldLog("certificate", out long others))
-            LogBadCertificate(logger, certificate.Subject, string.Join("; ", chain.ChainStatus.Select(s => s.StatusInformation.Trim())), others);
+            LogBadCertificate(logger, certificate.Subject, chain is null ? errors.ToString() : string.Join("; ", chain.ChainStatus.Select(s => s.StatusInformation.Trim())), others);
         return valid;
     }
 
