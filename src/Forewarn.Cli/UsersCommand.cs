@@ -15,6 +15,38 @@ internal static class UsersCommand
         command.Subcommands.Add(Passwd());
         command.Subcommands.Add(List());
         command.Subcommands.Add(Remove());
+        command.Subcommands.Add(Tacacs());
+        return command;
+    }
+
+    /// <summary>`users tacacs NAME`: change a user's TACACS+ enable secret (or clear it) and service arguments without touching the password.</summary>
+    private static Command Tacacs()
+    {
+        var name = new Argument<string>("name");
+        var clear = new Option<bool>("--clear-enable-secret") { Description = "Remove the user's own enable secret (the group's then applies)" };
+        var command = new Command("tacacs", "Change a user's TACACS+ enable secret (--enable-secret-file or $FOREWARN_ENABLE_SECRET) and service arguments (--tacacs-arg, replacing the user's)")
+        {
+            name, EnableSecretFile, clear, TacacsArguments, Iterations,
+        };
+        command.SetAction(async (result, cancellationToken) =>
+        {
+            using var store = CommonOptions.OpenStore(result);
+            var user = await store.FindUserAsync(result.GetValue(name)!, cancellationToken).ConfigureAwait(false);
+            if (user is null)
+                return CommonOptions.Fail($"no user '{result.GetValue(name)}'.");
+            if (!CommonOptions.TryPasswordIterations(result, result.GetValue(Iterations), out int iterations, out var error)
+                || !ItemParsing.TryEnableHash(result.GetValue(EnableSecretFile), iterations, out var enableHash, out error)
+                || !ItemParsing.TryParseArguments(result.GetValue(TacacsArguments) ?? [], out var arguments, out error))
+                return CommonOptions.Fail(error);
+            var updated = user with
+            {
+                EnableHash = result.GetValue(clear) ? null : enableHash ?? user.EnableHash,
+                Arguments = result.GetValue(TacacsArguments) is { Length: > 0 } ? arguments : user.Arguments,
+            };
+            await store.UpdateUserAsync(updated, cancellationToken).ConfigureAwait(false);
+            Console.WriteLine($"Changed TACACS+ settings of {user.Name}: enable secret {(updated.EnableHash is null ? "none (the group's applies)" : "set")}, arguments [{string.Join("; ", updated.Arguments ?? [])}].");
+            return 0;
+        });
         return command;
     }
 

@@ -75,6 +75,20 @@ public sealed class TacacsTests : IDisposable
         Assert.Equal("accepted", await PerlAsync(server.TacacsPort, "bob", "battery staple", 2));
         Assert.Equal("rejected", await PerlAsync(server.TacacsPort, "bob", "battery staple", 3));
         Assert.Equal("rejected", await PerlAsync(server.TacacsPort, "nobody", "x", 2));
+
+        // An enable secret set afterwards with the CLI, from a file (never on the command line).
+        var secretFile = Path.Combine(_data, "enable.txt");
+        await File.WriteAllTextAsync(secretFile, "en4ble!\n");
+        var enable = await Forewarn(null, "users", "tacacs", "alice", "--enable-secret-file", secretFile, "--tacacs-arg", "shell:priv-lvl=15");
+        Assert.True(enable.ExitCode == 0, enable.ToString());
+        await Task.Delay(1500); // the server's cache follows the store within a second
+        var endpoint = new IPEndPoint(IPAddress.Loopback, server.TacacsPort);
+        await using (var device = await TacacsPeer.ConnectAsync(endpoint))
+            Assert.Equal(AuthenStatus.Pass, Assert.IsType<AuthenReply>(await device.ExchangeAsync(TacacsPeer.Pap("alice", "en4ble!", AuthenService.Enable), 1, version: TacacsHeader.VersionOne)).Status);
+        await using (var device = await TacacsPeer.ConnectAsync(endpoint))
+            Assert.Equal(AuthenStatus.Fail, Assert.IsType<AuthenReply>(await device.ExchangeAsync(TacacsPeer.Pap("alice", "correct horse", AuthenService.Enable), 2, version: TacacsHeader.VersionOne)).Status);
+        await using (var device = await TacacsPeer.ConnectAsync(endpoint))
+            Assert.Equal(["priv-lvl=15"], Assert.IsType<AuthorResponse>(await device.ExchangeAsync(TacacsPeer.Command("alice", "service=shell", "cmd="), 3)).Arguments.Select(TacacsPeer.Text));
     }
 
     [SkippableFact]
