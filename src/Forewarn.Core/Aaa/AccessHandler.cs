@@ -42,7 +42,7 @@ public sealed partial class AccessHandler(CredentialVerifier credentials, ReplyC
         long deliberate = 0;
         if (user is { Enabled: true, Credential.PasswordHash: { } hash } && (user.Methods & AuthMethods.Pap) != 0)
         {
-            papVerdict = TryPapCached(request.Span, client, hash, out var given);
+            papVerdict = TryPapCached(request.Span, client, user.Credential, out var given);
             if (given is not null)
             {
                 try
@@ -64,7 +64,7 @@ public sealed partial class AccessHandler(CredentialVerifier credentials, ReplyC
     /// The PAP verdict against a PBKDF2 hash when it is remembered (no allocation); otherwise null, with
     /// the password in the clear copied into <paramref name="toDerive"/> for the slow-work pool.
     /// </summary>
-    private bool? TryPapCached(ReadOnlySpan<byte> request, RadiusClient client, string hash, out byte[]? toDerive)
+    private bool? TryPapCached(ReadOnlySpan<byte> request, RadiusClient client, Credential credential, out byte[]? toDerive)
     {
         toDerive = null;
         var packet = RadiusPacket.FromValidated(request);
@@ -76,7 +76,7 @@ public sealed partial class AccessHandler(CredentialVerifier credentials, ReplyC
             return null;
         try
         {
-            return credentials.TryPassword(new Credential(hash, null, null), password[..length], out toDerive);
+            return credentials.TryPassword(credential, password[..length], out toDerive);
         }
         finally
         {
