@@ -39,6 +39,22 @@ public sealed class OperatorMistakeTests : IDisposable
         Refused(await Run("serve", "--data", _data), "Forewarn:AuthPort");
     }
 
+    /// <summary>A downgrade after an upgrade: the older program names the version and what to do, with no stack trace.</summary>
+    [SkippableFact]
+    public async Task ADatabaseFromANewerForewarn_IsOneSentence()
+    {
+        Assert.Equal(0, (await Run("users", "list", "--data", _data)).ExitCode);
+        using (var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(_data, "forewarn.db")};Pooling=false"))
+        {
+            connection.Open();
+            using var command = connection.CreateCommand();
+            command.CommandText = "PRAGMA user_version = 99";
+            command.ExecuteNonQuery();
+        }
+        Refused(await Run("users", "list", "--data", _data), "has schema version 99, newer than this Forewarn knows");
+        Refused(await Run("serve", "--data", _data, "--auth-port", "0", "--acct-port", "0", "--advisory-port", "0", "--tacacs-port", "0"), "restore a backup");
+    }
+
     [SkippableFact]
     public async Task DataDirectoryThatIsAFileOrCannotBeCreated_IsNamed()
     {

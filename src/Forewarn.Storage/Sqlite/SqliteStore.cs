@@ -54,7 +54,7 @@ public sealed class SqliteStore : IUserStore, ICommandSetStore, IClientStore, IA
         Execute(connection, "PRAGMA journal_mode = WAL");
         int version = Convert.ToInt32(Scalar(connection, "PRAGMA user_version"), CultureInfo.InvariantCulture);
         if (version > Migrations.Steps.Length)
-            throw new InvalidOperationException($"The database {Path} has schema version {version}, newer than this Forewarn knows ({Migrations.Steps.Length}).");
+            throw new InvalidDataException($"the database {Path} has schema version {version}, newer than this Forewarn knows ({Migrations.Steps.Length}): a newer Forewarn has used it; run that version, or restore a backup of the data directory made before the upgrade.");
         for (int step = version; step < Migrations.Steps.Length; step++)
         {
             using var transaction = connection.BeginTransaction();
