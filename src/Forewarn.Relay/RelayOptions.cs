@@ -25,8 +25,22 @@ public sealed class UpstreamOptions
 public sealed class RelayOptions
 {
     public List<UpstreamOptions> Upstream { get; set; } = [];
-    /// <summary>The port the relay takes advisories on (its address is its first listen address).</summary>
+    /// <summary>The port the relay takes advisories on (its address is <see cref="LocalAddress"/>).</summary>
     public int AdvisoryPort { get; set; } = 1815;
+    /// <summary>
+    /// The address the upstream servers know the relay by: its requests, TACACS+ connections and advisories
+    /// use it. Default: the first listen address; required when that is a wildcard (0.0.0.0, ::).
+    /// </summary>
+    public string? LocalAddress { get; set; }
+
+    /// <summary>The relay's own address toward its upstreams, or null when it cannot be known (a wildcard listen address and no <see cref="LocalAddress"/>).</summary>
+    public IPAddress? UpstreamAddress(IReadOnlyList<string> listen)
+    {
+        if (LocalAddress is { Length: > 0 } configured)
+            return IPAddress.Parse(configured);
+        var first = IPAddress.Parse(listen[0]);
+        return first.Equals(IPAddress.Any) || first.Equals(IPAddress.IPv6Any) ? null : first;
+    }
     /// <summary>"udp" or "icmp".</summary>
     public string Carrier { get; set; } = "udp";
     /// <summary>Classic timeout per attempt, seconds, and retries: the fallback for servers that send no advisories.</summary>
@@ -53,6 +67,8 @@ public sealed class RelayOptions
             if (upstream.AdvisoryKey is { } key && (key.Length != 64 || !key.All(Uri.IsHexDigit)))
                 yield return $"Forewarn:Relay:Upstream {upstream.Address}: AdvisoryKey must be 64 hex digits (forewarn clients advisory-key prints it).";
         }
+        if (LocalAddress is { Length: > 0 } local && (!IPAddress.TryParse(local, out var parsed) || parsed.Equals(IPAddress.Any) || parsed.Equals(IPAddress.IPv6Any)))
+            yield return $"Forewarn:Relay:LocalAddress '{local}' is not one address of this host (the upstream servers' client entry for the relay).";
         if (TimeoutSeconds <= 0 || Retries < 0)
             yield return "Forewarn:Relay: TimeoutSeconds must be positive and Retries not negative.";
     }

@@ -30,7 +30,7 @@ public static class RelayServices
             var server = sp.GetRequiredService<IOptions<ForewarnOptions>>().Value;
             return new ForewarnClient(new ClientOptions
             {
-                LocalAddress = IPAddress.Parse(server.ListenAddresses[0]),
+                LocalAddress = LocalAddress(options, server),
                 AdvisoryPort = options.AdvisoryPort,
                 Carrier = options.Carrier,
                 Timeout = TimeSpan.FromSeconds(options.TimeoutSeconds),
@@ -50,7 +50,7 @@ public static class RelayServices
                 upstream.Pool.Servers[x.i], new IPEndPoint(IPAddress.Parse(x.u.Address), x.u.TacacsPort), x.u.TacacsKey ?? x.u.Secret));
             // Upstream servers know the relay by its own address, as for RADIUS.
             return new Client.Tacacs.TacacsPool(upstream.Pool, [.. servers], connectionsPerServer: 2, timeout: TimeSpan.FromSeconds(options.TimeoutSeconds * Math.Max(1, options.Retries)),
-                localAddress: IPAddress.Parse(sp.GetRequiredService<IOptions<ForewarnOptions>>().Value.ListenAddresses[0]));
+                localAddress: LocalAddress(options, sp.GetRequiredService<IOptions<ForewarnOptions>>().Value));
         });
         services.AddSingleton<Server.Tacacs.ITacacsHandler, RelayTacacsHandler>();
         services.AddSingleton<RelayHandler>();
@@ -60,6 +60,14 @@ public static class RelayServices
         services.AddSingleton<IRelayStatusSource>(sp => sp.GetRequiredService<SpoolReplayer>());
         return services;
     }
+
+    /// <summary>
+    /// Where the relay speaks to its upstreams from: on a wildcard listen address the system's choice could be
+    /// any address, and an upstream would see requests and advisories from an address its client entry does not name.
+    /// </summary>
+    private static IPAddress LocalAddress(RelayOptions options, ForewarnOptions server) =>
+        options.UpstreamAddress(server.ListenAddresses)
+        ?? throw new StartupException($"the relay listens on {server.ListenAddresses[0]}, every address of this host: set Forewarn:Relay:LocalAddress to the one address its upstream servers know it by (their client entry for the relay).");
 }
 
 internal sealed class RelayOptionsValidator : IValidateOptions<RelayOptions>

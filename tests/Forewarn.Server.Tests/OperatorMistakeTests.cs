@@ -39,6 +39,16 @@ public sealed class OperatorMistakeTests : IDisposable
         Refused(await Run("serve", "--data", _data), "Forewarn:AuthPort");
     }
 
+    /// <summary>A relay on every address must be told which one its upstream servers know it by.</summary>
+    [SkippableFact]
+    public async Task ARelayOnTheWildcardAddress_WithoutItsUpstreamAddress_IsRefusedWithTheSetting()
+    {
+        Refused(await Run("relay", "--data", _data, "--listen", "0.0.0.0", "--auth-port", "0", "--acct-port", "0", "--advisory-port", "0",
+            "--upstream", "127.0.0.1:1812:1813:s3cret"), "set Forewarn:Relay:LocalAddress");
+        Refused(await Run("relay", "--data", _data, "--auth-port", "0", "--acct-port", "0", "--advisory-port", "0",
+            "--upstream", "127.0.0.1:1812:1813:s3cret", "--set", "Forewarn:Relay:LocalAddress=0.0.0.0"), "is not one address of this host");
+    }
+
     /// <summary>A downgrade after an upgrade: the older program names the version and what to do, with no stack trace.</summary>
     [SkippableFact]
     public async Task ADatabaseFromANewerForewarn_IsOneSentence()

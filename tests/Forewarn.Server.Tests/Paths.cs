@@ -17,4 +17,12 @@ internal static class Paths
             return Path.GetFullPath(Path.Combine(directory.FullName, "..", "shared", "conformance"));
         }
     }
+
+    /// <summary>A conformance file read in place; the test is skipped (failed under CI=true) when ../shared is absent.</summary>
+    public static string ConformanceFile(params string[] parts)
+    {
+        var path = Path.Combine([Conformance, .. parts]);
+        Requires.That(File.Exists(path), $"the conformance vectors are not here ({path}; ../shared beside the repository)");
+        return path;
+    }
 }

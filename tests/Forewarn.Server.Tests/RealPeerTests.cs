@@ -66,7 +66,7 @@ public sealed class RealPeerTests : IAsyncLifetime
     [SkippableFact]
     public async Task RadClient_MsChapV2_GetsTheExactAuthenticatorResponse()
     {
-        var vector = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(Paths.Conformance, "freeradius", "auth-crypto.json")))
+        var vector = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Paths.ConformanceFile("freeradius", "auth-crypto.json")))
             .RootElement.GetProperty("mschapv2")[0];
         var request = $"User-Name = \"{vector.GetProperty("user_name_attribute").GetString()!.Replace("\\", "\\\\", StringComparison.Ordinal)}\", " +
             $"MS-CHAP-Challenge = 0x{vector.GetProperty("ms_chap_challenge").GetString()}, MS-CHAP2-Response = 0x{vector.GetProperty("ms_chap2_response").GetString()}\n";

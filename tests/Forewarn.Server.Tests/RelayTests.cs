@@ -111,7 +111,7 @@ public sealed class RelayTests : IAsyncLifetime
         Assert.Contains("Received Access-Reject", (await RadTest("pap", "alice", "wrong")).Output, StringComparison.Ordinal);
 
         // MS-CHAPv2 with FreeRADIUS's vector: the authenticator response is exact, the MPPE keys re-hidden for radclient.
-        var vector = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(Paths.Conformance, "freeradius", "auth-crypto.json"))).RootElement.GetProperty("mschapv2")[0];
+        var vector = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Paths.ConformanceFile("freeradius", "auth-crypto.json"))).RootElement.GetProperty("mschapv2")[0];
         // Message-Authenticator: radtest sent one, so the relay now requires it from this client (BlastRADIUS auto-learn).
         var request = $"User-Name = \"john\", Message-Authenticator = 0x00, MS-CHAP-Challenge = 0x{vector.GetProperty("ms_chap_challenge").GetString()}, MS-CHAP2-Response = 0x{vector.GetProperty("ms_chap2_response").GetString()}\n";
         await _servers[0]!.AddClientAsync(new ClientRecord("localhost", "127.0.0.1", "upstream-secret"));
