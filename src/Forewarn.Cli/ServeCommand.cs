@@ -32,11 +32,7 @@ internal static class ServeCommand
         command.SetAction((result, cancellationToken) =>
         {
             var overrides = new Dictionary<string, string?>();
-            if (result.GetValue(tacacsPort) is { } port)
-            {
-                overrides["Forewarn:Tacacs:Port"] = port.ToString(CultureInfo.InvariantCulture);
-                overrides["Forewarn:Tacacs:PortConfigured"] = "true";
-            }
+            SetTacacsPort(result, tacacsPort, overrides);
             return RunAsync(result, options, "Forewarn:Advisory:Port", overrides, null, cancellationToken);
         });
         return command;
@@ -58,11 +54,7 @@ internal static class ServeCommand
         {
             // The relay sends no advisories of its own: its devices could not read them.
             var overrides = new Dictionary<string, string?> { ["Forewarn:Advisory:Enabled"] = "false" };
-            if (result.GetValue(tacacsPort) is { } port)
-            {
-                overrides["Forewarn:Tacacs:Port"] = port.ToString(CultureInfo.InvariantCulture);
-                overrides["Forewarn:Tacacs:PortConfigured"] = "true";
-            }
+            SetTacacsPort(result, tacacsPort, overrides);
             var servers = result.GetValue(upstream) ?? [];
             for (int i = 0; i < servers.Length; i++)
             {
@@ -88,6 +80,15 @@ internal static class ServeCommand
         status.SetAction((result, cancellationToken) => HealthCommands.CallAsync(result, HttpMethod.Get, "/api/status", cancellationToken));
         command.Subcommands.Add(status);
         return command;
+    }
+
+    /// <summary>--tacacs-port: the port, marked as the operator's choice (a port chosen that cannot be opened stops the start).</summary>
+    private static void SetTacacsPort(ParseResult result, Option<int?> option, Dictionary<string, string?> overrides)
+    {
+        if (result.GetValue(option) is not { } port)
+            return;
+        overrides["Forewarn:Tacacs:Port"] = port.ToString(CultureInfo.InvariantCulture);
+        overrides["Forewarn:Tacacs:PortConfigured"] = "true";
     }
 
     private static async Task<int> RunAsync(ParseResult result, HostOptions options, string advisoryKey, Dictionary<string, string?> overrides,

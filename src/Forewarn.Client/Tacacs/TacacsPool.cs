@@ -33,9 +33,6 @@ public sealed class TacacsPool(ServerPool pool, IEnumerable<TacacsServer> server
     /// <summary>Exchanges that had to go to another server than the first one picked.</summary>
     public long Moves => Interlocked.Read(ref _moves);
 
-    /// <summary>The server the next exchange would go to.</summary>
-    public PoolServer? Current => Pick([]);
-
     public Task<AuthenReply> PapAsync(string user, string password, CancellationToken cancellationToken = default) =>
         RunAsync(c => c.PapAsync(user, password, cancellationToken: cancellationToken));
 

@@ -34,13 +34,13 @@ public sealed class CredentialVerifier(IUserStore users, PasswordHasher hasher, 
 
     /// <summary>The lookup that missed the cache, on the slow-work pool in <paramref name="client"/>'s turn.</summary>
     public Task<(UserRecord?, GroupRecord?)> FindSlowlyAsync(string client, string? userName, CancellationToken cancellationToken) =>
-        slow.RunAsync(client, () => FindAsync(userName, cancellationToken));
+        slow.RunAsync(client, () => LookUpAsync(userName, cancellationToken));
 
     /// <summary>The user and group, from the cache when it has them.</summary>
     public async ValueTask<(UserRecord? User, GroupRecord? Group)> FindAsync(string client, string? userName, CancellationToken cancellationToken) =>
         TryFindCached(userName, out var user, out var group) ? (user, group) : await FindSlowlyAsync(client, userName, cancellationToken).ConfigureAwait(false);
 
-    private async ValueTask<(UserRecord?, GroupRecord?)> FindAsync(string? userName, CancellationToken cancellationToken)
+    private async ValueTask<(UserRecord?, GroupRecord?)> LookUpAsync(string? userName, CancellationToken cancellationToken)
     {
         UserRecord? user = userName is null ? null : await users.FindUserAsync(userName, cancellationToken).ConfigureAwait(false);
         if (user is null && StripDomain(userName) is { } bare)

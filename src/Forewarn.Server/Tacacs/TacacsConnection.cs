@@ -201,7 +201,7 @@ public sealed partial class TacacsConnection(ConnectionContext connection, Radiu
             if (tls && !unencrypted)
             {
                 // RFC 9887 §4: obfuscation is never used inside TLS.
-                await WriteAsync(ErrorBody(header.Type, "Obfuscation is not used over TLS"), header).ConfigureAwait(false);
+                await WriteAsync(Error(header.Type, "Obfuscation is not used over TLS"), header).ConfigureAwait(false);
                 return Drop(TacacsDrop.ObfuscationRefused, "an obfuscated packet over TLS");
             }
             if (!tls && unencrypted && !client.Record.TacacsUnencrypted)
@@ -211,7 +211,7 @@ public sealed partial class TacacsConnection(ConnectionContext connection, Radiu
             if (session is null)
             {
                 services.Counters.OnDrop(refusal);
-                await WriteAsync(ErrorBody(header.Type, refusal == TacacsDrop.SessionLimit ? "Too many sessions on this connection" : "Unexpected sequence number"), header).ConfigureAwait(false);
+                await WriteAsync(Error(header.Type, refusal == TacacsDrop.SessionLimit ? "Too many sessions on this connection" : "Unexpected sequence number"), header).ConfigureAwait(false);
                 return _singleConnect || SessionCount > 0;
             }
             var decoded = TacacsPacket.TryDecode(packet.AsSpan(0, length), tls ? [] : _key, out _, out var body);
@@ -307,12 +307,7 @@ public sealed partial class TacacsConnection(ConnectionContext connection, Radiu
     {
         long started = await AdmitAsync(receivedAt).ConfigureAwait(false);
         if (started <= 0)
-        {
-            var reason = started < 0 ? TacacsDrop.QueueFull : TacacsDrop.QueueTimeout;
-            services.Counters.OnDrop(reason);
-            services.Counters.OnError();
-            return (ErrorBody(header.Type, "Server busy; try another server"), true, false);
-        }
+            return Busy(header, started < 0 ? TacacsDrop.QueueFull : TacacsDrop.QueueTimeout);
         services.Pool.RecordWait(receivedAt, started);
         try
         {
@@ -324,22 +319,28 @@ public sealed partial class TacacsConnection(ConnectionContext connection, Radiu
         }
         catch (SlowWorkFullException)
         {
-            services.Counters.OnDrop(TacacsDrop.QueueFull);
-            services.Counters.OnError();
-            return (ErrorBody(header.Type, "Server busy; try another server"), true, false);
+            return Busy(header, TacacsDrop.QueueFull);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
             services.Counters.OnDrop(TacacsDrop.InternalError);
             services.Counters.OnError();
             LogFailed(services.Logger, address, e);
-            return (ErrorBody(header.Type, "Internal error"), true, false);
+            return (Error(header.Type, "Internal error"), true, false);
         }
         finally
         {
             services.Pool.Release(started);
             services.Pool.Pump();
         }
+    }
+
+    /// <summary>Refused for want of room (the shared queue, the slow-work pool): ERROR, so the device tries its next server now.</summary>
+    private (TacacsBody, bool, bool) Busy(TacacsHeader header, TacacsDrop reason)
+    {
+        services.Counters.OnDrop(reason);
+        services.Counters.OnError();
+        return (Error(header.Type, "Server busy; try another server"), true, false);
     }
 
     /// <summary>A worker for this packet: at once when one is free and none waits, otherwise in the shared queue (-1: queue full; 0: it waited too long).</summary>
@@ -384,14 +385,12 @@ public sealed partial class TacacsConnection(ConnectionContext connection, Radiu
                     counters.OnError();
                 return (reply, true);
             default:
-                return (ErrorBody(body.Type, "Unexpected packet"), true);
+                return (Error(body.Type, "Unexpected packet"), true);
         }
     }
 
     /// <summary>An ERROR reply of the packet's type.</summary>
-    public static TacacsBody Error(TacacsType type, string message) => ErrorBody(type, message);
-
-    private static TacacsBody ErrorBody(TacacsType type, string message)
+    public static TacacsBody Error(TacacsType type, string message)
     {
         var text = Encoding.UTF8.GetBytes(message);
         return type switch

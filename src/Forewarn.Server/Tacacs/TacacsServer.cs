@@ -54,8 +54,6 @@ public sealed partial class TacacsServer(
 
     public IPEndPoint? EndpointOf(bool tls) => Endpoints.Where(e => e.Tls == tls).Select(e => e.Endpoint).FirstOrDefault();
 
-    public int OpenConnections => _open.Count;
-
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         if (!options.Enabled)

@@ -129,7 +129,7 @@ public sealed partial class TacacsAuthenticator(CredentialVerifier credentials, 
             return Fail(client, userName, start, user is null ? "unknown user" : "user disabled", FailureMessage);
         if ((user.EnableHash ?? group?.EnableHash) is not { } hash)
             return Fail(client, userName, start, "no enable secret for the user or its group", FailureMessage);
-        bool verified = await credentials.VerifyHashAsync(client.Name, hash, password.ToArray()).ConfigureAwait(false);
+        bool verified = await credentials.VerifyHashAsync(client.Name, hash, password).ConfigureAwait(false);
         return verified ? Pass(client, userName, start) : Fail(client, userName, start, "wrong enable secret", FailureMessage);
     }
 
