@@ -10,6 +10,7 @@ root.Subcommands.Add(GroupsCommand.Create());
 root.Subcommands.Add(GroupsCommand.CreateCommandSets());
 root.Subcommands.Add(ClientsCommand.Create());
 root.Subcommands.Add(AccountingCommand.Create());
+root.Subcommands.Add(CertsCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(FailoverCommand.CreateDemo());
 foreach (var command in HealthCommands.Create())
@@ -17,6 +18,9 @@ foreach (var command in HealthCommands.Create())
 // A mistyped --data starts an empty store: say so where the user reads it (commands that print data keep stdout clean).
 Forewarn.Server.DataDirectory.Created += directory =>
     Console.Error.WriteLine($"forewarn: created a new, empty data directory {directory}");
+Forewarn.Server.Eap.EapOptions.CertificatesCreated += authority =>
+    Console.Error.WriteLine($"forewarn: created a private CA and the EAP server certificate in {authority.Directory} " +
+        $"(give supplicants {authority.CaFile}; 'forewarn certs client NAME' makes EAP-TLS client certificates)");
 // The host handles SIGINT/SIGTERM itself (graceful shutdown), so the parser must not terminate the process.
 // An operator's mistake ends in one line and exit code 2, never a stack trace (OperatorErrors).
 try

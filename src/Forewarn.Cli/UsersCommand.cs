@@ -51,7 +51,7 @@ internal static class UsersCommand
     }
 
     private static readonly Option<string?> Password = new("--password") { Description = "The password ('-' reads it from standard input)" };
-    private static readonly Option<string> Methods = new("--methods") { Description = "Comma-separated: pap, chap, mschap, mschapv2 (default: all four)", DefaultValueFactory = _ => "pap,chap,mschap,mschapv2" };
+    private static readonly Option<string> Methods = new("--methods") { Description = "Comma-separated: pap, chap, mschap, mschapv2, eap-md5, eap-gtc, eap-mschapv2, peap, ttls, eap-tls; eap (all EAP) or all (the default)", DefaultValueFactory = _ => "all" };
     private static readonly Option<string?> Group = new("--group") { Description = "Group whose reply and check items apply too" };
     private static readonly Option<string[]> Reply = new("--reply") { Description = "Reply attribute 'Name=Value' (repeatable), e.g. Session-Timeout=3600" };
     private static readonly Option<string[]> Check = new("--check") { Description = "Check item 'Name==Value' or 'Name!=Value' (repeatable); Device-Group names the client's group" };

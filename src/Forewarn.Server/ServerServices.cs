@@ -60,7 +60,27 @@ public static class ServerServices
         services.AddSingleton<RadiusServer>();
         services.AddHostedService(sp => sp.GetRequiredService<RadiusServer>());
         services.AddForewarnTacacs(configuration);
+        services.AddForewarnEap(configuration);
         services.AddForewarnHealth(configuration);
+        return services;
+    }
+
+    /// <summary>EAP inside RADIUS: the conversation store and the methods, with the server's TLS identity (made on first start when none is configured).</summary>
+    private static IServiceCollection AddForewarnEap(this IServiceCollection services, IConfiguration configuration)
+    {
+        var options = configuration.GetSection(Eap.EapOptions.Section).Get<Eap.EapOptions>() ?? new Eap.EapOptions();
+        services.AddOptions<Eap.EapOptions>().Bind(configuration.GetSection(Eap.EapOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
+        if (!options.Enabled)
+            return services;
+        services.AddSingleton(sp => sp.GetRequiredService<IOptions<Eap.EapOptions>>().Value.Build(
+            DataDirectory.Ensure(sp.GetRequiredService<IOptions<ForewarnOptions>>().Value.DataDirectory),
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger("Forewarn.Server.Eap")));
+        services.AddSingleton(sp =>
+        {
+            var eap = sp.GetRequiredService<IOptions<Eap.EapOptions>>().Value;
+            return new Core.Aaa.Eap.EapConversations(sp.GetRequiredService<TimeProvider>(), eap.MaxConversations, eap.MaxConversationsPerClient, TimeSpan.FromSeconds(eap.IdleSeconds));
+        });
+        services.AddSingleton<Core.Aaa.Eap.EapService>();
         return services;
     }
 

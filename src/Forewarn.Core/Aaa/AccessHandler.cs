@@ -26,7 +26,7 @@ public readonly record struct Handled(int Length, long DeliberateTicks = 0)
 /// first, reply items, method keys and Proxy-State) or an Access-Reject with Reply-Message.
 /// The packet has been validated and its client's Message-Authenticator policy enforced already.
 /// </summary>
-public sealed partial class AccessHandler(CredentialVerifier credentials, ReplyCompiler replies, TimeProvider time, ILogger<AccessHandler> logger)
+public sealed partial class AccessHandler(CredentialVerifier credentials, ReplyCompiler replies, TimeProvider time, ILogger<AccessHandler> logger, Eap.EapService? eap = null)
 {
     private const string FailureMessage = "Authentication failed";
     /// <summary>One reject line per reason per 10 s, with a count of the others: a flood of bad logins cannot fill the disk.</summary>
@@ -34,6 +34,8 @@ public sealed partial class AccessHandler(CredentialVerifier credentials, ReplyC
 
     public async ValueTask<Handled> HandleAsync(ReadOnlyMemory<byte> request, RadiusClient client, Memory<byte> response, CancellationToken cancellationToken)
     {
+        if (eap is not null && RadiusPacket.FromValidated(request.Span).HasAttribute(AttributeTypes.EapMessage))
+            return await HandleEapAsync(request, client, response, cancellationToken).ConfigureAwait(false);
         // The slow paths live in their own methods: a lambda here would allocate its closure on every request.
         string? userName = ReadUserName(request.Span);
         if (!credentials.TryFindCached(userName, out var user, out var group))
@@ -317,6 +319,100 @@ public sealed partial class AccessHandler(CredentialVerifier credentials, ReplyC
         CopyProxyState(ref writer, packet);
         return writer.Complete(client.Secret, packet.Authenticator);
     }
+
+    /// <summary>
+    /// One round of EAP (RFC 3579): an Access-Challenge with the next EAP request and the conversation's
+    /// State, or the end: Access-Accept with EAP-Success, the MSK as MS-MPPE-Recv-Key and -Send-Key (RFC
+    /// 2548 §2.4), the user's name and reply items; or Access-Reject with EAP-Failure.
+    /// </summary>
+    private async ValueTask<Handled> HandleEapAsync(ReadOnlyMemory<byte> request, RadiusClient client, Memory<byte> response, CancellationToken cancellationToken)
+    {
+        var (message, state) = ReadEap(request.Span);
+        var round = await eap!.ProcessAsync(message, state, client, cancellationToken).ConfigureAwait(false);
+        if (round.Drop)
+            return 0;
+        return WriteEap(request.Span, client, response.Span, round);
+    }
+
+    private static (byte[] Message, byte[]? State) ReadEap(ReadOnlySpan<byte> request)
+    {
+        var packet = RadiusPacket.FromValidated(request);
+        var message = new List<byte>(256);
+        byte[]? state = null;
+        foreach (var attribute in packet.Attributes)
+        {
+            if (attribute.Type == AttributeTypes.EapMessage)
+                message.AddRange(attribute.Value);
+            else if (attribute.Type == AttributeTypes.State && state is null)
+                state = attribute.Value.ToArray();
+        }
+        return (message.ToArray(), state);
+    }
+
+    private int WriteEap(ReadOnlySpan<byte> request, RadiusClient client, Span<byte> response, Eap.EapService.Round round)
+    {
+        var packet = RadiusPacket.FromValidated(request);
+        var result = round.Result;
+        var code = result.Kind switch
+        {
+            Eap.StepKind.Request => RadiusCode.AccessChallenge,
+            Eap.StepKind.Success => RadiusCode.AccessAccept,
+            _ => RadiusCode.AccessReject,
+        };
+        var writer = new RadiusWriter(response, code, packet.Identifier);
+        writer.AddMessageAuthenticator();
+        writer.AddSplit(AttributeTypes.EapMessage, result.Packet);
+        switch (result.Kind)
+        {
+            case Eap.StepKind.Request:
+                writer.Add(AttributeTypes.State, round.State);
+                break;
+            case Eap.StepKind.Success:
+                if (result.UserName is { } name)
+                    writer.AddText(AttributeTypes.UserName, name);
+                if (result.Msk is { Length: >= 32 } msk)
+                    AddMsk(ref writer, packet, client, msk);
+                if (result.Group is not null)
+                    AddReplyItems(ref writer, packet, client, result.Group.Reply, result.User!.Name);
+                if (result.User is not null)
+                    AddReplyItems(ref writer, packet, client, result.User.Reply, result.User.Name);
+                if (logger.IsEnabled(LogLevel.Debug))
+                {
+                    var escaped = Logging.LogText.Escape(result.UserName ?? "(none)");
+                    LogEapAccept(logger, escaped, client.Name, result.Method ?? "EAP");
+                }
+                break;
+            default:
+                writer.AddText(AttributeTypes.ReplyMessage, FailureMessage);
+                string reason = result.Reason ?? "failed";
+                if (logger.IsEnabled(LogLevel.Information) && _rejects.ShouldLog(reason, out long others))
+                {
+                    var escaped = Logging.LogText.Escape(result.UserName ?? "(none)");
+                    LogEapReject(logger, escaped, client.Name, result.Method ?? "EAP", reason, others);
+                }
+                break;
+        }
+        CopyProxyState(ref writer, packet);
+        return writer.Complete(client.Secret, packet.Authenticator);
+    }
+
+    /// <summary>The MSK's first half as MS-MPPE-Recv-Key and its second as MS-MPPE-Send-Key, at most 32 octets each (RFC 3748 §7.10, as hostapd and FreeRADIUS send them).</summary>
+    private static void AddMsk(ref RadiusWriter writer, RadiusPacket packet, RadiusClient client, byte[] msk)
+    {
+        int half = Math.Min(32, msk.Length / 2);
+        Span<byte> encrypted = stackalloc byte[64];
+        int length = RadiusCrypto.SaltEncrypt(msk.AsSpan(0, half), client.Secret, packet.Authenticator, (ushort)RandomNumberGenerator.GetInt32(0, 0x8000), encrypted);
+        writer.AddVendor(AttributeTypes.MicrosoftVendor, AttributeTypes.MsMppeRecvKey, encrypted[..length]);
+        length = RadiusCrypto.SaltEncrypt(msk.AsSpan(half, half), client.Secret, packet.Authenticator, (ushort)RandomNumberGenerator.GetInt32(0, 0x8000), encrypted);
+        writer.AddVendor(AttributeTypes.MicrosoftVendor, AttributeTypes.MsMppeSendKey, encrypted[..length]);
+        CryptographicOperations.ZeroMemory(msk);
+    }
+
+    [LoggerMessage(EventId = 103, Level = LogLevel.Debug, Message = "Access-Accept for {User} from {Client} ({Method})")]
+    private static partial void LogEapAccept(ILogger logger, string user, string client, string method);
+
+    [LoggerMessage(EventId = 104, Level = LogLevel.Information, Message = "Access-Reject for {User} from {Client} ({Method}): {Reason}; {Others} more for this reason in the 10 s before (not logged one by one)")]
+    private static partial void LogEapReject(ILogger logger, string user, string client, string method, string reason, long others);
 
     private void LogAccepted(string userName, string client, AuthMethod method)
     {

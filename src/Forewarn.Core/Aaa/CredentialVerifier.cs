@@ -40,6 +40,10 @@ public sealed class CredentialVerifier(IUserStore users, PasswordHasher hasher, 
     public async ValueTask<(UserRecord? User, GroupRecord? Group)> FindAsync(string client, string? userName, CancellationToken cancellationToken) =>
         TryFindCached(userName, out var user, out var group) ? (user, group) : await FindSlowlyAsync(client, userName, cancellationToken).ConfigureAwait(false);
 
+    /// <summary>A group by name (EAP-TLS's certificate group), on the slow-work pool.</summary>
+    public Task<GroupRecord?> FindGroupAsync(string name, CancellationToken cancellationToken) =>
+        slow.RunAsync("eap", () => users.FindGroupAsync(name, cancellationToken));
+
     private async ValueTask<(UserRecord?, GroupRecord?)> LookUpAsync(string? userName, CancellationToken cancellationToken)
     {
         UserRecord? user = userName is null ? null : await users.FindUserAsync(userName, cancellationToken).ConfigureAwait(false);
@@ -65,6 +69,38 @@ public sealed class CredentialVerifier(IUserStore users, PasswordHasher hasher, 
         if ((user.Methods & ToFlag(method)) == 0)
             return $"method {method} not enabled for the user";
         return null;
+    }
+
+    /// <summary>As <see cref="Refusal(UserRecord?, AuthMethod)"/> for an EAP method or tunnel, named in the reason by <paramref name="name"/>.</summary>
+    public static string? Refusal(UserRecord? user, AuthMethods flag, string name)
+    {
+        if (user is null)
+            return "unknown user";
+        if (!user.Enabled)
+            return "user disabled";
+        return (user.Methods & flag) == 0 ? $"method {name} not enabled for the user" : null;
+    }
+
+    /// <summary>A password given in the clear (EAP-GTC, TTLS-PAP): the verdict, deriving PBKDF2 on the slow-work pool when needed. <paramref name="given"/> is zeroed.</summary>
+    public async ValueTask<bool> VerifyPasswordAsync(string client, Credential credential, byte[] given)
+    {
+        try
+        {
+            if (TryPassword(credential, given, out var toDerive) is { } verdict)
+                return verdict;
+            try
+            {
+                return await DeriveAsync(client, credential.PasswordHash!, toDerive!).ConfigureAwait(false);
+            }
+            finally
+            {
+                CryptographicOperations.ZeroMemory(toDerive);
+            }
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(given);
+        }
     }
 
     public static AuthMethods ToFlag(AuthMethod method) => method switch

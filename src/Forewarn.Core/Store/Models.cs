@@ -9,7 +9,19 @@ public enum AuthMethods
     Chap = 2,
     MsChap = 4,
     MsChapV2 = 8,
-    All = Pap | Chap | MsChap | MsChapV2,
+    /// <summary>EAP-MD5 (needs the cleartext, as CHAP does).</summary>
+    EapMd5 = 16,
+    /// <summary>EAP-GTC: a password in the clear inside a tunnel (any stored form).</summary>
+    EapGtc = 32,
+    /// <summary>EAP-MSCHAPv2, alone or inside PEAP or TTLS (needs the NT hash).</summary>
+    EapMsChapV2 = 64,
+    /// <summary>The tunnels and EAP-TLS: which outer methods the user may use. The inner method is checked on its own flag.</summary>
+    Peap = 128,
+    Ttls = 256,
+    EapTls = 512,
+    Passwords = Pap | Chap | MsChap | MsChapV2,
+    Eap = EapMd5 | EapGtc | EapMsChapV2 | Peap | Ttls | EapTls,
+    All = Passwords | Eap,
 }
 
 /// <summary>

@@ -156,32 +156,14 @@ public sealed partial class TacacsServer(
         return valid;
     }
 
-    private X509Certificate2 LoadCertificate()
-    {
-        var file = options.CertificateFile!;
-        if (!File.Exists(file))
-            throw new StartupException($"Forewarn:Tacacs:CertificateFile '{file}' does not exist.");
-        try
-        {
-            return file.EndsWith(".pfx", StringComparison.OrdinalIgnoreCase) || file.EndsWith(".p12", StringComparison.OrdinalIgnoreCase)
-                ? X509CertificateLoader.LoadPkcs12FromFile(file, null)
-                : X509Certificate2.CreateFromPemFile(file, options.CertificateKeyFile);
-        }
-        catch (System.Security.Cryptography.CryptographicException e)
-        {
-            throw new StartupException($"Forewarn:Tacacs:CertificateFile '{file}' cannot be read: {e.Message}.");
-        }
-    }
+    private X509Certificate2 LoadCertificate() =>
+        TlsFiles.LoadServer("Forewarn:Tacacs:CertificateFile", options.CertificateFile!, options.CertificateKeyFile).Leaf;
 
     private X509Certificate2Collection LoadClientCas()
     {
         if (options.ClientCaFile is not { Length: > 0 } file || !File.Exists(file))
             throw new StartupException("TACACS+ over TLS needs Forewarn:Tacacs:ClientCaFile, the CA that signs the devices' certificates (RFC 9887 requires mutual authentication).");
-        var collection = new X509Certificate2Collection();
-        collection.ImportFromPemFile(file);
-        if (collection.Count == 0)
-            throw new StartupException($"Forewarn:Tacacs:ClientCaFile '{file}' holds no certificate.");
-        return collection;
+        return TlsFiles.LoadCas("Forewarn:Tacacs:ClientCaFile", file);
     }
 
     private async Task RunAsync(ConnectionContext connection, bool tls)

@@ -127,5 +127,12 @@ internal static class Migrations
         ALTER TABLE clients ADD COLUMN tacacs_unencrypted INTEGER NOT NULL DEFAULT 0;
         ALTER TABLE accounting ADD COLUMN protocol TEXT NOT NULL DEFAULT 'radius';
         """,
+        // 9: EAP — users made before EAP may use the tunnels and EAP-TLS, and the EAP methods their stored
+        // credential can verify: EAP-GTC always, EAP-MD5 with a sealed cleartext (CHAP), EAP-MSCHAPv2 with an NT hash or cleartext.
+        """
+        UPDATE users SET methods = methods | 928
+            | (CASE WHEN (methods & 2) != 0 THEN 16 ELSE 0 END)
+            | (CASE WHEN (methods & 14) != 0 THEN 64 ELSE 0 END);
+        """,
     ];
 }
