@@ -123,6 +123,14 @@ public abstract class TlsMethod : EapMethod
     protected virtual IReadOnlyList<TlsEngine.KeyRequest> KeyRequests(bool tls13) =>
         [tls13 ? new TlsEngine.KeyRequest(Tls13Label, [Type], 128) : new TlsEngine.KeyRequest(KeyLabel, null, 128)];
 
+    /// <summary>Success for <paramref name="user"/>, if the user may use this method (the tunnel is checked against the inner identity, the one authenticated), with the MSK.</summary>
+    protected MethodStep Succeed(Store.UserRecord? user, Store.GroupRecord? group)
+    {
+        if (CredentialVerifier.Refusal(user, Flag, EapType.Name(Type)) is { } refusal)
+            return MethodStep.Fail(refusal, user);
+        return new MethodStep(StepKind.Success, Msk: Msk(), User: user, Group: group, Method: $"{Describe} ({Tls!.Version})");
+    }
+
     /// <summary>The MSK: the first 64 octets of the key material.</summary>
     protected byte[] Msk() => Tls!.Key(Tls.IsTls13 ? Tls13Label : KeyLabel)[..64];
 }

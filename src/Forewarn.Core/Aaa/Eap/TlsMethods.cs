@@ -36,16 +36,13 @@ public sealed class TlsAuthMethod : TlsMethod
         foreach (string name in Identities(certificate))
         {
             var (user, group) = await context.Credentials.FindAsync(context.Client.Name, name, cancellationToken).ConfigureAwait(false);
-            if (user is null)
-                continue;
-            if (CredentialVerifier.Refusal(user, Flag, Describe) is { } refusal)
-                return MethodStep.Fail(refusal, user);
-            return new MethodStep(StepKind.Success, Msk: Msk(), User: user, Group: group, Method: $"{Describe} ({Tls.Version})");
+            if (user is not null)
+                return Succeed(user, group);
         }
         if (context.Settings.CertificateGroup is { } groupName && await context.Credentials.FindGroupAsync(groupName, cancellationToken).ConfigureAwait(false) is { } certificateGroup)
         {
             var member = new UserRecord(Identities(certificate).FirstOrDefault() ?? certificate.Subject, AuthMethods.EapTls, new Credential(null, null, null), groupName, [], []);
-            return new MethodStep(StepKind.Success, Msk: Msk(), User: member, Group: certificateGroup, Method: $"{Describe} ({Tls.Version})");
+            return Succeed(member, certificateGroup);
         }
         return MethodStep.Fail($"EAP-TLS: no user for the certificate of {certificate.Subject}");
     }
@@ -111,7 +108,7 @@ public sealed class PeapMethod : TlsMethod
             var tlv = result.TypeData;
             bool success = tlv.Length >= 6 && (BinaryPrimitives.ReadUInt16BigEndian(tlv) & 0x3FFF) == 3 && BinaryPrimitives.ReadUInt16BigEndian(tlv[4..]) == 1;
             return success
-                ? new MethodStep(StepKind.Success, Msk: Msk(), User: _innerSuccess.User, Group: _innerSuccess.Group, Method: $"{Describe} ({Tls!.Version})")
+                ? Succeed(_innerSuccess.User, _innerSuccess.Group)
                 : MethodStep.Fail($"{Describe}: the peer's Result TLV is not success", _innerSuccess.User);
         }
         // Compressed (PEAPv0): Type and Type-Data only; the header is rebuilt for the inner machine.
@@ -158,7 +155,7 @@ public sealed class TtlsMethod : TlsMethod
 
     protected override ValueTask<MethodStep?> OnAcknowledgedAsync(EapContext context, CancellationToken cancellationToken) =>
         ValueTask.FromResult<MethodStep?>(_successPending.Kind == StepKind.Success
-            ? _successPending with { Msk = Msk() }
+            ? Succeed(_successPending.User, _successPending.Group)
             : MethodStep.Fail($"{Describe}: the tunnel ended without an inner authentication"));
 
     protected override async ValueTask<MethodStep?> OnApplicationDataAsync(EapContext context, byte[] data, CancellationToken cancellationToken)
@@ -209,11 +206,9 @@ public sealed class TtlsMethod : TlsMethod
             length--;
         bool verified = await context.Credentials.VerifyPasswordAsync(context.Client.Name, user!.Credential, password[..length]).ConfigureAwait(false);
         CryptographicOperations.ZeroMemory(password);
-        return verified ? Success(user, group) : MethodStep.Fail("wrong credentials", user);
+        return verified ? Succeed(user, group) : MethodStep.Fail("wrong credentials", user);
     }
 
-    private MethodStep Success(UserRecord user, GroupRecord? group) =>
-        new(StepKind.Success, Msk: Msk(), User: user, Group: group, Method: $"{Describe} ({Tls!.Version})");
 
     /// <summary>RFC 5281 §11.2.2-4: the challenge (and the CHAP/MS-CHAP identifier after it) the peer must have used.</summary>
     private byte[] Challenge() => Tls!.Key(ChallengeLabel);
@@ -234,7 +229,7 @@ public sealed class TtlsMethod : TlsMethod
             if (length < 0)
                 return MethodStep.Fail("CHAP needs the password kept sealed", user);
             return CredentialVerifier.VerifyChap(chapPassword[0], chapPassword.AsSpan(1), cleartext.AsSpan(0, length), challenge)
-                ? Success(user, group)
+                ? Succeed(user, group)
                 : MethodStep.Fail("wrong credentials", user);
         }
         finally
@@ -295,7 +290,7 @@ public sealed class TtlsMethod : TlsMethod
                 Tls!.WriteApplicationData(output.ToArray());
                 return null;
             case StepKind.Success:
-                return new MethodStep(StepKind.Success, Msk: Msk(), User: step.User, Group: step.Group, Method: $"{Describe} ({Tls!.Version})");
+                return Succeed(step.User, step.Group);
             default:
                 return MethodStep.Fail(step.Reason ?? "inner authentication failed", step.User);
         }
