@@ -79,11 +79,15 @@ public sealed class ForewarnClient : IAsyncDisposable
     private readonly ConcurrentDictionary<PoolServer, CancellationTokenSource> _moved = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly List<Task> _loops = [];
+    private readonly ConversationPins _pins;
 
     internal sealed record Pending(byte[] Authenticator, PoolServer Server, TaskCompletionSource<byte[]> Done);
 
     public ClientCounters Counters { get; } = new();
     public ServerPool Pool => _pool;
+
+    /// <summary>Conversations (EAP) pinned to the server that began them.</summary>
+    public int ConversationsInProgress => _pins.Count;
 
     /// <summary>Raised for every advisory that is dropped, with the source and the reason.</summary>
     public event Action<IPEndPoint, AdvisoryError>? AdvisoryRejected;
@@ -98,6 +102,7 @@ public sealed class ForewarnClient : IAsyncDisposable
         _pool = new ServerPool(servers, _time);
         _receiver = new AdvisoryReceiver(_time, AdvisoryReceiver.DefaultWindow);
         _sequence = new AdvisorySequence(_time);
+        _pins = new ConversationPins(_time, TimeSpan.FromSeconds(60));
         _ports = new SourcePorts(options.LocalAddress, port =>
         {
             lock (_loops)
@@ -128,6 +133,19 @@ public sealed class ForewarnClient : IAsyncDisposable
     /// <summary>Like <see cref="SendAsync"/>, but says which server answered and under which authenticator.</summary>
     public async Task<Exchange> ExchangeAsync(RadiusRequest request, CancellationToken cancellationToken = default)
     {
+        if (_pins.Find(request) is { } pinned)
+        {
+            // A round of a conversation in progress: to its server, whatever advisories said since (no other server knows the State).
+            var answer = await AttemptAsync(request, pinned, _options.Retries, CancellationToken.None, cancellationToken).ConfigureAwait(false);
+            if (answer is null)
+            {
+                _pins.Forget(request);
+                Interlocked.Increment(ref Counters._timeouts);
+                throw new TimeoutException("The RADIUS server holding this conversation did not answer.");
+            }
+            _pins.Learn(request, answer.Response, pinned);
+            return answer;
+        }
         var tried = new List<PoolServer>();
         while (_pool.Pick(tried) is { } server)
         {
@@ -137,7 +155,10 @@ public sealed class ForewarnClient : IAsyncDisposable
                 continue;
             var result = await AttemptAsync(request, server, _options.Retries, moved, cancellationToken).ConfigureAwait(false);
             if (result is not null)
+            {
+                _pins.Learn(request, result.Response, server);
                 return result;
+            }
             if (moved.IsCancellationRequested)
                 Interlocked.Increment(ref Counters._resentInFlight);
             else

@@ -43,6 +43,7 @@ public sealed class EapServerFixture : IAsyncLifetime
 /// phase1 switch wpa_supplicant 2.10 needs to offer it); the MPPE keys it derives must match the
 /// server's. The failures must fail.
 /// </summary>
+[Collection(nameof(Serial))]
 public sealed partial class EapTests(EapServerFixture fixture) : IClassFixture<EapServerFixture>
 {
     private static readonly string[] TlsBased =
@@ -164,24 +165,24 @@ public sealed partial class EapTests(EapServerFixture fixture) : IClassFixture<E
         await fixture.Server.AddClientAsync(new ClientRecord("other-nas", "127.0.0.23", "other-secret"));
         await Task.Delay(1500);
         using var peer = new UdpPeer();
-        var request = EapRequest(7, Identity(1, "bob@example.org"), "testing123");
+        var request = EapWire.EapRequest(7, EapWire.Identity(1, "bob@example.org"), "testing123");
         var first = await peer.ExchangeAsync(fixture.Server.Auth, request);
         var again = await peer.ExchangeAsync(fixture.Server.Auth, request);
         Assert.NotNull(first);
         Assert.Equal(RadiusCode.AccessChallenge, (RadiusCode)first![0]);
         Assert.Equal(first, again);
-        var state = Attribute(first, AttributeTypes.State);
+        var state = EapWire.Attribute(first, AttributeTypes.State);
         Assert.Equal(16, state!.Length);
 
         // The State belongs to localhost: another client presenting it is refused.
         using var other = new UdpPeer("127.0.0.23");
-        var stolen = await other.ExchangeAsync(fixture.Server.Auth, EapRequest(8, EapPacket.Build(EapCode.Response, 2, EapType.Nak, [EapType.Md5]), "other-secret", state));
+        var stolen = await other.ExchangeAsync(fixture.Server.Auth, EapWire.EapRequest(8, EapPacket.Build(EapCode.Response, 2, EapType.Nak, [EapType.Md5]), "other-secret", state));
         Assert.Equal(RadiusCode.AccessReject, (RadiusCode)stolen![0]);
-        var invented = await peer.ExchangeAsync(fixture.Server.Auth, EapRequest(9, EapPacket.Build(EapCode.Response, 2, EapType.Nak, [EapType.Md5]), "testing123", RandomNumberGenerator.GetBytes(16)));
+        var invented = await peer.ExchangeAsync(fixture.Server.Auth, EapWire.EapRequest(9, EapPacket.Build(EapCode.Response, 2, EapType.Nak, [EapType.Md5]), "testing123", RandomNumberGenerator.GetBytes(16)));
         Assert.Equal(RadiusCode.AccessReject, (RadiusCode)invented![0]);
-        Assert.Equal((byte)EapCode.Failure, Attribute(invented, AttributeTypes.EapMessage)![0]);
+        Assert.Equal((byte)EapCode.Failure, EapWire.Attribute(invented, AttributeTypes.EapMessage)![0]);
 
-        Assert.Null(await peer.ExchangeAsync(fixture.Server.Auth, EapRequest(10, Identity(1, "bob"), "testing123", messageAuthenticator: false), timeoutMs: 1000));
+        Assert.Null(await peer.ExchangeAsync(fixture.Server.Auth, EapWire.EapRequest(10, EapWire.Identity(1, "bob"), "testing123", messageAuthenticator: false), timeoutMs: 1000));
     }
 
     /// <summary>
@@ -220,7 +221,7 @@ public sealed partial class EapTests(EapServerFixture fixture) : IClassFixture<E
             });
             for (int i = 0; i < 100_000; i++)
             {
-                await socket.SendToAsync(EapRequest((byte)i, Identity((byte)i, $"flood{i}@example.org"), "testing123"), fixture.Server.Auth);
+                await socket.SendToAsync(EapWire.EapRequest((byte)i, EapWire.Identity((byte)i, $"flood{i}@example.org"), "testing123"), fixture.Server.Auth);
                 sent++;
                 if (i % 64 == 0)
                     await Task.Delay(1);
@@ -239,10 +240,14 @@ public sealed partial class EapTests(EapServerFixture fixture) : IClassFixture<E
         long after = GC.GetTotalMemory(forceFullCollection: true);
         Assert.True(after - before < 64 * 1024 * 1024, $"the heap grew by {(after - before) / 1024 / 1024} MiB");
     }
+}
 
-    private static byte[] Identity(byte identifier, string name) => EapPacket.Build(EapCode.Response, identifier, EapType.Identity, Encoding.UTF8.GetBytes(name));
+/// <summary>EAP inside RADIUS packets, built and read by hand for the wire-level tests.</summary>
+internal static class EapWire
+{
+    public static byte[] Identity(byte identifier, string name) => EapPacket.Build(EapCode.Response, identifier, EapType.Identity, Encoding.UTF8.GetBytes(name));
 
-    private static byte[] EapRequest(byte id, byte[] eap, string secret, byte[]? state = null, bool messageAuthenticator = true)
+    public static byte[] EapRequest(byte id, byte[] eap, string secret, byte[]? state = null, bool messageAuthenticator = true)
     {
         var buffer = new byte[4096];
         var writer = new RadiusWriter(buffer, RadiusCode.AccessRequest, id, UdpPeer.RandomAuthenticator());
@@ -255,9 +260,57 @@ public sealed partial class EapTests(EapServerFixture fixture) : IClassFixture<E
         return buffer.AsSpan(0, writer.Complete(Encoding.UTF8.GetBytes(secret))).ToArray();
     }
 
-    private static byte[]? Attribute(byte[] packet, byte type)
+    public static byte[]? Attribute(byte[] packet, byte type)
     {
         RadiusPacket.TryParse(packet, out var parsed);
         return parsed.TryGetAttribute(type, out var value) ? value.ToArray() : null;
+    }
+}
+
+/// <summary>The README's first steps with the real command: serve, add a user, and eapol_test with the data directory's CA; a client certificate from <c>forewarn certs client</c> for EAP-TLS.</summary>
+[Collection(nameof(Serial))]
+public sealed class EapProcessTests : IDisposable
+{
+    private static readonly string Program = Path.Combine(AppContext.BaseDirectory, "forewarn.dll");
+    private readonly string _data = Path.Combine(Path.GetTempPath(), "forewarn-eap-process-" + Guid.NewGuid().ToString("N")[..12]);
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(_data, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    private static Task<Peer.Result> Run(params string[] arguments) => Peer.RunAsync("/usr/bin/env", ["dotnet", Program, .. arguments]);
+
+    [SkippableFact]
+    public async Task ServeMakesItsCa_AndPeapAndEapTlsWorkWithIt()
+    {
+        Requires.Program("eapol_test");
+        var added = await Peer.RunAsync("/usr/bin/env", ["dotnet", Program, "users", "add", "alice", "--password", "-", "--data", _data], input: "Secret-1\n");
+        Assert.True(added.ExitCode == 0, added.ToString());
+        await using var server = await ServerProcess.StartAsync(_data);
+        var ca = Path.Combine(_data, "tls", "ca.pem");
+        Assert.True(File.Exists(ca));
+        if (!OperatingSystem.IsWindows())
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(_data, "tls", "server.key")));
+        var certs = await Run("certs", "client", "alice", "--data", _data);
+        Assert.True(certs.ExitCode == 0, certs.ToString());
+
+        var peap = Path.Combine(_data, "peap-mschapv2.conf");
+        await File.WriteAllTextAsync(peap, $"network={{\n\tkey_mgmt=WPA-EAP\n\teap=PEAP\n\tidentity=\"alice\"\n\tpassword=\"Secret-1\"\n\tphase2=\"auth=MSCHAPV2\"\n\tca_cert=\"{ca}\"\n}}\n");
+        var tls = Path.Combine(_data, "tls.conf");
+        await File.WriteAllTextAsync(tls, $"network={{\n\tkey_mgmt=WPA-EAP\n\teap=TLS\n\tidentity=\"alice\"\n\tca_cert=\"{ca}\"\n" +
+            $"\tclient_cert=\"{Path.Combine(_data, "tls", "clients", "alice.pem")}\"\n\tprivate_key=\"{Path.Combine(_data, "tls", "clients", "alice.key")}\"\n}}\n");
+        foreach (var config in new[] { peap, tls })
+        {
+            var result = await Peer.RunAsync("eapol_test", ["-c", config, "-a", "127.0.0.1", "-p", server.AuthPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "-s", "testing123", "-t", "10"]);
+            Assert.True(result.ExitCode == 0, result.ToString()[^Math.Min(3000, result.ToString().Length)..]);
+            Assert.Contains("MPPE keys OK: 1  mismatch: 0", result.Output, StringComparison.Ordinal);
+        }
     }
 }

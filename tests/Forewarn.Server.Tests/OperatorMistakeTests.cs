@@ -39,6 +39,32 @@ public sealed class OperatorMistakeTests : IDisposable
         Refused(await Run("serve", "--data", _data), "Forewarn:AuthPort");
     }
 
+    /// <summary>EAP's server certificate: a missing file, a key that is not the certificate's, an expired certificate — each one sentence.</summary>
+    [SkippableFact]
+    public async Task EapCertificateProblems_AreOneSentenceEach()
+    {
+        Directory.CreateDirectory(_data);
+        string[] Serve(params string[] settings) =>
+            ["serve", "--data", _data, "--auth-port", "0", "--acct-port", "0", "--advisory-port", "0", "--tacacs-port", "0", .. settings.SelectMany(s => new[] { "--set", s })];
+        Refused(await Run(Serve($"Forewarn:Eap:CertificateFile={Path.Combine(_data, "missing.pem")}")), "does not exist");
+
+        using var key = System.Security.Cryptography.RSA.Create(2048);
+        using var otherKey = System.Security.Cryptography.RSA.Create(2048);
+        var request = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=eap", key, System.Security.Cryptography.HashAlgorithmName.SHA256, System.Security.Cryptography.RSASignaturePadding.Pkcs1);
+        using var current = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
+        using var expired = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-30), DateTimeOffset.UtcNow.AddDays(-1));
+        var certificate = Path.Combine(_data, "eap.pem");
+        var old = Path.Combine(_data, "old.pem");
+        var keyFile = Path.Combine(_data, "eap.key");
+        var wrongKey = Path.Combine(_data, "other.key");
+        await File.WriteAllTextAsync(certificate, current.ExportCertificatePem());
+        await File.WriteAllTextAsync(old, expired.ExportCertificatePem());
+        await File.WriteAllTextAsync(keyFile, key.ExportPkcs8PrivateKeyPem());
+        await File.WriteAllTextAsync(wrongKey, otherKey.ExportPkcs8PrivateKeyPem());
+        Refused(await Run(Serve($"Forewarn:Eap:CertificateFile={certificate}", $"Forewarn:Eap:KeyFile={wrongKey}")), "cannot be used");
+        Refused(await Run(Serve($"Forewarn:Eap:CertificateFile={old}", $"Forewarn:Eap:KeyFile={keyFile}")), "expired on");
+    }
+
     /// <summary>A relay on every address must be told which one its upstream servers know it by.</summary>
     [SkippableFact]
     public async Task ARelayOnTheWildcardAddress_WithoutItsUpstreamAddress_IsRefusedWithTheSetting()

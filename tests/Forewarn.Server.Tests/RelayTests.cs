@@ -162,6 +162,62 @@ public sealed class RelayTests : IAsyncLifetime
         Assert.Equal(1, _servers[1]!.Counters.Tacacs.AuthenticationPasses);
     }
 
+    /// <summary>
+    /// EAP through the relay: eapol_test's PEAP-MSCHAPv2 (server 0's CA, the MPPE keys re-hidden for the
+    /// device); then a conversation begun on server 0 finishes there after server 0 drains and the relay
+    /// moves, while a new conversation goes to server 1.
+    /// </summary>
+    [SkippableFact]
+    public async Task Eap_PassesThroughTheRelay_AndAConversationFinishesWhereItBegan()
+    {
+        Requires.Program("eapol_test");
+        var config = Path.Combine(_relayData, "peap.conf");
+        await File.WriteAllTextAsync(config, $$"""
+            network={
+                key_mgmt=WPA-EAP
+                eap=PEAP
+                identity="alice"
+                anonymous_identity="anonymous"
+                password="s3cret"
+                phase2="auth=MSCHAPV2"
+                ca_cert="{{Path.Combine(_servers[0]!.DataDirectory, "tls", "ca.pem")}}"
+            }
+            """);
+        var peap = await Peer.RunAsync("eapol_test", ["-c", config, "-a", Relay.ToString(), "-p", $"{_relayAuth}", "-s", "testing123", "-t", "10"]);
+        Assert.True(peap.ExitCode == 0, peap.ToString()[^Math.Min(3000, peap.ToString().Length)..]);
+        Assert.Contains("MPPE keys OK: 1  mismatch: 0", peap.Output, StringComparison.Ordinal);
+
+        using var device = new UdpPeer();
+        var relay = new IPEndPoint(Relay, _relayAuth);
+        long firstBefore = _servers[0]!.Counters.AccessAccepts, secondBefore = _servers[1]!.Counters.AccessAccepts;
+        var challenge = await device.ExchangeAsync(relay, EapWire.EapRequest(1, EapWire.Identity(1, "alice"), "testing123"));
+        Assert.Equal(Protocol.Radius.RadiusCode.AccessChallenge, (Protocol.Radius.RadiusCode)challenge![0]);
+
+        _servers[0]!.Services.GetRequiredService<HealthMonitor>().Drain();
+        for (int i = 0; i < 50 && !RelayStatus().Upstreams[0].Deferred; i++)
+            await Task.Delay(20);
+        Assert.True(RelayStatus().Upstreams[0].Deferred);
+
+        Assert.Equal(Protocol.Radius.RadiusCode.AccessAccept, (Protocol.Radius.RadiusCode)(await FinishMd5Async(device, relay, challenge, 2))[0]);
+        Assert.Equal(1, _servers[0]!.Counters.AccessAccepts - firstBefore);
+        var fresh = await device.ExchangeAsync(relay, EapWire.EapRequest(3, EapWire.Identity(1, "alice"), "testing123"));
+        Assert.Equal(Protocol.Radius.RadiusCode.AccessAccept, (Protocol.Radius.RadiusCode)(await FinishMd5Async(device, relay, fresh!, 4))[0]);
+        Assert.Equal(1, _servers[1]!.Counters.AccessAccepts - secondBefore);
+    }
+
+    /// <summary>Answers a PEAP proposal with a NAK for EAP-MD5, then the MD5 challenge with alice's response.</summary>
+    private static async Task<byte[]> FinishMd5Async(UdpPeer device, IPEndPoint relay, byte[] challenge, byte id)
+    {
+        var request = Protocol.Eap.EapPacket.Build(Protocol.Eap.EapCode.Response, EapWire.Attribute(challenge, Protocol.Radius.AttributeTypes.EapMessage)![1], Protocol.Eap.EapType.Nak, [Protocol.Eap.EapType.Md5]);
+        var md5 = await device.ExchangeAsync(relay, EapWire.EapRequest(id, request, "testing123", EapWire.Attribute(challenge, Protocol.Radius.AttributeTypes.State)));
+        var eap = EapWire.Attribute(md5!, Protocol.Radius.AttributeTypes.EapMessage)!;
+        Assert.Equal(Protocol.Eap.EapType.Md5, eap[4]);
+        byte identifier = eap[1];
+        var hash = System.Security.Cryptography.MD5.HashData([identifier, .. "s3cret"u8.ToArray(), .. eap.AsSpan(6, 16).ToArray()]);
+        var response = Protocol.Eap.EapPacket.Build(Protocol.Eap.EapCode.Response, identifier, Protocol.Eap.EapType.Md5, [16, .. hash]);
+        return (await device.ExchangeAsync(relay, EapWire.EapRequest((byte)(id + 100), response, "testing123", EapWire.Attribute(md5!, Protocol.Radius.AttributeTypes.State))))!;
+    }
+
     [SkippableFact]
     public async Task AnAdvisoryMovesTheRelaysTraffic_WithNoFailedRequest()
     {
