@@ -48,6 +48,7 @@ internal static class BenchCommand
         status.SetAction((result, ct) => RunAsync(result, LoadKind.Status, 1812, o => o, ct));
         command.Subcommands.Add(Startup());
         command.Subcommands.Add(Tacacs());
+        command.Subcommands.Add(Eap());
         command.Subcommands.Add(FailoverCommand.CreateBench());
         command.Subcommands.Add(NoiseCommand.Create());
         command.Subcommands.Add(NoiseCommand.CreateDetect());
@@ -156,6 +157,65 @@ internal static class BenchCommand
             if (report.Completed > 0 && report.Unexpected == report.Completed)
                 Console.Error.WriteLine($"forewarn: warning: every reply was {(report.Kind == "acct" ? "an error" : "a refusal")}: check the user ('{result.GetValue(user)}'), its password, the command set, or the key.");
             return report.Errors > 0 ? 1 : 0;
+        });
+        return command;
+    }
+
+    private static Command Eap()
+    {
+        var method = new Option<string>("--method") { Description = "peap (PEAPv0/EAP-MSCHAPv2) or tls (EAP-TLS)", DefaultValueFactory = _ => "peap" };
+        var user = new Option<string>("--user") { Description = "User name (EAP-TLS: the identity)", DefaultValueFactory = _ => "user1" };
+        var password = new Option<string>("--password") { Description = "The user's password (PEAP)", DefaultValueFactory = _ => "password" };
+        var certificate = new Option<string?>("--certificate") { Description = "EAP-TLS: the client certificate (PEM), e.g. from forewarn certs client" };
+        var key = new Option<string?>("--key") { Description = "EAP-TLS: the client certificate's key (PEM)" };
+        var tls = new Option<string>("--tls") { Description = "TLS version the peer offers: 1.2 or 1.3", DefaultValueFactory = _ => "1.2" };
+        var command = new Command("eap", "Whole EAP authentications (PEAP-MSCHAPv2 or EAP-TLS) with a built-in supplicant, each checked to Access-Accept and matching MPPE keys")
+        {
+            method, Server, Secret, user, password, certificate, key, tls, Outstanding, Duration, Warmup, Timeout, ServerPid, Json,
+        };
+        command.SetAction(async (result, cancellationToken) =>
+        {
+            var kind = result.GetValue(method)!.ToLowerInvariant() switch
+            {
+                "peap" or "peap-mschapv2" => (EapLoadMethod?)EapLoadMethod.PeapMsChapV2,
+                "tls" or "eap-tls" => EapLoadMethod.Tls,
+                _ => null,
+            };
+            if (kind is null)
+                return CommonOptions.Fail("--method must be peap or tls.");
+            if (result.GetValue(tls) is not ("1.2" or "1.3"))
+                return CommonOptions.Fail("--tls must be 1.2 or 1.3.");
+            if (kind == EapLoadMethod.Tls && (result.GetValue(certificate) is not { } file || !File.Exists(file) || result.GetValue(key) is not { } keyFile || !File.Exists(keyFile)))
+                return CommonOptions.Fail("EAP-TLS needs --certificate and --key, existing PEM files (forewarn certs client NAME writes them).");
+            if (!TryParseEndpoint(result.GetValue(Server)!, 1812, out var endpoint))
+                return CommonOptions.Fail($"--server '{result.GetValue(Server)}' is not host:port.");
+            var report = await new EapLoad(new EapLoadOptions
+            {
+                Server = endpoint,
+                Secret = result.GetValue(Secret)!,
+                Method = kind.Value,
+                User = result.GetValue(user)!,
+                Password = result.GetValue(password)!,
+                CertificateFile = result.GetValue(certificate),
+                KeyFile = result.GetValue(key),
+                Tls13 = result.GetValue(tls) == "1.3",
+                Outstanding = Math.Max(1, result.GetValue(Outstanding)),
+                Duration = TimeSpan.FromSeconds(result.GetValue(Duration)),
+                Warmup = TimeSpan.FromSeconds(result.GetValue(Warmup)),
+                Timeout = TimeSpan.FromSeconds(result.GetValue(Timeout)),
+                ServerPid = result.GetValue(ServerPid),
+            }).RunAsync(cancellationToken).ConfigureAwait(false);
+            if (result.GetValue(Json))
+                Console.WriteLine(JsonSerializer.Serialize(report, JsonOptions));
+            else
+            {
+                string cpu = report.ServerCpuMsPerAuthentication is { } ms ? string.Create(CultureInfo.InvariantCulture, $"; server CPU {ms} ms per authentication") : "";
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"eap {report.Method} (TLS {report.Tls}) → {endpoint}: {report.PerSecond:N1} authentications/s with {report.Outstanding} in flight, {report.Seconds} s; {report.RoundsPerAuthentication} rounds each; p50 {report.P50Ms} ms, p99 {report.P99Ms} ms; {report.Rejected} rejected, {report.Failed} failed{cpu}"));
+            }
+            if (report.Completed == 0 && report.Rejected > 0)
+                Console.Error.WriteLine("forewarn: warning: every authentication was rejected: check the user, its password or certificate, and the secret.");
+            return report.Failed > 0 ? 1 : 0;
         });
         return command;
     }

@@ -23,7 +23,7 @@ public sealed class EapTlsCredentials(IReadOnlyList<byte[]> chain, AsymmetricAlg
     public bool AllowTls12 { get; } = allowTls12;
     public bool AllowTls13 { get; } = allowTls13;
 
-    internal static readonly BcTlsCrypto Crypto = new(new SecureRandom());
+    internal static BcTlsCrypto Crypto => EapTlsCrypto.Shared;
 }
 
 /// <summary>
@@ -156,7 +156,7 @@ public sealed class TlsEngine
                 : new BcCertificate(entries);
             var offered = m_context.SecurityParameters.ClientSigAlgs;
             var algorithm = ChooseSignature(offered, tls13) ?? throw new TlsFatalAlert(AlertDescription.handshake_failure, "no signature algorithm in common with the client");
-            return new Signer(certificate, credentials.Key, algorithm);
+            return new DotNetTlsSigner(certificate, credentials.Key, algorithm);
         }
 
         private SignatureAndHashAlgorithm? ChooseSignature(IList<SignatureAndHashAlgorithm>? offered, bool tls13)
@@ -214,31 +214,31 @@ public sealed class TlsEngine
                 Failure ??= $"TLS alert {AlertDescription.GetText(alertDescription)}" + (message is null ? "" : $": {message}");
         }
     }
+}
 
-    /// <summary>Signs with the .NET key (OpenSSL underneath: several times faster than a managed RSA private operation).</summary>
-    private sealed class Signer(BcCertificate certificate, AsymmetricAlgorithm key, SignatureAndHashAlgorithm algorithm) : TlsCredentialedSigner
+/// <summary>Signs with the .NET key (OpenSSL underneath: several times faster than a managed RSA private operation). The server's, and the benchmark peer's for EAP-TLS.</summary>
+public sealed class DotNetTlsSigner(BcCertificate certificate, AsymmetricAlgorithm key, SignatureAndHashAlgorithm algorithm) : TlsCredentialedSigner
+{
+    public BcCertificate Certificate => certificate;
+    public SignatureAndHashAlgorithm SignatureAndHashAlgorithm => algorithm;
+    public TlsStreamSigner? GetStreamSigner() => null;
+
+    public byte[] GenerateRawSignature(byte[] hash)
     {
-        public BcCertificate Certificate => certificate;
-        public SignatureAndHashAlgorithm SignatureAndHashAlgorithm => algorithm;
-        public TlsStreamSigner? GetStreamSigner() => null;
-
-        public byte[] GenerateRawSignature(byte[] hash)
+        bool pss = algorithm.Hash == HashAlgorithm.Intrinsic;
+        var name = (pss ? algorithm.Signature : algorithm.Hash) switch
         {
-            bool pss = algorithm.Hash == HashAlgorithm.Intrinsic;
-            var name = (pss ? algorithm.Signature : algorithm.Hash) switch
-            {
-                HashAlgorithm.sha1 => HashAlgorithmName.SHA1,
-                HashAlgorithm.sha384 or SignatureAlgorithm.rsa_pss_rsae_sha384 => HashAlgorithmName.SHA384,
-                HashAlgorithm.sha512 or SignatureAlgorithm.rsa_pss_rsae_sha512 => HashAlgorithmName.SHA512,
-                _ => HashAlgorithmName.SHA256,
-            };
-            return key switch
-            {
-                RSA rsa => rsa.SignHash(hash, name, pss ? RSASignaturePadding.Pss : RSASignaturePadding.Pkcs1),
-                ECDsa ecdsa => ecdsa.SignHash(hash, DSASignatureFormat.Rfc3279DerSequence),
-                _ => throw new TlsFatalAlert(AlertDescription.internal_error, "unsupported key type"),
-            };
-        }
+            HashAlgorithm.sha1 => HashAlgorithmName.SHA1,
+            HashAlgorithm.sha384 or SignatureAlgorithm.rsa_pss_rsae_sha384 => HashAlgorithmName.SHA384,
+            HashAlgorithm.sha512 or SignatureAlgorithm.rsa_pss_rsae_sha512 => HashAlgorithmName.SHA512,
+            _ => HashAlgorithmName.SHA256,
+        };
+        return key switch
+        {
+            RSA rsa => rsa.SignHash(hash, name, pss ? RSASignaturePadding.Pss : RSASignaturePadding.Pkcs1),
+            ECDsa ecdsa => ecdsa.SignHash(hash, DSASignatureFormat.Rfc3279DerSequence),
+            _ => throw new TlsFatalAlert(AlertDescription.internal_error, "unsupported key type"),
+        };
     }
 }
 
