@@ -240,6 +240,38 @@ public sealed partial class EapTests(EapServerFixture fixture) : IClassFixture<E
         long after = GC.GetTotalMemory(forceFullCollection: true);
         Assert.True(after - before < 64 * 1024 * 1024, $"the heap grew by {(after - before) / 1024 / 1024} MiB");
     }
+    /// <summary>
+    /// Memory per conversation in progress: 2,000 PEAP conversations stopped just after the server's
+    /// first TLS flight (the TLS state and the unsent fragments held) cost at most 16 KiB each. The
+    /// ClientHello is a real one, from .NET's TLS client, replayed into each conversation.
+    /// </summary>
+    [SkippableFact]
+    public async Task AConversationInProgress_HoldsAtMost16KiB()
+    {
+        var clientHello = await EapWire.ClientHelloAsync();
+        using var peer = new UdpPeer();
+        const int Conversations = 2000;
+        var states = new List<byte[]>(Conversations);
+        for (int i = 0; i < Conversations; i++)
+        {
+            var start = await peer.ExchangeAsync(fixture.Server.Auth, EapWire.EapRequest((byte)i, EapWire.Identity(1, $"anonymous{i}"), "testing123"));
+            states.Add(EapWire.Attribute(start!, AttributeTypes.State)!);
+        }
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        long before = GC.GetTotalMemory(forceFullCollection: true);
+        for (int i = 0; i < Conversations; i++)
+        {
+            var hello = EapPacket.Build(EapCode.Response, 2, EapType.Peap, [0, .. clientHello]);
+            var flight = await peer.ExchangeAsync(fixture.Server.Auth, EapWire.EapRequest((byte)i, hello, "testing123", states[i]));
+            Assert.Equal(RadiusCode.AccessChallenge, (RadiusCode)flight![0]);
+            Assert.Equal(EapTlsFraming.LengthIncluded | EapTlsFraming.MoreFragments, EapWire.Attribute(flight, AttributeTypes.EapMessage)![5] & 0xC0);
+        }
+        long after = GC.GetTotalMemory(forceFullCollection: true);
+        double perConversation = (after - before) / (double)Conversations;
+        Assert.True(perConversation <= 16 * 1024, $"{perConversation:N0} octets per conversation in progress");
+    }
+
 }
 
 /// <summary>EAP inside RADIUS packets, built and read by hand for the wire-level tests.</summary>
@@ -258,6 +290,58 @@ internal static class EapWire
         if (state is not null)
             writer.Add(AttributeTypes.State, state);
         return buffer.AsSpan(0, writer.Complete(Encoding.UTF8.GetBytes(secret))).ToArray();
+    }
+
+    /// <summary>A ClientHello from .NET's own TLS client (TLS 1.2 and 1.3 offered), captured as it writes it.</summary>
+    public static async Task<byte[]> ClientHelloAsync()
+    {
+        var capture = new CaptureStream();
+        // No server ever answers: the handshake stops after the ClientHello, so no certificate is ever checked.
+        using var tls = new System.Net.Security.SslStream(capture, leaveInnerStreamOpen: true);
+        var handshake = tls.AuthenticateAsClientAsync("forewarn");
+        var hello = await capture.FirstWrite.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        capture.Close();
+        try
+        {
+            await handshake;
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or System.Security.Authentication.AuthenticationException)
+        {
+        }
+        return hello;
+    }
+
+    /// <summary>Takes the first write and then reads nothing: the handshake stops after the ClientHello.</summary>
+    private sealed class CaptureStream : Stream
+    {
+        public TaskCompletionSource<byte[]> FirstWrite { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            await _closed.Task.WaitAsync(cancellationToken);
+            return 0;
+        }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => FirstWrite.TrySetResult(buffer.AsSpan(offset, count).ToArray());
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            FirstWrite.TrySetResult(buffer.ToArray());
+            return ValueTask.CompletedTask;
+        }
+        public override void Close()
+        {
+            _closed.TrySetResult();
+            base.Close();
+        }
     }
 
     public static byte[]? Attribute(byte[] packet, byte type)

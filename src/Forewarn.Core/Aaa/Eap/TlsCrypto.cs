@@ -1,5 +1,4 @@
 using System.Security.Cryptography;
-using System.Security.Cryptography.X509Certificates;
 using Org.BouncyCastle.Security;
 using Org.BouncyCastle.Tls;
 using Org.BouncyCastle.Tls.Crypto;
@@ -24,30 +23,37 @@ public sealed class EapTlsCrypto() : BcTlsCrypto(new SecureRandom())
 
     private sealed class Certificate(BcTlsCrypto crypto, byte[] encoding) : BcTlsCertificate(crypto, encoding)
     {
-        private AsymmetricAlgorithm? _key;
+        private bool IsRsa => SubjectPublicKeyInfo.Algorithm.Algorithm.Equals(Org.BouncyCastle.Asn1.Pkcs.PkcsObjectIdentifiers.RsaEncryption);
+        private bool IsEc => SubjectPublicKeyInfo.Algorithm.Algorithm.Equals(Org.BouncyCastle.Asn1.X9.X9ObjectIdentifiers.IdECPublicKey);
 
-        /// <summary>The public key, as .NET reads it from the certificate (null for key types left to BouncyCastle).</summary>
-        private AsymmetricAlgorithm? Key()
+        /// <summary>A fresh .NET key from the certificate's SubjectPublicKeyInfo (the verifier disposes it).</summary>
+        private AsymmetricAlgorithm NewKey()
         {
-            if (_key is not null)
-                return _key;
-            using var certificate = X509CertificateLoader.LoadCertificate(GetEncoded());
-            _key = (AsymmetricAlgorithm?)certificate.GetRSAPublicKey() ?? certificate.GetECDsaPublicKey();
-            return _key;
+            AsymmetricAlgorithm key = IsRsa ? RSA.Create() : ECDsa.Create();
+            try
+            {
+                key.ImportSubjectPublicKeyInfo(SubjectPublicKeyInfo.GetEncoded(), out _);
+                return key;
+            }
+            catch
+            {
+                key.Dispose();
+                throw;
+            }
         }
 
         /// <summary>TLS 1.2: CertificateVerify and ServerKeyExchange signatures.</summary>
         public override TlsVerifier CreateVerifier(short signatureAlgorithm)
         {
             bool rsa = signatureAlgorithm is SignatureAlgorithm.rsa or SignatureAlgorithm.rsa_pss_rsae_sha256 or SignatureAlgorithm.rsa_pss_rsae_sha384 or SignatureAlgorithm.rsa_pss_rsae_sha512;
-            if (!(rsa ? Key() is RSA : signatureAlgorithm == SignatureAlgorithm.ecdsa && Key() is ECDsa))
+            if (!(rsa ? IsRsa : signatureAlgorithm == SignatureAlgorithm.ecdsa && IsEc))
                 return base.CreateVerifier(signatureAlgorithm);
             ValidateKeyUsage(Org.BouncyCastle.Asn1.X509.KeyUsage.DigitalSignature);
             if (signatureAlgorithm == SignatureAlgorithm.rsa)
                 ValidateRsa_Pkcs1();
             else if (rsa)
                 ValidateRsa_Pss_Rsae();
-            return new Verifier(Key()!);
+            return new Verifier(NewKey());
         }
 
         /// <summary>TLS 1.3: CertificateVerify by signature scheme.</summary>
@@ -62,12 +68,12 @@ public sealed class EapTlsCrypto() : BcTlsCrypto(new SecureRandom())
                 SignatureScheme.ecdsa_secp384r1_sha384 => (HashAlgorithmName.SHA384, false),
                 _ => (default(HashAlgorithmName), false),
             };
-            if (hash == default || (pss ? Key() is not RSA : Key() is not ECDsa))
+            if (hash == default || !(pss ? IsRsa : IsEc))
                 return base.CreateVerifier(signatureScheme);
             ValidateKeyUsage(Org.BouncyCastle.Asn1.X509.KeyUsage.DigitalSignature);
             if (pss)
                 ValidateRsa_Pss_Rsae();
-            return new Verifier(Key()!).For(hash, pss);
+            return new Verifier(NewKey()).For(hash, pss);
         }
     }
 
@@ -148,6 +154,10 @@ public sealed class EapTlsCrypto() : BcTlsCrypto(new SecureRandom())
             catch (CryptographicException)
             {
                 return false;
+            }
+            finally
+            {
+                key.Dispose();
             }
         }
     }

@@ -24,6 +24,11 @@ public sealed class EapTlsCredentials(IReadOnlyList<byte[]> chain, AsymmetricAlg
     public bool AllowTls13 { get; } = allowTls13;
 
     internal static BcTlsCrypto Crypto => EapTlsCrypto.Shared;
+
+    private TlsCertificate[]? _parsed;
+
+    /// <summary>The chain as BouncyCastle's certificates, parsed once (they are immutable): a handshake neither parses it again nor holds a copy.</summary>
+    internal TlsCertificate[] Parsed => _parsed ??= Chain.Select(der => Crypto.CreateCertificate(der)).ToArray();
 }
 
 /// <summary>
@@ -51,8 +56,8 @@ public sealed class TlsEngine
     public bool IsTls13 => TlsUtilities.IsTlsV13(_server.Context.ServerVersion);
     public string Version => _server.Context.ServerVersion?.ToString() ?? "TLS";
 
-    /// <summary>The client's validated certificate (leaf), when one was requested and given.</summary>
-    public X509Certificate2? ClientCertificate => _server.ClientCertificate;
+    /// <summary>The client's validated certificate (its subject and the names it may stand for), when one was requested and given.</summary>
+    public ClientIdentity? ClientCertificate => _server.ClientCertificate;
 
     /// <summary>Why the handshake failed, in words for the log: an alert we raised or one the peer sent.</summary>
     public string? Failure => _server.Failure;
@@ -117,7 +122,7 @@ public sealed class TlsEngine
         }
 
         public TlsServerContext Context => m_context;
-        public X509Certificate2? ClientCertificate { get; private set; }
+        public ClientIdentity? ClientCertificate { get; private set; }
         public string? Failure { get; set; }
 
         private bool IsEcdsa => credentials.Key is ECDsa;
@@ -150,7 +155,7 @@ public sealed class TlsEngine
         public override TlsCredentials GetCredentials()
         {
             bool tls13 = TlsUtilities.IsTlsV13(m_context.ServerVersion);
-            var entries = credentials.Chain.Select(der => Crypto.CreateCertificate(der)).ToArray();
+            var entries = credentials.Parsed;
             var certificate = tls13
                 ? new BcCertificate(TlsUtilities.EmptyBytes, entries.Select(c => new CertificateEntry(c, null)).ToArray())
                 : new BcCertificate(entries);
@@ -189,11 +194,20 @@ public sealed class TlsEngine
             if (clientCertificate is null || clientCertificate.IsEmpty)
                 throw Fail(AlertDescription.certificate_required, "the client sent no certificate");
             var chain = new X509Certificate2[clientCertificate.Length];
-            for (int i = 0; i < chain.Length; i++)
-                chain[i] = X509CertificateLoader.LoadCertificate(clientCertificate.GetCertificateAt(i).GetEncoded());
-            if (ClientCertificates.Validate(chain, credentials.ClientCas, DateTime.UtcNow) is { } problem)
-                throw Fail(AlertDescription.bad_certificate, $"client certificate {chain[0].Subject}: {problem}");
-            ClientCertificate = chain[0];
+            try
+            {
+                for (int i = 0; i < chain.Length; i++)
+                    chain[i] = X509CertificateLoader.LoadCertificate(clientCertificate.GetCertificateAt(i).GetEncoded());
+                if (ClientCertificates.Validate(chain, credentials.ClientCas, DateTime.UtcNow) is { } problem)
+                    throw Fail(AlertDescription.bad_certificate, $"client certificate {chain[0].Subject}: {problem}");
+                ClientCertificate = new ClientIdentity(chain[0].Subject, ClientCertificates.Identities(chain[0]).ToList());
+            }
+            finally
+            {
+                // Undisposed, each certificate waits for the finalizer thread: measured, as much CPU as the handshake's own work.
+                foreach (var certificate in chain)
+                    certificate?.Dispose();
+            }
         }
 
         private TlsFatalAlert Fail(short alert, string reason)
@@ -242,6 +256,9 @@ public sealed class DotNetTlsSigner(BcCertificate certificate, AsymmetricAlgorit
     }
 }
 
+/// <summary>A validated client certificate, kept as text once the handshake has checked it.</summary>
+public sealed record ClientIdentity(string Subject, IReadOnlyList<string> Names);
+
 /// <summary>Validation of a client certificate chain against the configured CAs (no system roots).</summary>
 public static class ClientCertificates
 {
@@ -258,9 +275,30 @@ public static class ClientCertificates
         builder.ChainPolicy.VerificationTime = now;
         for (int i = 1; i < chain.Count; i++)
             builder.ChainPolicy.ExtraStore.Add(chain[i]);
-        if (builder.Build(chain[0]))
-            return null;
-        var status = builder.ChainStatus.Select(s => s.StatusInformation.Trim()).Where(s => s.Length > 0).Distinct();
-        return string.Join("; ", status) is { Length: > 0 } text ? text : "not issued by a configured CA";
+        try
+        {
+            if (builder.Build(chain[0]))
+                return null;
+            var status = builder.ChainStatus.Select(s => s.StatusInformation.Trim()).Where(s => s.Length > 0).Distinct();
+            return string.Join("; ", status) is { Length: > 0 } text ? text : "not issued by a configured CA";
+        }
+        finally
+        {
+            // The chain's elements are new certificate objects (equal to, never the same as, the ones given): each is disposed, or the finalizer thread does it at a high price.
+            foreach (var element in builder.ChainElements)
+            {
+                if (!chain.Any(c => ReferenceEquals(c, element.Certificate)) && !cas.Any(c => ReferenceEquals(c, element.Certificate)))
+                    element.Certificate.Dispose();
+            }
+        }
+    }
+
+    /// <summary>The names a certificate may stand for: its subject's common name, then its e-mail address.</summary>
+    public static IEnumerable<string> Identities(X509Certificate2 certificate)
+    {
+        if (certificate.GetNameInfo(X509NameType.SimpleName, false) is { Length: > 0 } commonName)
+            yield return commonName;
+        if (certificate.GetNameInfo(X509NameType.EmailName, false) is { Length: > 0 } email)
+            yield return email;
     }
 }

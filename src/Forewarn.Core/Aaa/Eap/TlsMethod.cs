@@ -56,6 +56,7 @@ public abstract class TlsMethod : EapMethod
             return MethodStep.Request([Version]);
         var records = _incoming.ToArray();
         _incoming.Clear();
+        _incoming.Capacity = 0;
         _expected = -1;
         Tls ??= new TlsEngine(context.Settings.Tls!, RequestClientCertificate, KeyRequests);
         if (!Tls.Offer(records))

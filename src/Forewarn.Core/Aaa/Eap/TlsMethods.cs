@@ -33,7 +33,7 @@ public sealed class TlsAuthMethod : TlsMethod
     {
         if (!Tls!.HandshakeComplete || Tls.ClientCertificate is not { } certificate)
             return MethodStep.Fail("EAP-TLS: acknowledged before the handshake completed");
-        foreach (string name in Identities(certificate))
+        foreach (string name in certificate.Names)
         {
             var (user, group) = await context.Credentials.FindAsync(context.Client.Name, name, cancellationToken).ConfigureAwait(false);
             if (user is not null)
@@ -41,19 +41,10 @@ public sealed class TlsAuthMethod : TlsMethod
         }
         if (context.Settings.CertificateGroup is { } groupName && await context.Credentials.FindGroupAsync(groupName, cancellationToken).ConfigureAwait(false) is { } certificateGroup)
         {
-            var member = new UserRecord(Identities(certificate).FirstOrDefault() ?? certificate.Subject, AuthMethods.EapTls, new Credential(null, null, null), groupName, [], []);
+            var member = new UserRecord(certificate.Names.Count > 0 ? certificate.Names[0] : certificate.Subject, AuthMethods.EapTls, new Credential(null, null, null), groupName, [], []);
             return Succeed(member, certificateGroup);
         }
         return MethodStep.Fail($"EAP-TLS: no user for the certificate of {certificate.Subject}");
-    }
-
-    /// <summary>The names a certificate may stand for: its subject's common name, then its e-mail addresses.</summary>
-    public static IEnumerable<string> Identities(X509Certificate2 certificate)
-    {
-        if (certificate.GetNameInfo(X509NameType.SimpleName, false) is { Length: > 0 } commonName)
-            yield return commonName;
-        if (certificate.GetNameInfo(X509NameType.EmailName, false) is { Length: > 0 } email)
-            yield return email;
     }
 }
 
