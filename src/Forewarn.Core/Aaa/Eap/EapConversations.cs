@@ -42,6 +42,9 @@ public sealed class EapConversations(TimeProvider time, int maxTotal = 65_536, i
     private long _displaced;
 
     public int Count { get { lock (_byState) return _byState.Count; } }
+
+    /// <summary>Conversations of one client in progress.</summary>
+    public int CountOf(string client) { lock (_byState) return _perClient.GetValueOrDefault(client); }
     public long Refused => Interlocked.Read(ref _refused);
     public long Displaced => Interlocked.Read(ref _displaced);
 
