@@ -41,8 +41,10 @@ public sealed class CertificateAuthority
     /// <summary>A client certificate for EAP-TLS signed by the CA: tls/clients/NAME.pem and NAME.key. The paths written.</summary>
     public (string Certificate, string Key) IssueClient(string name, int days = 825)
     {
+        if (!File.Exists(CaFile) && !File.Exists(CaKeyFile))
+            EnsureServer(Environment.MachineName);  // what the first 'serve' would make
         if (!File.Exists(CaFile) || !File.Exists(CaKeyFile))
-            throw new StartupException($"there is no Forewarn CA in '{Directory}' yet: start 'forewarn serve' once with this data directory, or give your own CA.");
+            throw new StartupException($"the Forewarn CA in '{Directory}' is incomplete (ca.pem or ca.key is missing): restore it, or remove the folder to make a new CA.");
         if (name.Length == 0 || name.IndexOfAny(['/', '\\', '\0']) >= 0 || name is "." or "..")
             throw new StartupException($"'{name}' cannot be a certificate name (no slashes).");
         using var ca = X509Certificate2.CreateFromPemFile(CaFile, CaKeyFile);
