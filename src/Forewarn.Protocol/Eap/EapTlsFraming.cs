@@ -14,8 +14,12 @@ public static class EapTlsFraming
     public const byte Start = 0x20;
     public const byte VersionMask = 0x07;
 
-    /// <summary>A TLS message reassembled from fragments is refused past this size (a 64 KiB handshake flight is already generous).</summary>
-    public const int MaxMessageLength = 128 * 1024;
+    /// <summary>
+    /// A TLS message reassembled from fragments is refused past this size: a client's flight with a
+    /// long certificate chain is a few KiB, and the bound (times the conversations allowed) caps what
+    /// a peer can make the server hold.
+    /// </summary>
+    public const int MaxMessageLength = 64 * 1024;
 
     public readonly ref struct Fragment(byte flags, int totalLength, ReadOnlySpan<byte> data)
     {
