@@ -28,7 +28,7 @@ public class MonitorBenchmarks : IDisposable
         var alerts = new AlertHub([], time, NullLogger<AlertHub>.Instance);
         var drill = new DrillState(time);
         IProbe[] system = [new CpuProbe(options, time), new MemoryProbe(options), new NetworkProbe(options, time), new InterfacesProbe(["lo"]), new ProcessesProbe(options)];
-        IProbe[] all = [.. system, new LatencyProbe(latency, options, time), new DropsProbe(counters, () => [new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 1812)], options, time), new DrillProbe(drill)];
+        IProbe[] all = [.. system, new LatencyProbe(latency, options, new WarmUp(options, time)), new DropsProbe(counters, () => [new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 1812)], options, time), new DrillProbe(drill)];
         _monitor = new HealthMonitor(all, options, time, alerts, drill, NullLogger<HealthMonitor>.Instance);
         _systemOnly = new HealthMonitor(system, options, time, alerts, drill, NullLogger<HealthMonitor>.Instance);
     }

@@ -118,6 +118,8 @@ public static class ServerServices
         services.AddSingleton<DrillController>();
         services.AddSingleton<SelfClient>();
         services.AddSingleton(sp => new LatencyWindow(sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<HealthOptions>().LatencyWindowSeconds));
+        services.AddSingleton(sp => new WarmUp(sp.GetRequiredService<HealthOptions>(), sp.GetRequiredService<TimeProvider>(),
+            () => sp.GetRequiredService<LatencyWindow>().Percentiles().Count));
         services.AddSingleton<SharedHttpClient>();
         services.AddSingleton<IHttpClientFactoryLite>(sp => sp.GetRequiredService<SharedHttpClient>());
         services.AddSingleton<IEnumerable<IAlertSink>>(sp => sp.GetRequiredService<HealthOptions>().AlertWebhook is null
@@ -127,7 +129,7 @@ public static class ServerServices
         services.AddSingleton(sp => new HealthMonitor(
             ProbeSet.Create(sp, sp.GetRequiredService<HealthOptions>(), sp.GetRequiredService<ForewarnOptions>(), sp.GetRequiredService<TimeProvider>()).ToList(),
             sp.GetRequiredService<HealthOptions>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<AlertHub>(),
-            sp.GetRequiredService<DrillState>(), sp.GetRequiredService<ILogger<HealthMonitor>>()));
+            sp.GetRequiredService<DrillState>(), sp.GetRequiredService<ILogger<HealthMonitor>>(), sp.GetRequiredService<WarmUp>()));
         services.AddSingleton(sp => new ServiceCheckLoop(sp.GetRequiredService<HealthMonitor>().Probes, sp.GetRequiredService<HealthOptions>(), sp.GetRequiredService<TimeProvider>()));
         services.AddHostedService(sp => sp.GetRequiredService<ServiceCheckLoop>());
         services.AddSingleton<HealthLoop>();

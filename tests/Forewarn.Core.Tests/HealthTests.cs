@@ -238,6 +238,43 @@ public class HealthTests
         Assert.Equal(Zone.Defer, Hold(m, 0.1, 5));       // after the warm-up the score counts
     }
 
+    /// <summary>
+    /// A fleet that arrives just after the warm-up time: the zone holds until the request path has
+    /// answered enough requests to be compiled, then the score counts. A quiet server's warm-up ends
+    /// at the cap. Once over, it stays over.
+    /// </summary>
+    [Fact]
+    public void Warmup_EndsWhenTheRequestPathHasBeenExercised_NotByTimeAlone()
+    {
+        long recent = 0;
+        var options = new HealthOptions { WarmupSeconds = 5, WarmupRequests = 200, WarmupMaxSeconds = 60, ForecastHorizonSeconds = 0 };
+        var warmUp = new WarmUp(options, _time, () => recent);
+        var m = new HealthMonitor([_load, _store, _log], options, _time, _alerts, new DrillState(_time), NullLogger<HealthMonitor>.Instance, warmUp);
+        Assert.Equal(Zone.Accept, Hold(m, 1, 6));
+        recent = 150;                                    // the fleet arrives: first requests pay for the JIT
+        Assert.Equal(Zone.Accept, Hold(m, 0.05, 3));
+        Assert.False(warmUp.IsOver);
+        recent = 400;                                    // the path has been exercised
+        Assert.Equal(Zone.Defer, Hold(m, 0.05, 5));
+        recent = 0;
+        Assert.True(warmUp.IsOver);
+
+        // The readings of the warm-up do not outlive it: a server that scored 0 while its JIT worked and
+        // 1.0 from the first warm tick stays in Accept (the persisted, sustained score starts afresh).
+        long fresh = 0;
+        var warmUp2 = new WarmUp(options, _time, () => fresh);
+        var m2 = new HealthMonitor([_load, _store, _log], options, _time, _alerts, new DrillState(_time), NullLogger<HealthMonitor>.Instance, warmUp2);
+        Assert.Equal(Zone.Accept, Hold(m2, 0, 6));
+        fresh = 500;
+        Assert.Equal(Zone.Accept, Hold(m2, 1, 3));
+
+        var quiet = new WarmUp(options, _time, () => 0);
+        _time.Advance(TimeSpan.FromSeconds(59));
+        Assert.False(quiet.IsOver);
+        _time.Advance(TimeSpan.FromSeconds(2));
+        Assert.True(quiet.IsOver);
+    }
+
     [Fact]
     public void ScoreDrill_RampsTheSyntheticProbe()
     {

@@ -45,7 +45,7 @@ public sealed partial class HealthMonitor : IDisposable
     private readonly DrillState _drill;
     private readonly ILogger _logger;
     private readonly ScoreFunction _score;
-    private readonly TrendForecaster _forecast;
+    private TrendForecaster _forecast;
     private readonly ZoneMachine[] _zones;
     private readonly Queue<ZoneChange> _changes = new();
     private readonly Lock _lock = new();
@@ -57,8 +57,12 @@ public sealed partial class HealthMonitor : IDisposable
     private readonly TickTrace? _trace;
     private HealthSnapshot? _current;
 
-    public HealthMonitor(IEnumerable<IProbe> probes, HealthOptions options, TimeProvider time, AlertHub alerts, DrillState drill, ILogger<HealthMonitor> logger)
+    private readonly WarmUp _warmUp;
+    private bool _warmSeen;
+
+    public HealthMonitor(IEnumerable<IProbe> probes, HealthOptions options, TimeProvider time, AlertHub alerts, DrillState drill, ILogger<HealthMonitor> logger, WarmUp? warmUp = null)
     {
+        _warmUp = warmUp ?? new WarmUp(options, time);
         _probes = [.. probes];
         _options = options;
         _time = time;
@@ -115,6 +119,21 @@ public sealed partial class HealthMonitor : IDisposable
 
     public HealthSnapshot Tick()
     {
+        // Read once per tick: a probe may see the warm-up end while it samples, and this tick's zone
+        // decision must then still count as warm-up (its readings predate the fresh history).
+        bool warm = _warmUp.IsOver;
+        if (!_warmSeen && warm)
+        {
+            // The history the zone reads (breach persistence, system sustain windows, the trend) starts
+            // with the warm state: readings taken while the JIT compiled the request path would
+            // otherwise hold the sustained score down past the warm-up (measured: Defer at 5 s on a
+            // fresh server whose instantaneous score was already 1.0).
+            _warmSeen = true;
+            _recentScores.Clear();
+            foreach (var window in _sustain)
+                window?.Clear();
+            _forecast = new TrendForecaster(_options);
+        }
         var samples = new ProbeSample[_probes.Length];
         for (int i = 0; i < _probes.Length; i++)
         {
@@ -164,7 +183,8 @@ public sealed partial class HealthMonitor : IDisposable
                 forced ??= sample.Kind == ProbeKind.Mandatory ? ZoneCause.MandatoryService : ZoneCause.DependentService;
         }
 
-        bool warmingUp = forced is null && _time.GetElapsedTime(_started, now).TotalSeconds < _options.WarmupSeconds;
+        // An operator's drill is meant to move the zone: it is not start-up noise.
+        bool warmingUp = forced is null && _drill.Current is null && !warm;
         foreach (var zone in warmingUp ? [] : _zones)
         {
             var change = zone.Update(sustained, predicted, forced);

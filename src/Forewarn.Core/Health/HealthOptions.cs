@@ -26,8 +26,14 @@ public sealed class HealthOptions
     /// <summary>Samples per second.</summary>
     public double SampleHz { get; set; } = 10;
 
-    /// <summary>After start, the zone follows only forced causes (drain, services down) for this long: start-up work (JIT) is not overload.</summary>
+    /// <summary>After start, the zone follows only forced causes (drain, services down) for at least this long: start-up work (JIT) is not overload.</summary>
     public double WarmupSeconds { get; set; } = 5;
+
+    /// <summary>…and until the request path has answered this many requests within the latency window, so that the JIT has compiled it (see <see cref="WarmUp"/>).</summary>
+    public int WarmupRequests { get; set; } = 200;
+
+    /// <summary>…or at most this long, for a server that stays quiet.</summary>
+    public double WarmupMaxSeconds { get; set; } = 60;
 
     public Thresholds Thresholds { get; set; } = new();
 

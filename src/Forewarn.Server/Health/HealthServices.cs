@@ -94,7 +94,7 @@ internal static class ProbeSet
         T Get<T>() where T : notnull => (T)sp.GetService(typeof(T))!;
         yield return new WorkersProbe(Get<WorkerPool>(), time);
         yield return new QueueProbe(Get<WorkerPool>(), options);
-        yield return new LatencyProbe(Get<LatencyWindow>(), options, time);
+        yield return new LatencyProbe(Get<LatencyWindow>(), options, Get<Core.Health.WarmUp>());
         yield return new SlowWorkProbe(Get<Core.Aaa.SlowWork>(), Get<Core.Aaa.SlowWorkOptions>());
         yield return new DropsProbe(Get<ServerCounters>(), () => Get<RadiusServer>().Endpoints.Select(e => e.Endpoint), options, time);
         yield return new CpuProbe(options, time);

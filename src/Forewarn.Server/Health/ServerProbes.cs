@@ -91,11 +91,11 @@ public sealed class SlowWorkProbe(Core.Aaa.SlowWork pool, Core.Aaa.SlowWorkOptio
 /// figure is the p99, but never one that fewer than three requests reach (with n requests, the
 /// quantile 1 − 3/n up to p99): one slow request is an anecdote, not a breach. Fewer than
 /// <see cref="HealthOptions.LatencyMinimumRequests"/> requests are no evidence at all. When warm-up
-/// ends the window is emptied: the first requests after start pay for JIT compilation, not for load.
+/// ends (<see cref="WarmUp"/>) the window is emptied: the first requests after start pay for JIT
+/// compilation, not for load.
 /// </summary>
-public sealed class LatencyProbe(LatencyWindow window, HealthOptions options, TimeProvider time) : IProbe
+public sealed class LatencyProbe(LatencyWindow window, HealthOptions options, WarmUp warmUp) : IProbe
 {
-    private readonly long _started = time.GetTimestamp();
     private bool _warm;
 
     public string Name => "latency";
@@ -106,7 +106,7 @@ public sealed class LatencyProbe(LatencyWindow window, HealthOptions options, Ti
 
     public ProbeSample Sample()
     {
-        if (!_warm && time.GetElapsedTime(_started).TotalSeconds >= options.WarmupSeconds)
+        if (!_warm && warmUp.IsOver)
         {
             _warm = true;
             window.Reset();
