@@ -185,9 +185,11 @@ public sealed partial class HealthMonitor : IDisposable
 
         // An operator's drill is meant to move the zone: it is not start-up noise.
         bool warmingUp = forced is null && _drill.Current is null && !warm;
-        foreach (var zone in warmingUp ? [] : _zones)
+        foreach (var zone in _zones)
         {
-            var change = zone.Update(sustained, predicted, forced);
+            // During warm-up the score counts as full health: only forced causes move the zone, and it
+            // comes back when they end (a drain and resume on a quiet, fresh server).
+            var change = warmingUp ? zone.Update(1, 1, null) : zone.Update(sustained, predicted, forced);
             if (change is null)
                 continue;
             lock (_lock)

@@ -29,8 +29,8 @@ public sealed class HealthOptions
     /// <summary>After start, the zone follows only forced causes (drain, services down) for at least this long: start-up work (JIT) is not overload.</summary>
     public double WarmupSeconds { get; set; } = 5;
 
-    /// <summary>…and until the request path has answered this many requests within the latency window, so that the JIT has compiled it (see <see cref="WarmUp"/>).</summary>
-    public int WarmupRequests { get; set; } = 200;
+    /// <summary>…and, when above 0, until the request path has answered this many requests within the latency window (see <see cref="WarmUp"/>). Off by default: a lightly used server would otherwise ignore a real degradation for up to <see cref="WarmupMaxSeconds"/> after start.</summary>
+    public int WarmupRequests { get; set; }
 
     /// <summary>…or at most this long, for a server that stays quiet.</summary>
     public double WarmupMaxSeconds { get; set; } = 60;

@@ -22,7 +22,7 @@ public sealed class WarmUp(HealthOptions options, TimeProvider time, Func<long>?
             double elapsed = time.GetElapsedTime(_started).TotalSeconds;
             if (elapsed < options.WarmupSeconds)
                 return false;
-            if (recentRequests is null || elapsed >= options.WarmupMaxSeconds || recentRequests() >= options.WarmupRequests)
+            if (recentRequests is null || options.WarmupRequests <= 0 || elapsed >= options.WarmupMaxSeconds || recentRequests() >= options.WarmupRequests)
                 _over = true;
             return _over;
         }
