@@ -259,10 +259,11 @@ public sealed class HealthProcessTests(Xunit.Abstractions.ITestOutputHelper outp
             hog.Dispose();
         }
         Assert.True(status.Health.Zone != Zone.Accept, $"zone {status.Health.Zone}; " + string.Join(" ", status.Health.Probes.Select(p => $"{p.Name}={p.Headroom:0.00} ({p.Detail})")));
-        // Moved by the service's own evidence: latency (or queueing) past the objective.
+        // Moved by the service's own evidence: latency, queueing or the slow-work pool's wait past its
+        // objective (which of them depends on where the hog preempts the server), not by machine CPU.
         output.WriteLine(string.Join("\n", status.Health.Probes.Select(p => $"{p.Name}={p.Headroom:0.00} ({p.Detail})")));
         var lowest = status.Health.Probes.Where(p => p.Kind == ProbeKind.Server).MinBy(p => p.Headroom)!;
-        Assert.True(lowest.Name is "latency" or "queue" or "workers", $"lowest {lowest.Name}: {lowest.Detail}");
+        Assert.True(lowest.Name is "latency" or "queue" or "workers" or "slow-work", $"lowest {lowest.Name}: {lowest.Detail}");
         var recovered = await server.WaitForAsync(s => s.Health.Zone == Zone.Accept, TimeSpan.FromSeconds(30));
         Assert.Equal(Zone.Accept, recovered.Health.Zone);
     }
