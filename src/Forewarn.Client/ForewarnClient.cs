@@ -31,13 +31,47 @@ public sealed class ClientOptions
     public TimeSpan StatusServerInterval { get; set; } = TimeSpan.FromSeconds(5);
     /// <summary>Invitations are taken up at a random moment within this, so that clients do not stampede back.</summary>
     public TimeSpan ReturnJitter { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// An Access-Request its server has not answered by the server's response deadline (from measured
+    /// round trips, <see cref="RoundTripEstimator"/>) is sent to the best alternate as well; the first
+    /// valid answer wins. Accounting is never hedged (two servers would each store it), nor is a round
+    /// of an EAP conversation in progress (only its server knows the State).
+    /// </summary>
+    public bool Hedging { get; set; } = true;
+    /// <summary>The response deadline is never shorter than this (nor longer than <see cref="Timeout"/>).</summary>
+    public TimeSpan MinDeadline { get; set; } = TimeSpan.FromMilliseconds(200);
+    /// <summary>Hedges allowed per request sent, and how many may be saved up.</summary>
+    public double HedgeShare { get; set; } = 0.1;
+    public double HedgeBurst { get; set; } = 5;
+    /// <summary>A server that misses this many deadlines in a row, with no answer between, is suspected: new requests go elsewhere at once.</summary>
+    public int SuspectAfter { get; set; } = 3;
+    /// <summary>A suspected server is first probed after this (jittered), then twice as far apart each time it stays silent ...</summary>
+    public TimeSpan ProbeInterval { get; set; } = TimeSpan.FromSeconds(1);
+    /// <summary>... up to this.</summary>
+    public TimeSpan MaxProbeInterval { get; set; } = TimeSpan.FromSeconds(8);
+    /// <summary>
+    /// A server this client would use that has not answered anything for this long is asked with
+    /// Status-Server, so that an idle device learns of a dead server before it needs it (zero: never).
+    /// </summary>
+    public TimeSpan KeepaliveInterval { get; set; } = TimeSpan.FromSeconds(30);
 }
 
 /// <summary>Counters of what the client saw (for metrics and tests).</summary>
 public sealed class ClientCounters
 {
     internal long _sent, _answered, _timeouts, _failovers, _invites, _refusals, _rejected, _resentInFlight, _advisoriesSent,
-        _retransmissions, _lateAnswers, _invalidAnswers, _sendErrors;
+        _retransmissions, _lateAnswers, _invalidAnswers, _sendErrors, _hedges, _hedgesWon, _missedDeadlines, _suspicions, _keepalives;
+    /// <summary>Access-Requests also sent to an alternate because their server missed its deadline.</summary>
+    public long Hedges => Interlocked.Read(ref _hedges);
+    /// <summary>Hedged requests the alternate answered first.</summary>
+    public long HedgesWon => Interlocked.Read(ref _hedgesWon);
+    /// <summary>Requests (and keepalives) not answered by their server's deadline.</summary>
+    public long MissedDeadlines => Interlocked.Read(ref _missedDeadlines);
+    /// <summary>Times a server was suspected (missed deadlines in a row).</summary>
+    public long Suspicions => Interlocked.Read(ref _suspicions);
+    /// <summary>Status-Server requests sent to keep an idle server's liveness known.</summary>
+    public long Keepalives => Interlocked.Read(ref _keepalives);
     /// <summary>Datagrams sent, retransmissions included.</summary>
     public long Sent => Interlocked.Read(ref _sent);
     /// <summary>Requests sent again after a timeout, with the same Identifier and authenticator (RFC 5080 §2.2.1).</summary>
@@ -80,8 +114,17 @@ public sealed class ForewarnClient : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly List<Task> _loops = [];
     private readonly ConversationPins _pins;
+    private readonly HedgeBudget _budget;
 
-    internal sealed record Pending(byte[] Authenticator, PoolServer Server, TaskCompletionSource<byte[]> Done);
+    /// <summary>A request waiting for its answer: when its latest copy went out and how many copies did (Karn's rule).</summary>
+    internal sealed class Pending(byte[] authenticator, PoolServer server)
+    {
+        public byte[] Authenticator { get; } = authenticator;
+        public PoolServer Server { get; } = server;
+        public TaskCompletionSource<byte[]> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public long SentAt;
+        public int Copies;
+    }
 
     public ClientCounters Counters { get; } = new();
     public ServerPool Pool => _pool;
@@ -95,11 +138,23 @@ public sealed class ForewarnClient : IAsyncDisposable
     /// <summary>Raised when a server tells the client to move (server, alternates).</summary>
     public event Action<PoolServer, IReadOnlyList<Alternate>>? MovedAway;
 
+    /// <summary>Raised when a server is suspected: it missed its deadlines in a row, and new requests go elsewhere.</summary>
+    public event Action<PoolServer>? Suspected;
+
+    /// <summary>Raised when a suspected server is used again (it invited the client back, or answered Status-Server).</summary>
+    public event Action<PoolServer>? Cleared;
+
     public ForewarnClient(ClientOptions options, IEnumerable<PoolServer> servers, TimeProvider? time = null)
     {
         _options = options;
         _time = time ?? TimeProvider.System;
         _pool = new ServerPool(servers, _time);
+        foreach (var server in _pool.Servers)
+        {
+            server.RoundTrip = new RoundTripEstimator(options.MinDeadline, options.Timeout);
+            server.LastAnswerAt = _time.GetTimestamp();
+        }
+        _budget = new HedgeBudget(options.HedgeShare, options.HedgeBurst);
         _receiver = new AdvisoryReceiver(_time, AdvisoryReceiver.DefaultWindow);
         _sequence = new AdvisorySequence(_time);
         _pins = new ConversationPins(_time, TimeSpan.FromSeconds(60));
@@ -114,8 +169,9 @@ public sealed class ForewarnClient : IAsyncDisposable
         {
             _advisory = Carriers.AdvisoryCarriers.Open(options.Carrier, new IPEndPoint(options.LocalAddress, options.AdvisoryPort));
             _loops.Add(Task.Run(ReceiveAdvisoriesAsync));
-            _loops.Add(Task.Run(ProbeLoopAsync));
         }
+        // Probes for deferred and suspected servers, and keepalives for idle ones.
+        _loops.Add(Task.Run(ProbeLoopAsync));
     }
 
     /// <summary>How many UDP source ports the client has opened (one per 256 requests outstanding to a server).</summary>
@@ -136,7 +192,7 @@ public sealed class ForewarnClient : IAsyncDisposable
         if (_pins.Find(request) is { } pinned)
         {
             // A round of a conversation in progress: to its server, whatever advisories said since (no other server knows the State).
-            var answer = await AttemptAsync(request, pinned, _options.Retries, CancellationToken.None, cancellationToken).ConfigureAwait(false);
+            var answer = await AttemptAsync(request, pinned, _options.Retries, CancellationToken.None, CancellationToken.None, cancellationToken).ConfigureAwait(false);
             if (answer is null)
             {
                 _pins.Forget(request);
@@ -149,14 +205,14 @@ public sealed class ForewarnClient : IAsyncDisposable
         var tried = new List<PoolServer>();
         while (_pool.Pick(tried) is { } server)
         {
-            var moved = _moved.GetOrAdd(server, _ => new CancellationTokenSource()).Token;
+            var moved = MovedToken(server);
             // A FAILOVER that arrived between the pick and here cancelled the token before this one: pick again.
             if (server.Deferred && HasUsableOtherThan(server, tried))
                 continue;
-            var result = await AttemptAsync(request, server, _options.Retries, moved, cancellationToken).ConfigureAwait(false);
+            var (result, hedge) = await AttemptHedgedAsync(request, server, tried, moved, cancellationToken).ConfigureAwait(false);
             if (result is not null)
             {
-                _pins.Learn(request, result.Response, server);
+                _pins.Learn(request, result.Response, result.Server);
                 return result;
             }
             if (moved.IsCancellationRequested)
@@ -167,6 +223,8 @@ public sealed class ForewarnClient : IAsyncDisposable
                 server.DeadUntil = _time.GetUtcNow() + _options.DeadTime;
             }
             tried.Add(server);
+            if (hedge is not null)
+                tried.Add(hedge);
         }
         throw new TimeoutException("No RADIUS server answered.");
     }
@@ -176,7 +234,7 @@ public sealed class ForewarnClient : IAsyncDisposable
         var now = _time.GetUtcNow();
         foreach (var other in _pool.Servers)
         {
-            if (!ReferenceEquals(other, server) && !other.Deferred && other.DeadUntil <= now && !tried.Contains(other))
+            if (!ReferenceEquals(other, server) && other.UsableAt(now) && !tried.Contains(other))
                 return true;
         }
         return false;
@@ -190,12 +248,95 @@ public sealed class ForewarnClient : IAsyncDisposable
     }
 
     /// <summary>
+    /// One request to <paramref name="server"/>, hedged: if the server has not answered by its response
+    /// deadline, the miss counts towards suspicion and an Access-Request also goes to the best alternate
+    /// (its own Identifier and authenticator there), within the hedge budget; the first valid answer
+    /// wins and the other copy is not retransmitted again (it may still be answered, which keeps the
+    /// slow server's round trips measured). Classic T × R stays the outer limit of each copy.
+    /// </summary>
+    private async Task<(Exchange? Result, PoolServer? Hedge)> AttemptHedgedAsync(RadiusRequest request, PoolServer server, List<PoolServer> tried, CancellationToken moved, CancellationToken cancellationToken)
+    {
+        _budget.Earn();
+        using var finished = new CancellationTokenSource();
+        var primary = AttemptAsync(request, server, _options.Retries, moved, finished.Token, cancellationToken);
+        using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+        {
+            var timer = Task.Delay(server.RoundTrip.Deadline, _time, deadline.Token);
+            var first = await Task.WhenAny(primary, timer).ConfigureAwait(false);
+            await deadline.CancelAsync().ConfigureAwait(false);
+            if (first == primary)
+                return (await primary.ConfigureAwait(false), null);
+        }
+        Missed(server);
+        if (!_options.Hedging || request.Code != RadiusCode.AccessRequest || moved.IsCancellationRequested)
+            return (await primary.ConfigureAwait(false), null);
+        var alternate = _pool.Pick([.. tried, server]);
+        if (alternate is null || ReferenceEquals(alternate, server) || !alternate.UsableAt(_time.GetUtcNow()) || !_budget.TrySpend())
+            return (await primary.ConfigureAwait(false), null);
+        Interlocked.Increment(ref Counters._hedges);
+        var hedge = AttemptAsync(request, alternate, _options.Retries, MovedToken(alternate), finished.Token, cancellationToken);
+        var winner = await Task.WhenAny(primary, hedge).ConfigureAwait(false);
+        var result = await winner.ConfigureAwait(false) ?? await (winner == primary ? hedge : primary).ConfigureAwait(false);
+        await finished.CancelAsync().ConfigureAwait(false);
+        if (result is not null && ReferenceEquals(result.Server, alternate))
+            Interlocked.Increment(ref Counters._hedgesWon);
+        return (result, alternate);
+    }
+
+    private CancellationToken MovedToken(PoolServer server) => _moved.GetOrAdd(server, _ => new CancellationTokenSource()).Token;
+
+    /// <summary>A deadline missed: after <see cref="ClientOptions.SuspectAfter"/> in a row the server is suspected.</summary>
+    private void Missed(PoolServer server)
+    {
+        Interlocked.Increment(ref Counters._missedDeadlines);
+        if (Interlocked.Increment(ref server._missed) < _options.SuspectAfter)
+            return;
+        lock (server)
+        {
+            if (server.Suspected)
+                return;
+            server.Suspected = true;
+            server.UnansweredProbes = 0;
+            server.ProbeAt = _time.GetUtcNow() + Jitter(_options.ProbeInterval);
+        }
+        Interlocked.Increment(ref Counters._suspicions);
+        // Requests waiting on it go elsewhere now, as on a FAILOVER.
+        WakeRequestsWaitingOn(server);
+        Suspected?.Invoke(server);
+    }
+
+    private void WakeRequestsWaitingOn(PoolServer server)
+    {
+        if (_moved.TryRemove(server, out var moved))
+        {
+            moved.Cancel();
+            moved.Dispose();
+        }
+    }
+
+    /// <summary>A suspected server is used again: it invited the client back, or (without advisories) answered Status-Server.</summary>
+    private void Clear(PoolServer server)
+    {
+        lock (server)
+        {
+            if (!server.Suspected)
+                return;
+            server.Suspected = false;
+            server.UnansweredProbes = 0;
+            if (!server.Deferred)
+                server.ProbeAt = null;
+        }
+        Cleared?.Invoke(server);
+    }
+
+    /// <summary>
     /// Sends the request to one server and retransmits it on each timeout, byte for byte — the same
     /// Identifier, the same Request Authenticator (RFC 2865 §2.5, RFC 5080 §2.2.1) — so that the server's
     /// duplicate cache answers a retransmission instead of authenticating (or storing) it again.
-    /// Null when every attempt timed out or the server told the client to move.
+    /// Null when every attempt timed out, the server told the client to move, or (<paramref name="finished"/>)
+    /// another copy was answered and the current wait ran out.
     /// </summary>
-    private async Task<Exchange?> AttemptAsync(RadiusRequest request, PoolServer server, int retries, CancellationToken moved, CancellationToken cancellationToken)
+    private async Task<Exchange?> AttemptAsync(RadiusRequest request, PoolServer server, int retries, CancellationToken moved, CancellationToken finished, CancellationToken cancellationToken, TimeSpan? fixedTimeout = null)
     {
         var target = new IPEndPoint(server.Address, request.Code == RadiusCode.AccountingRequest ? server.AcctPort : server.AuthPort);
         using var lease = await _ports.AcquireAsync(target, cancellationToken).ConfigureAwait(false);
@@ -204,23 +345,26 @@ public sealed class ForewarnClient : IAsyncDisposable
         int length = request.Encode(buffer, lease.Identifier, authenticator, server.Secret);
         if (request.Code != RadiusCode.AccessRequest && request.Code != RadiusCode.StatusServer)
             buffer.AsSpan(4, 16).CopyTo(authenticator); // Accounting: the computed Request Authenticator
-        var pending = new Pending(authenticator, server, new TaskCompletionSource<byte[]>(TaskCreationOptions.RunContinuationsAsynchronously));
+        var pending = new Pending(authenticator, server);
         var key = (target, lease.Identifier);
         // The lease makes the key ours alone until it is released below.
         lease.Port.Pending[key] = pending;
         try
         {
-            var timeout = _options.Timeout;
+            var timeout = fixedTimeout ?? _options.Timeout;
             for (int attempt = 0; attempt <= retries; attempt++)
             {
-                if (moved.IsCancellationRequested)
+                if (moved.IsCancellationRequested || finished.IsCancellationRequested)
                     return null;
                 if (attempt > 0)
                 {
                     Interlocked.Increment(ref Counters._retransmissions);
-                    timeout = NextTimeout(timeout);
+                    if (fixedTimeout is null)
+                        timeout = NextTimeout(timeout);
                 }
                 Interlocked.Increment(ref Counters._sent);
+                Volatile.Write(ref pending.SentAt, _time.GetTimestamp());
+                Interlocked.Increment(ref pending.Copies);
                 try
                 {
                     await lease.Port.Socket.SendToAsync(buffer.AsMemory(0, length), SocketFlags.None, target, cancellationToken).ConfigureAwait(false);
@@ -283,6 +427,12 @@ public sealed class ForewarnClient : IAsyncDisposable
                 Interlocked.Increment(ref Counters._invalidAnswers);
                 continue;
             }
+            // The server is alive: its deadline count starts again, and a first copy's answer is a round trip measured.
+            var server = pending.Server;
+            Interlocked.Exchange(ref server._missed, 0);
+            server.LastAnswerAt = _time.GetTimestamp();
+            if (Volatile.Read(ref pending.Copies) == 1)
+                server.RoundTrip.Add(_time.GetElapsedTime(Volatile.Read(ref pending.SentAt)));
             if (pending.Done.TrySetResult(packet.Bytes.ToArray()))
                 Interlocked.Increment(ref Counters._answered);
             else
@@ -304,7 +454,10 @@ public sealed class ForewarnClient : IAsyncDisposable
             return;
         }
         if (verdict == AdvisoryReceiver.Verdict.Accept)
-            Act(server!, message!);
+        {
+            server!.SpeaksAdvisories = true;
+            Act(server, message!);
+        }
         if (message!.Type is AdvisoryType.Failover or AdvisoryType.Invite)
             await AckAsync(server!, source, message).ConfigureAwait(false);
     }
@@ -320,21 +473,22 @@ public sealed class ForewarnClient : IAsyncDisposable
                 server.Deferred = true;
                 server.ProbeAt = message.RetryAfter > 0 ? now + Jitter(TimeSpan.FromSeconds(message.RetryAfter)) : null;
                 // Wake every request waiting on this server: they go to an alternate now, not after T.
-                if (_moved.TryRemove(server, out var moved))
-                {
-                    moved.Cancel();
-                    moved.Dispose();
-                }
+                WakeRequestsWaitingOn(server);
                 MovedAway?.Invoke(server, message.Alternates);
                 break;
             case AdvisoryType.Invite:
                 Interlocked.Increment(ref Counters._invites);
                 server.ProbeAt = null;
                 var delay = Jitter(_options.ReturnJitter);
-                _ = Task.Delay(delay, _time).ContinueWith(_ => server.Deferred = false, TaskScheduler.Default);
+                _ = Task.Delay(delay, _time).ContinueWith(_ =>
+                {
+                    server.Deferred = false;
+                    Clear(server);
+                }, TaskScheduler.Default);
                 break;
             case AdvisoryType.Refuse:
                 Interlocked.Increment(ref Counters._refusals);
+                server.UnansweredProbes = 0;
                 server.ProbeAt = now + Jitter(TimeSpan.FromSeconds(Math.Max((int)message.RetryAfter, 1)));
                 break;
         }
@@ -370,7 +524,13 @@ public sealed class ForewarnClient : IAsyncDisposable
         }
     }
 
-    /// <summary>Deferred servers with a probe time are asked, at that (jittered) time, whether the client may return.</summary>
+    /// <summary>
+    /// Every 200 ms: a deferred server with a probe time is asked (PROBE) whether the client may return;
+    /// a suspected server is probed too, further apart each time it stays silent — with PROBE when it
+    /// speaks advisories (an INVITE in answer is admission by its connection threshold), else with
+    /// Status-Server; a server this client would use that has been silent for
+    /// <see cref="ClientOptions.KeepaliveInterval"/> is asked with Status-Server.
+    /// </summary>
     private async Task ProbeLoopAsync()
     {
         using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(200), _time);
@@ -381,23 +541,105 @@ public sealed class ForewarnClient : IAsyncDisposable
                 var now = _time.GetUtcNow();
                 foreach (var server in _pool.Servers)
                 {
-                    if (!server.Deferred || server.ProbeAt is not { } at || at > now)
-                        continue;
-                    server.ProbeAt = null;
-                    await SendAdvisoryAsync(server, new IPEndPoint(server.Address, server.AdvisoryPort), new AdvisoryMessage
+                    if ((server.Deferred || server.Suspected) && server.ProbeAt is { } at && at <= now)
                     {
-                        Type = AdvisoryType.Probe,
-                        KeyId = server.Keys.CurrentId,
-                        Sequence = _sequence.Next(),
-                        Timestamp = now.ToUnixTimeMilliseconds(),
-                        Server = _options.LocalAddress,
-                        Client = server.Address,
-                    }).ConfigureAwait(false);
+                        bool advisories = _advisory is not null && server.AdvisoryPort != 0;
+                        if (server.Suspected)
+                        {
+                            // The next probe, unless this one is answered (a REFUSE sets its own time, an INVITE clears).
+                            var spacing = _options.ProbeInterval * Math.Pow(2, Math.Min(server.UnansweredProbes++, 16));
+                            server.ProbeAt = now + Jitter(spacing < _options.MaxProbeInterval ? spacing : _options.MaxProbeInterval);
+                            // A server that has never sent this client an advisory may not speak them (FreeRADIUS, say): Status-Server too.
+                            if (!server.SpeaksAdvisories)
+                                _ = StatusCheckAsync(server, advisories);
+                            if (!advisories)
+                                continue;
+                        }
+                        else
+                        {
+                            server.ProbeAt = null;
+                        }
+                        if (advisories)
+                            await ProbeAsync(server, now).ConfigureAwait(false);
+                    }
+                    else if (KeepaliveDue(server, now))
+                    {
+                        _ = KeepaliveAsync(server);
+                    }
                 }
             }
         }
         catch (OperationCanceledException)
         {
+        }
+    }
+
+    private Task ProbeAsync(PoolServer server, DateTimeOffset now) =>
+        SendAdvisoryAsync(server, new IPEndPoint(server.Address, server.AdvisoryPort), new AdvisoryMessage
+        {
+            Type = AdvisoryType.Probe,
+            KeyId = server.Keys.CurrentId,
+            Sequence = _sequence.Next(),
+            Timestamp = now.ToUnixTimeMilliseconds(),
+            Server = _options.LocalAddress,
+            Client = server.Address,
+        });
+
+    /// <summary>
+    /// A suspected server that speaks no advisories is used again as soon as it answers Status-Server.
+    /// When a PROBE went with it, the answer counts only if no advisory follows within a second: a
+    /// Forewarn server answers the PROBE (INVITE or REFUSE), and its admission decides.
+    /// </summary>
+    private async Task StatusCheckAsync(PoolServer server, bool probed)
+    {
+        try
+        {
+            if (await AttemptAsync(new RadiusRequest(RadiusCode.StatusServer), server, 0, CancellationToken.None, CancellationToken.None, _stop.Token, _options.Timeout).ConfigureAwait(false) is null)
+                return;
+            if (probed)
+                await Task.Delay(TimeSpan.FromSeconds(1), _time, _stop.Token).ConfigureAwait(false);
+            if (!server.SpeaksAdvisories)
+                Clear(server);
+        }
+        catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
+        {
+        }
+    }
+
+    /// <summary>A usable server of the best priority this client has, silent for the keepalive interval, and not being asked already.</summary>
+    private bool KeepaliveDue(PoolServer server, DateTimeOffset now)
+    {
+        if (_options.KeepaliveInterval <= TimeSpan.Zero || !server.UsableAt(now) || server.KeepaliveInFlight
+            || _time.GetElapsedTime(server.LastAnswerAt) < _options.KeepaliveInterval)
+            return false;
+        foreach (var other in _pool.Servers)
+        {
+            if (other.Priority < server.Priority && other.UsableAt(now))
+                return false;
+        }
+        return true;
+    }
+
+    /// <summary>Status-Server to an idle server, each copy timed by its deadline; unanswered ones count as missed, and suspect it as requests would.</summary>
+    private async Task KeepaliveAsync(PoolServer server)
+    {
+        server.KeepaliveInFlight = true;
+        try
+        {
+            for (int i = 0; i < Math.Max(1, _options.SuspectAfter) && !server.Suspected; i++)
+            {
+                Interlocked.Increment(ref Counters._keepalives);
+                if (await AttemptAsync(new RadiusRequest(RadiusCode.StatusServer), server, 0, CancellationToken.None, CancellationToken.None, _stop.Token, server.RoundTrip.Deadline).ConfigureAwait(false) is not null)
+                    return;
+                Missed(server);
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
+        {
+        }
+        finally
+        {
+            server.KeepaliveInFlight = false;
         }
     }
 
@@ -413,7 +655,7 @@ public sealed class ForewarnClient : IAsyncDisposable
                 {
                     if (server.DeadUntil <= _time.GetUtcNow())
                         continue;
-                    var status = await AttemptAsync(new RadiusRequest(RadiusCode.StatusServer), server, 0, CancellationToken.None, _stop.Token).ConfigureAwait(false);
+                    var status = await AttemptAsync(new RadiusRequest(RadiusCode.StatusServer), server, 0, CancellationToken.None, CancellationToken.None, _stop.Token).ConfigureAwait(false);
                     if (status is not null)
                         server.DeadUntil = DateTimeOffset.MinValue;
                 }

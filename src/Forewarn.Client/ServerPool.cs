@@ -25,13 +25,35 @@ public sealed class PoolServer(IPAddress address, int authPort, int acctPort, st
     public DateTimeOffset DeadUntil { get; internal set; }
     /// <summary>The alternates this server named, best first.</summary>
     public IReadOnlyList<Alternate> Alternates { get; internal set; } = [];
-    /// <summary>When to probe for return (after a Refuse or a Failover with Retry-After).</summary>
+    /// <summary>When to probe for return (after a Refuse or a Failover with Retry-After, and while suspected).</summary>
     public DateTimeOffset? ProbeAt { get; internal set; }
+
+    /// <summary>
+    /// Missed <see cref="ClientOptions.SuspectAfter"/> response deadlines in a row with no answer between:
+    /// new requests go to the others at once. Cleared only by the return protocol (an Invite, an answered
+    /// Status-Server for a server without advisories), never by a timer.
+    /// </summary>
+    public bool Suspected { get; internal set; }
+    /// <summary>This server's measured round trips and the response deadline they give.</summary>
+    public RoundTripEstimator RoundTrip { get; internal set; } = new(TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(5));
+    /// <summary>Deadlines missed since this server last answered.</summary>
+    public int MissedDeadlines => Volatile.Read(ref _missed);
+    internal int _missed;
+    /// <summary>How many times in a row a suspected server's probe went unanswered (spaces the next one).</summary>
+    internal int UnansweredProbes { get; set; }
+    /// <summary>When this server last answered anything (a <see cref="TimeProvider"/> timestamp).</summary>
+    internal long LastAnswerAt { get; set; }
+    internal bool KeepaliveInFlight { get; set; }
+    /// <summary>This server has sent the client a valid advisory: its return is by INVITE, not by a Status-Server answer.</summary>
+    public bool SpeaksAdvisories { get; internal set; }
+
+    /// <summary>Usable for a new request: not deferred, not suspected, not dead.</summary>
+    internal bool UsableAt(DateTimeOffset now) => !Deferred && !Suspected && DeadUntil <= now;
 
     public override string ToString() => $"{Address}:{AuthPort}";
 }
 
-/// <summary>The client's servers: lowest priority number first, weighted among equals, skipping deferred and dead ones.</summary>
+/// <summary>The client's servers: lowest priority number first, weighted among equals, skipping deferred, suspected and dead ones.</summary>
 public sealed class ServerPool(IEnumerable<PoolServer> servers, TimeProvider time)
 {
     private readonly PoolServer[] _servers = [.. servers];
@@ -67,7 +89,7 @@ public sealed class ServerPool(IEnumerable<PoolServer> servers, TimeProvider tim
                 foreach (var alternate in deferred.Alternates)
                 {
                     var candidate = Find(alternate.Address);
-                    if (candidate is null || candidate.Deferred || candidate.DeadUntil > now || exclude?.Contains(candidate) == true)
+                    if (candidate is null || !candidate.UsableAt(now) || exclude?.Contains(candidate) == true)
                         continue;
                     named.Add((candidate, alternate.Weight + 1));
                 }
@@ -124,7 +146,7 @@ public sealed class ServerPool(IEnumerable<PoolServer> servers, TimeProvider tim
     {
         foreach (var server in _servers)
         {
-            if (!server.Deferred && server.DeadUntil <= now && exclude?.Contains(server) != true)
+            if (server.UsableAt(now) && exclude?.Contains(server) != true)
                 yield return server;
         }
     }

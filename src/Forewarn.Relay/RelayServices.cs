@@ -169,7 +169,7 @@ public sealed partial class SpoolReplayer(ForewarnClient upstream, SqliteStore s
         var now = time.GetUtcNow();
         return new RelayStatus(
             [.. upstream.Pool.Servers.Select(s => new UpstreamState(s.ToString(), s.Priority, s.Deferred, s.DeadUntil > now,
-                [.. s.Alternates.Select(a => $"{a.Address}:{a.Port}")]))],
+                [.. s.Alternates.Select(a => $"{a.Address}:{a.Port}")], s.Suspected, Math.Round(s.RoundTrip.Deadline.TotalMilliseconds, 1)))],
             store.SpoolDepth(), handler.Spooled, Replayed, Interlocked.Read(ref _moves), upstream.Counters.Rejected, upstream.Counters.Timeouts);
     }
 

@@ -24,8 +24,10 @@ public enum Degradation
     SlowStore,
     /// <summary>The accounting store refuses writes (the fleet sends accounting).</summary>
     FailAccounting,
-    /// <summary>kill -9.</summary>
+    /// <summary>kill -9; healed by a restart.</summary>
     Crash,
+    /// <summary>SIGSTOP: alive, its sockets open, and silent; healed by SIGCONT.</summary>
+    Hang,
 }
 
 /// <summary>

@@ -34,12 +34,22 @@ public sealed record FailoverResult
     public double? Moved50After { get; init; }
     public double? Moved99After { get; init; }
     public double? Moved100After { get; init; }
+    /// <summary>From each device's first request after the degradation to its move: 50th and 99th percentile over devices.</summary>
+    public double? MovedAfterOwnRequest50 { get; init; }
+    public double? MovedAfterOwnRequest99 { get; init; }
 
     public long Requests { get; init; }
     public long RequestsInEvent { get; init; }
     public long Failed { get; init; }
     public long Late { get; init; }
     public double FailedOrLatePercent { get; init; }
+    /// <summary>Answered, but more than a second after they were sent.</summary>
+    public long LaterThanOneSecond { get; init; }
+    public double FailedOrLaterThanOneSecondPercent { get; init; }
+    /// <summary>The fleet's Access-Requests hedged to an alternate, its suspicions of a server, its keepalives.</summary>
+    public long Hedges { get; init; }
+    public long Suspicions { get; init; }
+    public long Keepalives { get; init; }
     /// <summary>What the degraded server sent on its own while degraded (FAILOVER, its retransmissions, reminders), per device.</summary>
     public double SignallingPerDevice { get; init; }
     /// <summary>REFUSE answers to devices' PROBEs while degraded, per device (each a PROBE/REFUSE pair the device started).</summary>

@@ -119,6 +119,9 @@ public sealed class FailoverRunner(FailoverOptions options)
             case Degradation.Crash:
                 await node.CrashAsync().ConfigureAwait(false);
                 return;
+            case Degradation.Hang:
+                await node.SignalAsync(stop: true).ConfigureAwait(false);
+                return;
             case Degradation.CpuHog:
                 await node.DrillAsync("cpu-hog", seconds, 1, cancellationToken).ConfigureAwait(false);
                 return;
@@ -144,6 +147,8 @@ public sealed class FailoverRunner(FailoverOptions options)
     {
         if (options.Degradation == Degradation.Crash)
             await node.StartAsync(cancellationToken).ConfigureAwait(false);
+        else if (options.Degradation == Degradation.Hang)
+            await node.SignalAsync(stop: false).ConfigureAwait(false);
         else
             await node.StopDrillAsync(cancellationToken).ConfigureAwait(false);
     }
@@ -279,6 +284,16 @@ public sealed class FailoverRunner(FailoverOptions options)
                 back[r.Device] = r.DoneAt - healedAt;
         }
         var movedTimes = moved.Values.Order().ToList();
+        // Each device's own delay: from its first request after the degradation to its move (a device
+        // that sends once a second cannot move before it sends; this is what the client library adds).
+        var firstSent = new Dictionary<int, double>();
+        foreach (var r in records)
+        {
+            if (r.SentAt >= degradedAt && (!firstSent.TryGetValue(r.Device, out var sent) || r.SentAt < sent))
+                firstSent[r.Device] = r.SentAt;
+        }
+        var detection = moved.Where(m => firstSent.ContainsKey(m.Key)).Select(m => Math.Max(0, m.Value + degradedAt - firstSent[m.Key])).Order().ToList();
+        double? Detection(double fraction) => detection.Count == 0 ? null : Math.Round(detection[Math.Min(detection.Count - 1, (int)Math.Ceiling(fraction * detection.Count) - 1)], 3);
         double? MovedAt(double fraction)
         {
             int needed = (int)Math.Ceiling(fraction * options.Devices);
@@ -287,6 +302,7 @@ public sealed class FailoverRunner(FailoverOptions options)
 
         var inEvent = records.Where(r => r.SentAt >= degradedAt - timeout).ToList();
         long failed = inEvent.Count(r => r.Server < 0), late = inEvent.Count(r => r.Server >= 0 && r.DoneAt - r.SentAt > timeout);
+        long laterThanOne = inEvent.Count(r => r.Server >= 0 && r.DoneAt - r.SentAt > 1);
         var firstLate = records.Where(r => r.SentAt >= degradedAt - timeout && (r.Server < 0 || r.DoneAt - r.SentAt > timeout))
             .Select(r => (double?)(r.SentAt + timeout - degradedAt)).Min();
 
@@ -332,11 +348,18 @@ public sealed class FailoverRunner(FailoverOptions options)
             Moved50After = MovedAt(0.5),
             Moved99After = MovedAt(0.99),
             Moved100After = MovedAt(1.0),
+            MovedAfterOwnRequest50 = Detection(0.5),
+            MovedAfterOwnRequest99 = Detection(0.99),
             Requests = records.Count,
             RequestsInEvent = inEvent.Count,
             Failed = failed,
             Late = late,
             FailedOrLatePercent = inEvent.Count == 0 ? 0 : Math.Round(100.0 * (failed + late) / inEvent.Count, 3),
+            LaterThanOneSecond = laterThanOne,
+            FailedOrLaterThanOneSecondPercent = inEvent.Count == 0 ? 0 : Math.Round(100.0 * (failed + laterThanOne) / inEvent.Count, 3),
+            Hedges = fleet.Clients.Sum(c => c.Counters.Hedges),
+            Suspicions = fleet.Clients.Sum(c => c.Counters.Suspicions),
+            Keepalives = fleet.Clients.Sum(c => c.Counters.Keepalives),
             SignallingPerDevice = Math.Round((sentWhileDegraded.Failovers + sentWhileDegraded.Reminders + sentWhileDegraded.Retransmissions) / (double)options.Devices, 3),
             RefusalsWhileDegradedPerDevice = Math.Round(sentWhileDegraded.Refusals / (double)options.Devices, 3),
             AllAdvisoriesPerDevice = Math.Round((serverAdvisories.Sent + clientAdvisories) / (double)options.Devices, 3),

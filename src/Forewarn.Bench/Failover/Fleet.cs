@@ -47,6 +47,10 @@ public sealed class Fleet : IAsyncDisposable
                 DeadTime = options.DeadTime,
                 StatusServerInterval = options.Profile == "rfc5080" ? TimeSpan.FromSeconds(5) : TimeSpan.Zero,
                 ReturnJitter = TimeSpan.FromSeconds(2),
+                // Classic devices are classic: no hedging, no suspicion, no keepalives.
+                Hedging = advisories,
+                SuspectAfter = advisories ? 3 : int.MaxValue,
+                KeepaliveInterval = advisories ? TimeSpan.FromSeconds(30) : TimeSpan.Zero,
             }, servers));
             int device = i;
             _clients[i].MovedAway += (server, _) =>

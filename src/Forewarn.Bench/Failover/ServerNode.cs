@@ -200,6 +200,16 @@ public sealed class ServerNode : IAsyncDisposable
         using var response = await _http.DeleteAsync(url + "/api/drill", cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>SIGSTOP (<paramref name="stop"/>) or SIGCONT: the process keeps its sockets, and the kernel keeps queueing datagrams for it.</summary>
+    public async Task SignalAsync(bool stop)
+    {
+        if (ProcessId is not int pid)
+            return;
+        using var kill = Process.Start(new ProcessStartInfo("kill", [stop ? "-STOP" : "-CONT", pid.ToString(CultureInfo.InvariantCulture)]) { UseShellExecute = false })
+            ?? throw new InvalidOperationException("could not run kill");
+        await kill.WaitForExitAsync().ConfigureAwait(false);
+    }
+
     /// <summary>kill -9: no shutdown at all.</summary>
     public async Task CrashAsync()
     {

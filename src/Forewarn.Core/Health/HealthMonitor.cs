@@ -59,6 +59,7 @@ public sealed partial class HealthMonitor : IDisposable
 
     private readonly WarmUp _warmUp;
     private bool _warmSeen;
+    private long _lastTickAt;
 
     public HealthMonitor(IEnumerable<IProbe> probes, HealthOptions options, TimeProvider time, AlertHub alerts, DrillState drill, ILogger<HealthMonitor> logger, WarmUp? warmUp = null)
     {
@@ -119,6 +120,16 @@ public sealed partial class HealthMonitor : IDisposable
 
     public HealthSnapshot Tick()
     {
+        long tickAt = _time.GetTimestamp();
+        if (_lastTickAt != 0 && _options.StallSeconds > 0 && _time.GetElapsedTime(_lastTickAt, tickAt).TotalSeconds >= _options.StallSeconds)
+        {
+            double stalled = _time.GetElapsedTime(_lastTickAt, tickAt).TotalSeconds;
+            LogStall(_logger, stalled);
+            _alerts.Raise(AlertSeverity.Warning, "monitor", $"the server stalled for {stalled:0.#} s (stopped, paused or starved): warming up again before the score counts");
+            _warmUp.Restart();
+            _warmSeen = false;
+        }
+        _lastTickAt = tickAt;
         // Read once per tick: a probe may see the warm-up end while it samples, and this tick's zone
         // decision must then still count as warm-up (its readings predate the fresh history).
         bool warm = _warmUp.IsOver;
@@ -227,6 +238,9 @@ public sealed partial class HealthMonitor : IDisposable
     }
 
     public void Dispose() => _trace?.Dispose();
+
+    [LoggerMessage(EventId = 401, Level = LogLevel.Warning, Message = "The monitor's samples stopped for {Seconds:0.#} s (the process was stopped, paused or starved); warming up again")]
+    private static partial void LogStall(ILogger logger, double seconds);
 
     [LoggerMessage(EventId = 400, Level = LogLevel.Warning, Message = "Zone of class {Class}: {From} -> {To} ({Cause}; score {Score:0.000}, predicted {Predicted:0.000})")]
     private static partial void LogZoneChange(ILogger logger, string @class, Zone from, Zone to, ZoneCause cause, double score, double predicted);

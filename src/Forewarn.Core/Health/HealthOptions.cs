@@ -35,6 +35,13 @@ public sealed class HealthOptions
     /// <summary>…or at most this long, for a server that stays quiet.</summary>
     public double WarmupMaxSeconds { get; set; } = 60;
 
+    /// <summary>
+    /// A gap this long between two of the monitor's own samples is a stall — the process stopped
+    /// (SIGSTOP), its VM paused, or it was swapped out — and the warm-up starts again: what it measures
+    /// just after (a burst of requests that waited in the sockets) is the stall's, not the load's.
+    /// </summary>
+    public double StallSeconds { get; set; } = 5;
+
     public Thresholds Thresholds { get; set; } = new();
 
     /// <summary>Thresholds for client classes (quality of service promised to a class), by class name.</summary>

@@ -16,7 +16,9 @@ namespace Forewarn.Server.Advisories;
 /// <summary>What the advisory side has done, for status and tests.</summary>
 public sealed class AdvisoryCounters
 {
-    internal long _failovers, _invites, _refusals, _reminders, _acks, _retransmissions, _givenUp, _rejected, _probes;
+    internal long _failovers, _invites, _refusals, _reminders, _acks, _retransmissions, _givenUp, _rejected, _probes, _paced;
+    /// <summary>Probes refused only because admissions were at their pace (the thresholds would have let them in).</summary>
+    public long Paced => Interlocked.Read(ref _paced);
     public long Failovers => Interlocked.Read(ref _failovers);
     public long Invites => Interlocked.Read(ref _invites);
     public long Refusals => Interlocked.Read(ref _refusals);
@@ -53,6 +55,7 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly List<Task> _loops = [];
     private readonly AdvisoryKeys? _peerKeys;
+    private readonly AdmissionGate _admission;
     private Forewarn.Client.Carriers.IAdvisoryCarrier? _carrier;
     private IPAddress _self = IPAddress.Loopback;
     // On the wildcard address (with no Advisory:Address), each client is told the address it sends to.
@@ -87,6 +90,7 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
             ? BootEpoch.Next(DataDirectory.Ensure(server.Value.DataDirectory), time)
             : (ulong)time.GetUtcNow().ToUnixTimeSeconds());
         _receiver = new AdvisoryReceiver(time, AdvisoryReceiver.DefaultWindow);
+        _admission = new AdmissionGate(time, options.InviteBatchSize, options.InviteSpacingMs, options.RefuseRetryAfterSeconds);
         if (!string.IsNullOrEmpty(options.PeerSecret))
             _peerKeys = AdvisoryKeys.FromSharedSecret(Encoding.UTF8.GetBytes(options.PeerSecret));
     }
@@ -373,13 +377,22 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
         }
     }
 
-    /// <summary>A client asks to (re)connect: admitted by the returning or new-client threshold, else refused with Retry-After.</summary>
+    /// <summary>
+    /// A client asks to (re)connect: admitted by the returning or new-client threshold, and at the
+    /// admission pace (<see cref="AdmissionGate"/>), else refused with Retry-After.
+    /// </summary>
     private async Task ProbedAsync(ActiveClient client, IPEndPoint source, IPAddress asked)
     {
         Interlocked.Increment(ref Counters._probes);
         var zone = _monitor.ZoneOf(client.Client.Class);
         bool returning = client.State == ClientState.Deferred;
         bool admitted = zone.Current != Zone.Defer && (returning ? zone.AdmitsReturning : zone.AdmitsNew);
+        int retryAfter = _options.RefuseRetryAfterSeconds;
+        if (admitted && !_admission.TryAdmit(out retryAfter))
+        {
+            admitted = false;
+            Interlocked.Increment(ref Counters._paced);
+        }
         if (admitted)
         {
             client.State = ClientState.Invited;
@@ -390,7 +403,7 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
         {
             client.State = returning ? ClientState.Deferred : client.State;
             Interlocked.Increment(ref Counters._refusals);
-            await SendAsync(client, Build(AdvisoryType.Refuse, client, AdvisoryReason.ConnectionRefused, (ushort)_options.RefuseRetryAfterSeconds, asked),
+            await SendAsync(client, Build(AdvisoryType.Refuse, client, AdvisoryReason.ConnectionRefused, (ushort)retryAfter, asked),
                 reliable: false, target: source).ConfigureAwait(false);
         }
     }

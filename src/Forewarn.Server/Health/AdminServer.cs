@@ -57,7 +57,7 @@ public sealed record TacacsSnapshot(long Connections, long OpenConnections, long
 /// <summary>What `forewarn relay status` shows: each upstream server's state, moves, and the accounting spool.</summary>
 public sealed record RelayStatus(IReadOnlyList<UpstreamState> Upstreams, long SpoolDepth, long Spooled, long Replayed, long Moves, long AdvisoriesRejected, long Timeouts);
 
-public sealed record UpstreamState(string Server, int Priority, bool Deferred, bool Dead, IReadOnlyList<string> Alternates);
+public sealed record UpstreamState(string Server, int Priority, bool Deferred, bool Dead, IReadOnlyList<string> Alternates, bool Suspected = false, double? DeadlineMs = null);
 
 /// <summary>Implemented by the relay, so that the admin API can report it.</summary>
 public interface IRelayStatusSource

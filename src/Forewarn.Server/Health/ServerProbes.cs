@@ -97,6 +97,7 @@ public sealed class SlowWorkProbe(Core.Aaa.SlowWork pool, Core.Aaa.SlowWorkOptio
 public sealed class LatencyProbe(LatencyWindow window, HealthOptions options, WarmUp warmUp) : IProbe
 {
     private bool _warm;
+    private int _generation;
 
     public string Name => "latency";
     public ProbeKind Kind => ProbeKind.Server;
@@ -106,6 +107,11 @@ public sealed class LatencyProbe(LatencyWindow window, HealthOptions options, Wa
 
     public ProbeSample Sample()
     {
+        if (warmUp.Generation != _generation)
+        {
+            _generation = warmUp.Generation;
+            _warm = false;
+        }
         if (!_warm && warmUp.IsOver)
         {
             _warm = true;
