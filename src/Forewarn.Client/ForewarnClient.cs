@@ -203,6 +203,7 @@ public sealed class ForewarnClient : IAsyncDisposable
             return answer;
         }
         var tried = new List<PoolServer>();
+        bool stayed = false;
         while (_pool.Pick(tried) is { } server)
         {
             var moved = MovedToken(server);
@@ -216,7 +217,15 @@ public sealed class ForewarnClient : IAsyncDisposable
                 return result;
             }
             if (moved.IsCancellationRequested)
+            {
                 Interlocked.Increment(ref Counters._resentInFlight);
+                // Told to move with nowhere else to go: once more to the same server rather than failing the request.
+                if (hedge is null && !stayed && !HasUsableOtherThan(server, tried))
+                {
+                    stayed = true;
+                    continue;
+                }
+            }
             else
             {
                 Interlocked.Increment(ref Counters._timeouts);
@@ -291,6 +300,9 @@ public sealed class ForewarnClient : IAsyncDisposable
         Interlocked.Increment(ref Counters._missedDeadlines);
         if (Interlocked.Increment(ref server._missed) < _options.SuspectAfter)
             return;
+        // Misses between answers from a server that is still answering are slowness (queueing behind a burst), not silence.
+        if (_time.GetElapsedTime(server.LastAnswerAt) < server.RoundTrip.Deadline)
+            return;
         lock (server)
         {
             if (server.Suspected)
@@ -300,8 +312,9 @@ public sealed class ForewarnClient : IAsyncDisposable
             server.ProbeAt = _time.GetUtcNow() + Jitter(_options.ProbeInterval);
         }
         Interlocked.Increment(ref Counters._suspicions);
-        // Requests waiting on it go elsewhere now, as on a FAILOVER.
-        WakeRequestsWaitingOn(server);
+        // Requests waiting on it go elsewhere now, as on a FAILOVER, if there is anywhere else to go.
+        if (HasUsableOtherThan(server, []))
+            WakeRequestsWaitingOn(server);
         Suspected?.Invoke(server);
     }
 

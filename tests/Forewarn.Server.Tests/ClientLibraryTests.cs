@@ -44,6 +44,9 @@ public sealed class ClientLibraryTests
                 var received = await server.ReceiveFromAsync(buffer, SocketFlags.None, new IPEndPoint(IPAddress.Any, 0), stop.Token);
                 var request = buffer.AsSpan(0, received.ReceivedBytes).ToArray();
                 Assert.Equal(DropReason.None, RadiusPacket.TryParse(request, out var packet));
+                // Held requests leave the server silent, so the client suspects it and probes with Status-Server: not part of the burst.
+                if (packet.Code == RadiusCode.StatusServer)
+                    continue;
                 Assert.True(packet.TryGetAttribute(AttributeTypes.UserName, out var name));
                 var user = Encoding.UTF8.GetString(name);
                 // No two outstanding requests share source port and Identifier (no server could tell them apart).
@@ -107,6 +110,108 @@ public sealed class ClientLibraryTests
         Assert.Equal(1, server.Counters.AccessAccepts);
         Assert.True(server.Counters.DuplicatesAnswered >= 1);
         Assert.True(client.Counters.Retransmissions >= 1);
+    }
+
+    [SkippableFact]
+    public async Task SilentServer_IsHedgedPast_Suspected_AndUsedAgainOnlyOnceItAnswers()
+    {
+        await using var alternate = await TestServer.StartAsync();
+        await alternate.AddUserAsync("alice", "wonderland");
+        // A server that is alive as a socket but answers nothing (a hang), until it is revived: then it answers Status-Server.
+        using var silent = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        silent.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        int accessRequests = 0;
+        bool revived = false;
+        using var stop = new CancellationTokenSource();
+        var serving = Task.Run(async () =>
+        {
+            var buffer = new byte[4096];
+            var answer = new byte[4096];
+            while (!stop.IsCancellationRequested)
+            {
+                var received = await silent.ReceiveFromAsync(buffer, SocketFlags.None, new IPEndPoint(IPAddress.Any, 0), stop.Token);
+                if (buffer[0] == (byte)RadiusCode.AccessRequest)
+                    Interlocked.Increment(ref accessRequests);
+                else if (buffer[0] == (byte)RadiusCode.StatusServer && Volatile.Read(ref revived))
+                {
+                    var writer = new RadiusWriter(answer, RadiusCode.AccessAccept, buffer[1]);
+                    writer.AddMessageAuthenticator();
+                    int length = writer.Complete(Secret, buffer.AsSpan(4, 16));
+                    await silent.SendToAsync(answer.AsMemory(0, length), SocketFlags.None, received.RemoteEndPoint);
+                }
+            }
+        });
+        var silentPort = ((IPEndPoint)silent.LocalEndPoint!).Port;
+        var primary = new PoolServer(IPAddress.Loopback, silentPort, silentPort, "testing123", priority: 1);
+        var backup = new PoolServer(IPAddress.Loopback, alternate.Auth.Port, alternate.Acct.Port, "testing123", priority: 2);
+        await using var client = new ForewarnClient(
+            new ClientOptions { AdvisoryPort = 0, Timeout = TimeSpan.FromSeconds(2), Retries = 3, StatusServerInterval = TimeSpan.Zero },
+            [primary, backup]);
+        var cleared = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        client.Cleared += s => { if (ReferenceEquals(s, primary)) cleared.TrySetResult(); };
+
+        // Three requests at once: none answered by its deadline (2 s before any round trip is measured), each hedged to the
+        // backup and accepted there, long before T × R (8 s); three misses in a row with the server silent suspect it.
+        var first = await Task.WhenAll(Enumerable.Range(0, 3).Select(_ => client.SendAsync(RadiusRequest.Pap("alice", "wonderland"))));
+        Assert.All(first, r => Assert.Equal((byte)RadiusCode.AccessAccept, r[0]));
+        // (the third miss suspects the server, and the request it belongs to moves rather than hedges)
+        long hedges = client.Counters.Hedges;
+        Assert.InRange(hedges, 2, 3);
+        Assert.Equal(hedges, client.Counters.HedgesWon);
+        Assert.True(primary.Suspected);
+        Assert.Equal(1, client.Counters.Suspicions);
+
+        // Suspected, it gets no more requests: they go to the backup at once.
+        int before = Volatile.Read(ref accessRequests);
+        for (int i = 0; i < 5; i++)
+            Assert.Equal((byte)RadiusCode.AccessAccept, (await client.SendAsync(RadiusRequest.Pap("alice", "wonderland")))[0]);
+        Assert.Equal(before, Volatile.Read(ref accessRequests));
+        Assert.Equal(hedges, client.Counters.Hedges);
+
+        // No timer ends the suspicion: only an answer to the client's probe (Status-Server, since it speaks no advisories).
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        Assert.True(primary.Suspected);
+        Volatile.Write(ref revived, true);
+        await cleared.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.False(primary.Suspected);
+        await stop.CancelAsync();
+    }
+
+    [SkippableFact]
+    public async Task OnlyServerSuspected_StillGetsTheRequest_AndAnswersIt()
+    {
+        // The only server goes silent long enough to be suspected, then answers: with nowhere else to go the
+        // client keeps asking it (suspicion is a preference among servers, not a refusal), and nothing fails.
+        using var server = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        server.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        var silentUntil = DateTime.UtcNow + TimeSpan.FromSeconds(2.5);
+        using var stop = new CancellationTokenSource();
+        var serving = Task.Run(async () =>
+        {
+            var buffer = new byte[4096];
+            var answer = new byte[4096];
+            while (!stop.IsCancellationRequested)
+            {
+                var received = await server.ReceiveFromAsync(buffer, SocketFlags.None, new IPEndPoint(IPAddress.Any, 0), stop.Token);
+                if (DateTime.UtcNow < silentUntil || buffer[0] != (byte)RadiusCode.AccessRequest)
+                    continue;
+                var writer = new RadiusWriter(answer, RadiusCode.AccessAccept, buffer[1]);
+                int length = writer.Complete(Secret, buffer.AsSpan(4, 16));
+                await server.SendToAsync(answer.AsMemory(0, length), SocketFlags.None, received.RemoteEndPoint);
+            }
+        });
+        var port = ((IPEndPoint)server.LocalEndPoint!).Port;
+        var only = new PoolServer(IPAddress.Loopback, port, port, "testing123");
+        await using var client = new ForewarnClient(
+            new ClientOptions { AdvisoryPort = 0, Timeout = TimeSpan.FromMilliseconds(500), MaxTimeout = TimeSpan.FromSeconds(1), Retries = 6, StatusServerInterval = TimeSpan.Zero },
+            [only]);
+
+        var answers = await Task.WhenAll(Enumerable.Range(0, 5).Select(i => client.SendAsync(RadiusRequest.Pap($"user{i}", "secret"))));
+
+        Assert.All(answers, a => Assert.Equal((byte)RadiusCode.AccessAccept, a[0]));
+        Assert.True(client.Counters.Suspicions >= 1, "silent past three deadlines, the server was suspected");
+        Assert.Equal(0, client.Counters.Timeouts);
+        await stop.CancelAsync();
     }
 
     /// <summary>A UDP relay between one client and one server that drops the first answers it carries.</summary>

@@ -42,4 +42,43 @@ public sealed class FailoverBenchTests
             Directory.Delete(options.WorkDirectory, recursive: true);
         }
     }
+
+    /// <summary>
+    /// No warning comes: server A is killed (-9, then restarted) or stopped (SIGSTOP, then SIGCONT)
+    /// under thirty devices. Each device's requests miss A's deadline and are hedged to an alternate;
+    /// three misses and the device suspects A. None may fail, every device must move, and every device
+    /// must come back — by a PROBE the restarted (or resumed) server admits, not by a timer.
+    /// </summary>
+    [SkippableTheory]
+    [InlineData(Degradation.Crash)]
+    [InlineData(Degradation.Hang)]
+    public async Task SilentFailure_MovesEveryDevice_FailsNoRequest_AndBringsThemBackByProbe(Degradation degradation)
+    {
+        var options = new FailoverOptions
+        {
+            ServerCommand = ["dotnet", Path.Combine(AppContext.BaseDirectory, "forewarn.dll")],
+            Devices = 30,
+            RatePerDevice = 2,
+            Mode = FailoverMode.Advisory,
+            Degradation = degradation,
+            BaselineSeconds = 5,
+            DegradeSeconds = 6,
+            ReturnSeconds = 40,
+            RampSeconds = 0,
+        };
+        var result = await new FailoverRunner(options).RunAsync();
+        try
+        {
+            Assert.Equal(options.Devices, result.Moved);
+            Assert.Equal(0, result.Failed);
+            Assert.Equal(0, result.Late);
+            Assert.True(result.Suspicions >= options.Devices, $"{result.Suspicions} suspicions for {options.Devices} devices");
+            Assert.True(result.Hedges > 0);
+            Assert.Equal(options.Devices, result.Returned);
+        }
+        finally
+        {
+            Directory.Delete(options.WorkDirectory, recursive: true);
+        }
+    }
 }
