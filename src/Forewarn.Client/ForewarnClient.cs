@@ -61,7 +61,9 @@ public sealed class ClientOptions
 public sealed class ClientCounters
 {
     internal long _sent, _answered, _timeouts, _failovers, _invites, _refusals, _rejected, _resentInFlight, _advisoriesSent,
-        _retransmissions, _lateAnswers, _invalidAnswers, _sendErrors, _hedges, _hedgesWon, _missedDeadlines, _suspicions, _keepalives;
+        _retransmissions, _lateAnswers, _invalidAnswers, _sendErrors, _hedges, _hedgesWon, _missedDeadlines, _suspicions, _keepalives, _peerDowns;
+    /// <summary>PeerDowns acted on: a server of the pool told this client that another one fell silent.</summary>
+    public long PeerDowns => Interlocked.Read(ref _peerDowns);
     /// <summary>Access-Requests also sent to an alternate because their server missed its deadline.</summary>
     public long Hedges => Interlocked.Read(ref _hedges);
     /// <summary>Hedged requests the alternate answered first.</summary>
@@ -303,6 +305,12 @@ public sealed class ForewarnClient : IAsyncDisposable
         // Misses between answers from a server that is still answering are slowness (queueing behind a burst), not silence.
         if (_time.GetElapsedTime(server.LastAnswerAt) < server.RoundTrip.Deadline)
             return;
+        Suspect(server);
+    }
+
+    /// <summary>New requests go elsewhere, and those waiting on it too, until an INVITE or an answered probe clears it.</summary>
+    private void Suspect(PoolServer server)
+    {
         lock (server)
         {
             if (server.Suspected)
@@ -471,7 +479,7 @@ public sealed class ForewarnClient : IAsyncDisposable
             server!.SpeaksAdvisories = true;
             Act(server, message!);
         }
-        if (message!.Type is AdvisoryType.Failover or AdvisoryType.Invite)
+        if (message!.Type is AdvisoryType.Failover or AdvisoryType.Invite or AdvisoryType.PeerDown)
             await AckAsync(server!, source, message).ConfigureAwait(false);
     }
 
@@ -488,6 +496,16 @@ public sealed class ForewarnClient : IAsyncDisposable
                 // Wake every request waiting on this server: they go to an alternate now, not after T.
                 WakeRequestsWaitingOn(server);
                 MovedAway?.Invoke(server, message.Alternates);
+                break;
+            case AdvisoryType.PeerDown:
+                // A server of this pool, signed with its own key, says another one fell silent to its peers: leave
+                // that one as if it had missed its deadlines. It can only make the client prefer the rest of its
+                // own pool, and only the silent server's INVITE (or answer) brings the client back (docs/protocol.md §6b).
+                if (message.Subject is { } subjectAddress && _pool.Find(subjectAddress) is { } subject && !ReferenceEquals(subject, server))
+                {
+                    Interlocked.Increment(ref Counters._peerDowns);
+                    Suspect(subject);
+                }
                 break;
             case AdvisoryType.Invite:
                 Interlocked.Increment(ref Counters._invites);

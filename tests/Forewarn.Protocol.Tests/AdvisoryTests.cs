@@ -76,6 +76,28 @@ public class AdvisoryTests
         Assert.Equal(FailoverVector, Encode(Failover, Key0));
     }
 
+    /// <summary>A survivor's PeerDown names the silent server; without that name it is malformed. Peer health carries a slice of its sender's clients.</summary>
+    [Fact]
+    public void PeerDown_NamesItsSubject_AndPeerHealth_CarriesClients()
+    {
+        var down = Failover with { Type = AdvisoryType.PeerDown, Reason = AdvisoryReason.PeerSilent, Server = IPAddress.Parse("127.0.0.2"), Subject = IPAddress.Parse("127.0.0.1") };
+        var buffer = new byte[AdvisoryCodec.MaxLength];
+        int length = AdvisoryCodec.Encode(down, Key0, buffer);
+        Assert.Equal(AdvisoryError.None, AdvisoryCodec.TryDecode(buffer.AsSpan(0, length), Key0, out var decoded));
+        Assert.Equal(IPAddress.Parse("127.0.0.1"), decoded!.Subject);
+        Assert.Equal(AdvisoryType.PeerDown, decoded.Type);
+
+        length = AdvisoryCodec.Encode(down with { Subject = null }, Key0, buffer);
+        Assert.Equal(AdvisoryError.Malformed, AdvisoryCodec.TryDecode(buffer.AsSpan(0, length), Key0, out _));
+
+        IPAddress[] clients = [.. Enumerable.Range(0, 100).Select(i => IPAddress.Parse($"127.3.0.{i}")), IPAddress.Parse("2001:db8::7")];
+        var health = new AdvisoryMessage { Type = AdvisoryType.PeerHealth, Sequence = 1, Timestamp = 1, Server = IPAddress.Loopback, Client = IPAddress.Loopback, Score = 1000, Clients = clients };
+        length = AdvisoryCodec.Encode(health, Key0, buffer);
+        Assert.True(length <= AdvisoryCodec.MaxLength);
+        Assert.Equal(AdvisoryError.None, AdvisoryCodec.TryDecode(buffer.AsSpan(0, length), Key0, out var decodedHealth));
+        Assert.Equal(clients, decodedHealth!.Clients);
+    }
+
     [Fact]
     public void ChangingAnyOctet_IsRejected()
     {

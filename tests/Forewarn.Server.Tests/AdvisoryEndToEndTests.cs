@@ -30,37 +30,7 @@ public sealed class AdvisoryEndToEndTests(Xunit.Abstractions.ITestOutputHelper o
     public async Task InitializeAsync()
     {
         for (int s = 0; s < ServerAddresses.Length; s++)
-        {
-            var settings = new Dictionary<string, string?>
-            {
-                ["Forewarn:Listen:0"] = ServerAddresses[s].ToString(),
-                ["Forewarn:AuthPort"] = $"{_auth}",
-                ["Forewarn:AcctPort"] = $"{_acct}",
-                ["Forewarn:Advisory:Port"] = $"{_advisory}",
-                ["Forewarn:Advisory:PeerSecret"] = "cluster-secret",
-                ["Forewarn:Advisory:InviteBatchSize"] = "25",
-                ["Forewarn:Advisory:InviteSpacingMs"] = "200",
-                ["Forewarn:Health:MinimumDwellSeconds"] = "1",
-                // Machine-wide probes read the one test machine all servers share: leave them out.
-                ["Forewarn:Health:Weights:cpu"] = "0",
-                ["Forewarn:Health:Weights:processes"] = "0",
-                ["Forewarn:Health:Weights:latency"] = "0",
-            };
-            int peer = 0;
-            for (int p = 0; p < ServerAddresses.Length; p++)
-            {
-                if (p == s)
-                    continue;
-                settings[$"Forewarn:Advisory:Peers:{peer}:Address"] = ServerAddresses[p].ToString();
-                settings[$"Forewarn:Advisory:Peers:{peer}:AuthPort"] = $"{_auth}";
-                settings[$"Forewarn:Advisory:Peers:{peer}:AdvisoryPort"] = $"{_advisory}";
-                peer++;
-            }
-            var server = await TestServer.StartAsync(settings);
-            await server.AddClientAsync(new ClientRecord("fleet", "127.1.0.0/16", FleetSecret));
-            await server.AddUserAsync("u", "pw", AuthMethods.Pap);
-            _servers.Add(server);
-        }
+            _servers.Add(await StartServerAsync(s));
         for (int i = 0; i < Clients; i++)
         {
             var address = IPAddress.Parse($"127.1.{i / 250}.{i % 250 + 1}");
@@ -71,6 +41,39 @@ public sealed class AdvisoryEndToEndTests(Xunit.Abstractions.ITestOutputHelper o
                 new PoolServer(ServerAddresses[2], _auth, _acct, FleetSecret, priority: 2, advisoryPort: _advisory),
             ]));
         }
+    }
+
+    private async Task<TestServer> StartServerAsync(int s)
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["Forewarn:Listen:0"] = ServerAddresses[s].ToString(),
+            ["Forewarn:AuthPort"] = $"{_auth}",
+            ["Forewarn:AcctPort"] = $"{_acct}",
+            ["Forewarn:Advisory:Port"] = $"{_advisory}",
+            ["Forewarn:Advisory:PeerSecret"] = "cluster-secret",
+            ["Forewarn:Advisory:InviteBatchSize"] = "25",
+            ["Forewarn:Advisory:InviteSpacingMs"] = "200",
+            ["Forewarn:Health:MinimumDwellSeconds"] = "1",
+            // Machine-wide probes read the one test machine all servers share: leave them out.
+            ["Forewarn:Health:Weights:cpu"] = "0",
+            ["Forewarn:Health:Weights:processes"] = "0",
+            ["Forewarn:Health:Weights:latency"] = "0",
+        };
+        int peer = 0;
+        for (int p = 0; p < ServerAddresses.Length; p++)
+        {
+            if (p == s)
+                continue;
+            settings[$"Forewarn:Advisory:Peers:{peer}:Address"] = ServerAddresses[p].ToString();
+            settings[$"Forewarn:Advisory:Peers:{peer}:AuthPort"] = $"{_auth}";
+            settings[$"Forewarn:Advisory:Peers:{peer}:AdvisoryPort"] = $"{_advisory}";
+            peer++;
+        }
+        var server = await TestServer.StartAsync(settings);
+        await server.AddClientAsync(new ClientRecord("fleet", "127.1.0.0/16", FleetSecret));
+        await server.AddUserAsync("u", "pw", AuthMethods.Pap);
+        return server;
     }
 
     public async Task DisposeAsync()
@@ -173,6 +176,48 @@ public sealed class AdvisoryEndToEndTests(Xunit.Abstractions.ITestOutputHelper o
         Assert.Equal(0, traffic.Late);
         Assert.Equal(traffic.Sent, traffic.Answered);
         Assert.All(_clients, c => Assert.Equal(0, c.Counters.Rejected));
+    }
+
+    [SkippableFact]
+    public async Task StoppedServer_ItsIdleClientsAreToldByTheSurvivors_AndComeBackOnlyOnItsInvite()
+    {
+        // The clients use server 1 for a few seconds, then fall idle; server 1 has told its peers who they are.
+        var traffic = new Traffic();
+        using (var stop = new CancellationTokenSource(TimeSpan.FromSeconds(3)))
+            await RunTrafficAsync(_clients, traffic, stop.Token);
+        Assert.Equal(0, traffic.Failed);
+
+        // Server 1 stops without a word. Its peers hear it no more, and within about a second they tell its
+        // clients, split between them, to leave it: no client has to send a request to find out.
+        var stoppedAt = Stopwatch.StartNew();
+        await _servers[0].DisposeAsync();
+        while (_clients.Any(c => !c.Pool.Servers[0].Suspected) && stoppedAt.Elapsed < TimeSpan.FromSeconds(10))
+            await Task.Delay(20);
+        var told = stoppedAt.Elapsed;
+        var second = _servers[1].Services.GetRequiredService<AdvisoryService>().Counters;
+        var third = _servers[2].Services.GetRequiredService<AdvisoryService>().Counters;
+        output.WriteLine($"all clients told {told.TotalMilliseconds:0} ms after the stop; PeerDowns sent {second.PeerDowns} + {third.PeerDowns}");
+        Assert.All(_clients, c => Assert.True(c.Pool.Servers[0].Suspected));
+        Assert.True(told < TimeSpan.FromSeconds(3), $"took {told}");
+        Assert.Equal(Clients, _clients.Sum(c => c.Counters.PeerDowns)); // each told once
+        Assert.Equal(Clients, second.PeerDowns + third.PeerDowns);
+        Assert.True(second.PeerDowns > 0 && third.PeerDowns > 0, "the survivors share the work");
+
+        // The next request goes straight to a survivor: no deadline waited out, nothing hedged.
+        var answers = await Task.WhenAll(_clients.Take(50).Select(c => c.SendAsync(RadiusRequest.Pap("u", "pw"))));
+        Assert.All(answers, a => Assert.Equal((byte)RadiusCode.AccessAccept, a[0]));
+        Assert.Equal(0, _clients.Sum(c => c.Counters.Hedges));
+
+        // No timer brings them back: server 1 restarted invites them, answering their probes at its admission pace.
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        Assert.All(_clients, c => Assert.True(c.Pool.Servers[0].Suspected));
+        _servers[0] = await StartServerAsync(0);
+        var restartedAt = Stopwatch.StartNew();
+        while (_clients.Any(c => c.Pool.Servers[0].Suspected) && restartedAt.Elapsed < TimeSpan.FromSeconds(40))
+            await Task.Delay(50);
+        output.WriteLine($"all back {restartedAt.Elapsed.TotalSeconds:0.0} s after the restart; invites {_servers[0].Services.GetRequiredService<AdvisoryService>().Counters.Invites}");
+        Assert.All(_clients, c => Assert.False(c.Pool.Servers[0].Suspected));
+        Assert.Equal(Clients, _clients.Sum(c => c.Counters.Invites));
     }
 
     [SkippableFact]

@@ -50,6 +50,8 @@ public sealed record FailoverResult
     public long Hedges { get; init; }
     public long Suspicions { get; init; }
     public long Keepalives { get; init; }
+    /// <summary>PeerDowns the devices acted on: a surviving server told them their server had fallen silent.</summary>
+    public long PeerDowns { get; init; }
     /// <summary>What the degraded server sent on its own while degraded (FAILOVER, its retransmissions, reminders), per device.</summary>
     public double SignallingPerDevice { get; init; }
     /// <summary>REFUSE answers to devices' PROBEs while degraded, per device (each a PROBE/REFUSE pair the device started).</summary>

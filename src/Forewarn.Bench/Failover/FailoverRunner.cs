@@ -360,6 +360,7 @@ public sealed class FailoverRunner(FailoverOptions options)
             Hedges = fleet.Clients.Sum(c => c.Counters.Hedges),
             Suspicions = fleet.Clients.Sum(c => c.Counters.Suspicions),
             Keepalives = fleet.Clients.Sum(c => c.Counters.Keepalives),
+            PeerDowns = fleet.Clients.Sum(c => c.Counters.PeerDowns),
             SignallingPerDevice = Math.Round((sentWhileDegraded.Failovers + sentWhileDegraded.Reminders + sentWhileDegraded.Retransmissions) / (double)options.Devices, 3),
             RefusalsWhileDegradedPerDevice = Math.Round(sentWhileDegraded.Refusals / (double)options.Devices, 3),
             AllAdvisoriesPerDevice = Math.Round((serverAdvisories.Sent + clientAdvisories) / (double)options.Devices, 3),

@@ -55,6 +55,8 @@ public static class AdvisoryCodec
     private const byte TlvServicePort = 5;   // port(2)
     private const byte TlvTacacsPort = 6;    // port(2): the sender's TACACS+ port
     private const byte TlvAlternateTacacs = 7; // family(1) address(4|16) port(2): the TACACS+ port of the alternate at that address
+    private const byte TlvSubject = 8;       // family(1) address(4|16): PeerDown's silent server
+    private const byte TlvPeerClient = 9;    // family(1) address(4|16): PeerHealth, one client the sender serves
 
     /// <summary>Encodes and signs; returns the octets written.</summary>
     public static int Encode(AdvisoryMessage message, ReadOnlySpan<byte> key, Span<byte> destination)
@@ -128,6 +130,18 @@ public static class AdvisoryCodec
             BinaryPrimitives.WriteUInt16BigEndian(destination[offset..], message.TacacsPort);
             offset += 2;
         }
+        if (message.Subject is { } subject)
+        {
+            destination[offset++] = TlvSubject;
+            destination[offset++] = (byte)(subject.AddressFamily == AddressFamily.InterNetwork ? 5 : 17);
+            offset += WriteAddress(subject, destination[offset..]);
+        }
+        foreach (var client in message.Clients)
+        {
+            destination[offset++] = TlvPeerClient;
+            destination[offset++] = (byte)(client.AddressFamily == AddressFamily.InterNetwork ? 5 : 17);
+            offset += WriteAddress(client, destination[offset..]);
+        }
         int total = offset + DigestLength;
         if (total > MaxLength)
             throw new InvalidOperationException($"An advisory of {total} octets exceeds {MaxLength}.");
@@ -185,6 +199,8 @@ public static class AdvisoryCodec
         ushort score = 0, servicePort = 0, tacacsPort = 0;
         var alternateTacacs = new Dictionary<IPAddress, ushort>();
         byte zone = 0;
+        IPAddress? subject = null;
+        var clients = new List<IPAddress>();
         while (offset < signed.Length)
         {
             if (signed.Length - offset < 2)
@@ -225,12 +241,26 @@ public static class AdvisoryCodec
                         return AdvisoryError.Malformed;
                     alternateTacacs[tacacsAddress!] = BinaryPrimitives.ReadUInt16BigEndian(value[tat..]);
                     break;
+                case TlvSubject:
+                    int sat = 0;
+                    if (subject is not null || !TryReadAddress(value, ref sat, out subject) || value.Length != sat)
+                        return AdvisoryError.Malformed;
+                    break;
+                case TlvPeerClient:
+                    int cat = 0;
+                    if (!TryReadAddress(value, ref cat, out var peerClient) || value.Length != cat)
+                        return AdvisoryError.Malformed;
+                    clients.Add(peerClient!);
+                    break;
                 case TlvAlternate or TlvAckedSequence or TlvScore or TlvZone or TlvServicePort or TlvTacacsPort:
                     return AdvisoryError.Malformed;
                 default:
                     break; // unknown TLVs are skipped; they were signed all the same
             }
         }
+        // A PeerDown says whom to leave, or it says nothing.
+        if ((AdvisoryType)data[3] == AdvisoryType.PeerDown && subject is null)
+            return AdvisoryError.Malformed;
         message = new AdvisoryMessage
         {
             Version = data[2],
@@ -250,6 +280,8 @@ public static class AdvisoryCodec
             Zone = zone,
             ServicePort = servicePort,
             TacacsPort = tacacsPort,
+            Subject = subject,
+            Clients = clients.Count == 0 ? Array.Empty<IPAddress>() : clients,
         };
         return AdvisoryError.None;
     }

@@ -17,6 +17,11 @@ public enum AdvisoryType : byte
     Probe = 5,
     /// <summary>Server → server: my score and zone, so that peers name only healthy alternates.</summary>
     PeerHealth = 6,
+    /// <summary>
+    /// Server → client: the server named in <see cref="AdvisoryMessage.Subject"/>, in your pool, has fallen
+    /// silent to its peers; leave it now (docs/protocol.md §6b). Sent by a surviving server, signed with its own key.
+    /// </summary>
+    PeerDown = 7,
 }
 
 /// <summary>Why a Failover was sent (docs/protocol.md §3.1).</summary>
@@ -30,6 +35,8 @@ public enum AdvisoryReason : byte
     Maintenance = 5,
     Reminder = 6,
     ConnectionRefused = 7,
+    /// <summary>PeerDown: the subject stopped sending peer health.</summary>
+    PeerSilent = 8,
 }
 
 /// <summary>
@@ -68,4 +75,8 @@ public sealed record AdvisoryMessage
     public ushort ServicePort { get; init; }
     /// <summary>PeerHealth / Invite: the TACACS+ port the sender serves (0: none).</summary>
     public ushort TacacsPort { get; init; }
+    /// <summary>PeerDown: the server the client is told to leave (not the sender).</summary>
+    public IPAddress? Subject { get; init; }
+    /// <summary>PeerHealth: a slice of the clients the sender serves, so that its peers can speak for it if it falls silent.</summary>
+    public IReadOnlyList<IPAddress> Clients { get; init; } = [];
 }

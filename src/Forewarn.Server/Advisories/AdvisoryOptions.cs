@@ -45,6 +45,14 @@ public sealed class AdvisoryOptions
     public int MaxAttempts { get; set; } = 5;
     /// <summary>A peer's health older than this is not trusted.</summary>
     public int PeerHealthStaleMs { get; set; } = 3000;
+    /// <summary>Peer health goes to each peer this often.</summary>
+    public int PeerHealthIntervalMs { get; set; } = 250;
+    /// <summary>A peer heard before and silent this long is spoken for: its clients are told to leave it (PeerDown).</summary>
+    public int PeerSilentMs { get; set; } = 1000;
+    /// <summary>Whether this server speaks for silent peers (and tells its peers which clients it serves).</summary>
+    public bool SpeakForSilentPeers { get; set; } = true;
+    /// <summary>Clients named in each peer-health message, rotating through all of them.</summary>
+    public int PeerClientsPerMessage { get; set; } = 100;
 
     public IEnumerable<string> Validate()
     {
@@ -63,6 +71,10 @@ public sealed class AdvisoryOptions
             yield return "Forewarn:Advisory:PeerSecret is needed when peers are configured.";
         if (Select.Strategy is not ("all" or "list" or "group" or "topology" or "enough"))
             yield return "Forewarn:Advisory:Select:Strategy is all, list, group, topology or enough.";
+        if (PeerHealthIntervalMs < 10 || PeerSilentMs < 2 * PeerHealthIntervalMs)
+            yield return "Forewarn:Advisory: PeerHealthIntervalMs must be at least 10 and PeerSilentMs at least twice it (a peer is not silent between two messages).";
+        if (PeerClientsPerMessage is < 0 or > 100)
+            yield return "Forewarn:Advisory:PeerClientsPerMessage is 0 to 100 (an advisory fits in 1,200 octets).";
         if (InviteBatchSize < 1 || InviteSpacingMs < 0 || MaxAttempts < 1 || RetransmitMs < 10)
             yield return "Forewarn:Advisory: batch size, spacing, attempts and retransmit interval must be positive.";
     }

@@ -16,7 +16,9 @@ namespace Forewarn.Server.Advisories;
 /// <summary>What the advisory side has done, for status and tests.</summary>
 public sealed class AdvisoryCounters
 {
-    internal long _failovers, _invites, _refusals, _reminders, _acks, _retransmissions, _givenUp, _rejected, _probes, _paced;
+    internal long _failovers, _invites, _refusals, _reminders, _acks, _retransmissions, _givenUp, _rejected, _probes, _paced, _peerDowns;
+    /// <summary>PeerDowns sent: clients of a silent peer told to leave it.</summary>
+    public long PeerDowns => Interlocked.Read(ref _peerDowns);
     /// <summary>Probes refused only because admissions were at their pace (the thresholds would have let them in).</summary>
     public long Paced => Interlocked.Read(ref _paced);
     public long Failovers => Interlocked.Read(ref _failovers);
@@ -355,6 +357,7 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
                 var peer = _options.Peers.First(p => IPAddress.Parse(p.Address).Equals(source.Address));
                 _peers[source.Address] = new PeerHealth(source.Address, message.ServicePort != 0 ? message.ServicePort : peer.AuthPort,
                     message.Score / 1000.0, (Zone)message.Zone, _time.GetTimestamp(), message.TacacsPort);
+                LearnPeerClients(source.Address, message.Clients);
                 break;
         }
     }
@@ -408,11 +411,11 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
         }
     }
 
-    /// <summary>Every 50 ms: retransmissions with backoff; every second: peer health, request rates, grace-time deferrals.</summary>
+    /// <summary>Every 50 ms: retransmissions with backoff, silent peers spoken for; every PeerHealthIntervalMs: peer health; every second: request rates, grace-time deferrals.</summary>
     private async Task HousekeepingLoopAsync()
     {
         using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(50), _time);
-        long lastSecond = 0;
+        long lastSecond = 0, lastHealth = 0;
         try
         {
             while (await timer.WaitForNextTickAsync(_stop.Token).ConfigureAwait(false))
@@ -436,11 +439,17 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
                     Interlocked.Increment(ref Counters._retransmissions);
                     await SendRawAsync(outstanding.Bytes, outstanding.Target, outstanding.From).ConfigureAwait(false);
                 }
+                if (_time.GetElapsedTime(lastHealth, now).TotalMilliseconds >= _options.PeerHealthIntervalMs)
+                {
+                    lastHealth = now;
+                    await SharePeerHealthAsync().ConfigureAwait(false);
+                }
+                await SpeakForSilentPeersAsync().ConfigureAwait(false);
                 if (_time.GetElapsedTime(lastSecond, now).TotalSeconds >= 1)
                 {
                     lastSecond = now;
                     _registry.Refresh(TimeSpan.FromMinutes(10));
-                    await SharePeerHealthAsync().ConfigureAwait(false);
+                    ForgetStalePeerClients();
                     await GraceDeferralsAsync().ConfigureAwait(false);
                 }
             }
@@ -455,6 +464,7 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
         if (_peerKeys is null || _options.Peers.Count == 0)
             return;
         var snapshot = _monitor.Current;
+        var clients = NextClientSlice();
         foreach (var peer in _options.Peers)
         {
             var address = IPAddress.Parse(peer.Address);
@@ -470,6 +480,7 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
                 Zone = (byte)snapshot.Zone,
                 ServicePort = (ushort)_radius.EndpointOf(PortKind.Authentication).Port,
                 TacacsPort = OwnTacacsPort(),
+                Clients = clients,
             };
             var buffer = new byte[AdvisoryCodec.MaxLength];
             int length = AdvisoryCodec.Encode(message, _peerKeys.Current, buffer);
