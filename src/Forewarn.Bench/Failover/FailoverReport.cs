@@ -35,7 +35,8 @@ public static class FailoverReport
             ("advisory messages per device, whole run, both ways", r => F(r.AllAdvisoriesPerDevice)),
             ("unanswered attempts per device", r => F(r.UnansweredAttemptsPerDevice)),
             ("all back after heal (s)", r => F(r.AllBackAfter) + (r.Returned < r.Devices ? $" ({r.Returned}/{r.Devices} back)" : "")),
-            ("worst score once back in Accept (connect threshold)", r => $"{F(r.WorstScoreDuringReturn)} ({F(r.ConnectThreshold)})"),
+            ("worst score once back in Accept, warm-up apart (connect threshold)", r => $"{F(r.WorstScoreDuringReturn)} ({F(r.ConnectThreshold)})"),
+            ("worst score shown while warming up (not acted on)", r => F(r.WorstScoreInWarmUp)),
             ("peak return rate / steady rate", r => F(r.PeakRateRatio)),
             ("server CPU (s, per server)", r => string.Join(" / ", r.ServerCpuSeconds.Select(c => F(c, "0.0")))),
         };

@@ -2,7 +2,7 @@ namespace Forewarn.Bench.Failover;
 
 /// <summary>One poll of the run: every server's score, forecast, zone, and the devices attached to it (whose last answer came from it).</summary>
 public sealed record TimelinePoint(double At, IReadOnlyList<double?> Score, IReadOnlyList<double?> Predicted, IReadOnlyList<string> Zone, IReadOnlyList<int> Attached,
-    double AnswersPerSecond, long Failed, long Late);
+    double AnswersPerSecond, long Failed, long Late, IReadOnlyList<bool>? WarmingUp = null);
 
 /// <summary>
 /// What a failover run measured. Times are seconds on the run's clock; "after degradation" times are
@@ -67,6 +67,8 @@ public sealed record FailoverResult
     public int Returned { get; init; }
     public double? AllBackAfter { get; init; }
     public double? WorstScoreDuringReturn { get; init; }
+    /// <summary>The lowest score the healed server showed while warming up (after a restart or a stall), which its zones do not act on.</summary>
+    public double? WorstScoreInWarmUp { get; init; }
     public double ConnectThreshold { get; init; }
     /// <summary>Peak one-second answer rate of the healed server during the return, against its rate before degradation.</summary>
     public double? PeakRateRatio { get; init; }

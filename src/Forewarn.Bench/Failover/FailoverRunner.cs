@@ -214,7 +214,8 @@ public sealed class FailoverRunner(FailoverOptions options)
                 }
                 var point = new TimelinePoint(Math.Round(now, 3),
                     samples.Select(s => s?.Score).ToList(), samples.Select(s => s?.Predicted).ToList(),
-                    samples.Select(s => s?.Zone ?? "down").ToList(), attached, rate, Interlocked.Read(ref _failed), Interlocked.Read(ref _late));
+                    samples.Select(s => s?.Zone ?? "down").ToList(), attached, rate, Interlocked.Read(ref _failed), Interlocked.Read(ref _late),
+                    samples.Select(s => s?.WarmingUp ?? false).ToList());
                 lock (_timeline)
                     _timeline.Add(point);
                 _connectThreshold = samples[0]?.ConnectThreshold ?? _connectThreshold;
@@ -323,7 +324,10 @@ public sealed class FailoverRunner(FailoverOptions options)
             timeline = [.. _timeline];
         // The return starts when the healed server is back in Accept (it invites no one before): its worst score from then on.
         double returnFrom = timeline.FirstOrDefault(p => p.At >= healedAt && p.Zone[0] == "Accept")?.At ?? endedAt;
-        var returnScores = timeline.Where(p => p.At >= returnFrom && p.Score[0] is not null).Select(p => p.Score[0]!.Value).ToList();
+        // Readings taken while the server warms up (it restarted, or it was stopped and has just resumed) are shown, not acted on: apart.
+        bool Warming(TimelinePoint p) => p.WarmingUp is { } w && w[0];
+        var returnScores = timeline.Where(p => p.At >= returnFrom && p.Score[0] is not null && !Warming(p)).Select(p => p.Score[0]!.Value).ToList();
+        var warmUpScores = timeline.Where(p => p.At >= healedAt && p.Score[0] is not null && Warming(p)).Select(p => p.Score[0]!.Value).ToList();
 
         long attempts = fleet.Clients.Sum(c => c.Counters.Sent), answers = fleet.Clients.Sum(c => c.Counters.Answered);
         long clientAdvisories = fleet.Clients.Sum(c => c.Counters.AdvisoriesSent);
@@ -370,6 +374,7 @@ public sealed class FailoverRunner(FailoverOptions options)
             Returned = back.Count,
             AllBackAfter = back.Count == options.Devices ? Math.Round(back.Values.Max(), 3) : null,
             WorstScoreDuringReturn = returnScores.Count == 0 ? null : Math.Round(returnScores.Min(), 3),
+            WorstScoreInWarmUp = warmUpScores.Count == 0 ? null : Math.Round(warmUpScores.Min(), 3),
             ConnectThreshold = _connectThreshold,
             PeakRateRatio = peak is { } p && baselineRate > 0 ? Math.Round(p / baselineRate, 3) : null,
             ServerCpuSeconds = _nodes.Select(n => Math.Round(n.CpuTime.TotalSeconds, 2)).ToList(),

@@ -7,7 +7,7 @@ using Forewarn.Bench.Load;
 namespace Forewarn.Bench.Failover;
 
 /// <summary>What one poll of a server's admin API says.</summary>
-public readonly record struct ServerSample(double Score, double Predicted, string Zone, double ConnectThreshold, int DeferredClients, long Received);
+public readonly record struct ServerSample(double Score, double Predicted, string Zone, double ConnectThreshold, int DeferredClients, long Received, bool WarmingUp = false);
 
 /// <summary>
 /// One Forewarn server of a failover run, as a process of its own (so that its CPU, workers and
@@ -146,7 +146,8 @@ public sealed class ServerNode : IAsyncDisposable
             zone.GetProperty("zone").GetString() ?? "",
             zone.GetProperty("thresholds").GetProperty("connectReturning").GetDouble(),
             deferred,
-            root.GetProperty("counters").GetProperty("received").GetInt64());
+            root.GetProperty("counters").GetProperty("received").GetInt64(),
+            health.TryGetProperty("warmingUp", out var warming) && warming.GetBoolean());
     }, null, cancellationToken);
 
     /// <summary>The zone changes the server recorded (time, to-zone, cause, forecast lead time in seconds).</summary>

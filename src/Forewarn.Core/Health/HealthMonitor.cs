@@ -24,6 +24,8 @@ public sealed record HealthSnapshot(
     IReadOnlyList<Alert> RecentAlerts)
 {
     public Zone Zone => Zones.Count > 0 ? Zones[0].Zone : Zone.Accept;
+    /// <summary>Warming up (after start or a stall): the score is shown but the zones count it as full health.</summary>
+    public bool WarmingUp { get; init; }
 }
 
 /// <summary>
@@ -220,7 +222,10 @@ public sealed partial class HealthMonitor : IDisposable
         lock (_lock)
             recent = [.. _changes];
         var snapshot = new HealthSnapshot(_time.GetUtcNow(), score, predicted, sustained, reading.Service, reading.System, reading.Strain,
-            _forecast.Trend, _options.ForecastHorizonSeconds, samples, zones, _draining, _drill.Current, recent, _alerts.Recent);
+            _forecast.Trend, _options.ForecastHorizonSeconds, samples, zones, _draining, _drill.Current, recent, _alerts.Recent)
+        {
+            WarmingUp = warmingUp,
+        };
         _current = snapshot;
         _trace?.Write(snapshot, _time.GetElapsedTime(_started, now).TotalSeconds);
         return snapshot;

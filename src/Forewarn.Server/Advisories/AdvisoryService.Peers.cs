@@ -21,6 +21,7 @@ public sealed partial class AdvisoryService
     /// <summary>Peers spoken for since they were last heard.</summary>
     private readonly ConcurrentDictionary<IPAddress, bool> _spokenFor = new();
     private int _shareCursor;
+    private PeerSilence? _silence;
 
     private const int MaxClientsPerPeer = 100_000;
     private static readonly TimeSpan PeerClientLifetime = TimeSpan.FromMinutes(2);
@@ -82,13 +83,13 @@ public sealed partial class AdvisoryService
     {
         if (!_options.SpeakForSilentPeers || _peerKeys is null)
             return;
-        long now = _time.GetTimestamp();
+        _silence ??= new PeerSilence(_time, _options.PeerSilentMs);
+        _silence.Tick();
         foreach (var peer in _peers.Values)
         {
-            var silence = _time.GetElapsedTime(peer.At, now);
-            if (silence.TotalMilliseconds < _options.PeerSilentMs || !_spokenFor.TryAdd(peer.Address, true))
+            if (!_silence.IsSilent(peer.At) || !_spokenFor.TryAdd(peer.Address, true))
                 continue;
-            await SpeakForAsync(peer.Address, silence).ConfigureAwait(false);
+            await SpeakForAsync(peer.Address, _silence.Of(peer.At)).ConfigureAwait(false);
         }
     }
 
