@@ -46,6 +46,8 @@ public sealed class ClientOptions
     public double HedgeBurst { get; set; } = 5;
     /// <summary>A server that misses this many deadlines in a row, with no answer between, is suspected: new requests go elsewhere at once.</summary>
     public int SuspectAfter { get; set; } = 3;
+    /// <summary>A request unanswered at its server's deadline is sent again to that server then, and at 2 and 4 times the deadline up to <see cref="Timeout"/> (same Identifier and bytes: its duplicate cache answers), not only after T: a lost datagram costs a deadline, not T.</summary>
+    public bool RetransmitAtDeadline { get; set; } = true;
     /// <summary>A suspected server is first probed after this (jittered), then twice as far apart each time it stays silent ...</summary>
     public TimeSpan ProbeInterval { get; set; } = TimeSpan.FromSeconds(1);
     /// <summary>... up to this.</summary>
@@ -61,7 +63,9 @@ public sealed class ClientOptions
 public sealed class ClientCounters
 {
     internal long _sent, _answered, _timeouts, _failovers, _invites, _refusals, _rejected, _resentInFlight, _advisoriesSent,
-        _retransmissions, _lateAnswers, _invalidAnswers, _sendErrors, _hedges, _hedgesWon, _missedDeadlines, _suspicions, _keepalives, _peerDowns;
+        _retransmissions, _lateAnswers, _invalidAnswers, _sendErrors, _hedges, _hedgesWon, _missedDeadlines, _suspicions, _keepalives, _peerDowns, _earlyRetransmissions;
+    /// <summary>Copies sent again to the same server at its deadline (a lost datagram recovered in a deadline, not T).</summary>
+    public long EarlyRetransmissions => Interlocked.Read(ref _earlyRetransmissions);
     /// <summary>PeerDowns acted on: a server of the pool told this client that another one fell silent.</summary>
     public long PeerDowns => Interlocked.Read(ref _peerDowns);
     /// <summary>Access-Requests also sent to an alternate because their server missed its deadline.</summary>
@@ -268,6 +272,7 @@ public sealed class ForewarnClient : IAsyncDisposable
     private async Task<(Exchange? Result, PoolServer? Hedge)> AttemptHedgedAsync(RadiusRequest request, PoolServer server, List<PoolServer> tried, CancellationToken moved, CancellationToken cancellationToken)
     {
         _budget.Earn();
+        long sentAt = _time.GetTimestamp();
         using var finished = new CancellationTokenSource();
         var primary = AttemptAsync(request, server, _options.Retries, moved, finished.Token, cancellationToken);
         using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
@@ -278,7 +283,7 @@ public sealed class ForewarnClient : IAsyncDisposable
             if (first == primary)
                 return (await primary.ConfigureAwait(false), null);
         }
-        Missed(server);
+        Missed(server, sentAt);
         if (!_options.Hedging || request.Code != RadiusCode.AccessRequest || moved.IsCancellationRequested)
             return (await primary.ConfigureAwait(false), null);
         var alternate = _pool.Pick([.. tried, server]);
@@ -297,13 +302,13 @@ public sealed class ForewarnClient : IAsyncDisposable
     private CancellationToken MovedToken(PoolServer server) => _moved.GetOrAdd(server, _ => new CancellationTokenSource()).Token;
 
     /// <summary>A deadline missed: after <see cref="ClientOptions.SuspectAfter"/> in a row the server is suspected.</summary>
-    private void Missed(PoolServer server)
+    private void Missed(PoolServer server, long sentAt)
     {
         Interlocked.Increment(ref Counters._missedDeadlines);
         if (Interlocked.Increment(ref server._missed) < _options.SuspectAfter)
             return;
-        // Misses between answers from a server that is still answering are slowness (queueing behind a burst), not silence.
-        if (_time.GetElapsedTime(server.LastAnswerAt) < server.RoundTrip.Deadline)
+        // A server that has answered anything since this request went out is slow (queueing behind a burst), not silent.
+        if (server.LastAnswerAt > sentAt)
             return;
         Suspect(server);
     }
@@ -373,6 +378,8 @@ public sealed class ForewarnClient : IAsyncDisposable
         try
         {
             var timeout = fixedTimeout ?? _options.Timeout;
+            // Early copies at the deadline (a lost datagram costs a deadline, not T), outside the retry count.
+            var early = fixedTimeout is null && _options.RetransmitAtDeadline ? server.RoundTrip.Deadline : timeout;
             for (int attempt = 0; attempt <= retries; attempt++)
             {
                 if (moved.IsCancellationRequested || finished.IsCancellationRequested)
@@ -396,6 +403,41 @@ public sealed class ForewarnClient : IAsyncDisposable
                 }
                 using var wait = CancellationTokenSource.CreateLinkedTokenSource(moved, cancellationToken);
                 wait.CancelAfter(timeout);
+                // The first transmission's T is split by the deadline, doubling (RFC 6298 §5.5): copies at the
+                // deadline, then 2 and 4 times it (at least 4 × MinDeadline apart at most), up to T. A lost datagram costs a deadline, not T.
+                var sentAt = _time.GetTimestamp();
+                var longest = early > _options.MinDeadline * 4 ? early : _options.MinDeadline * 4;
+                for (var step = early; attempt == 0 && _time.GetElapsedTime(sentAt) + step < timeout; step = step * 2 > longest ? longest : step * 2)
+                {
+                    using var first = CancellationTokenSource.CreateLinkedTokenSource(wait.Token);
+                    first.CancelAfter(step);
+                    try
+                    {
+                        return new Exchange(await pending.Done.Task.WaitAsync(first.Token).ConfigureAwait(false), authenticator, server);
+                    }
+                    catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && !wait.IsCancellationRequested)
+                    {
+                        if (moved.IsCancellationRequested || finished.IsCancellationRequested)
+                            return null;
+                        server.RoundTrip.Backoff();
+                        Interlocked.Increment(ref Counters._retransmissions);
+                        Interlocked.Increment(ref Counters._earlyRetransmissions);
+                        Interlocked.Increment(ref Counters._sent);
+                        Interlocked.Increment(ref pending.Copies);
+                        try
+                        {
+                            await lease.Port.Socket.SendToAsync(buffer.AsMemory(0, length), SocketFlags.None, target, cancellationToken).ConfigureAwait(false);
+                        }
+                        catch (SocketException)
+                        {
+                            Interlocked.Increment(ref Counters._sendErrors);
+                        }
+                    }
+                    catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                    {
+                        break;
+                    }
+                }
                 try
                 {
                     return new Exchange(await pending.Done.Task.WaitAsync(wait.Token).ConfigureAwait(false), authenticator, server);
@@ -660,9 +702,10 @@ public sealed class ForewarnClient : IAsyncDisposable
             for (int i = 0; i < Math.Max(1, _options.SuspectAfter) && !server.Suspected; i++)
             {
                 Interlocked.Increment(ref Counters._keepalives);
+                long sentAt = _time.GetTimestamp();
                 if (await AttemptAsync(new RadiusRequest(RadiusCode.StatusServer), server, 0, CancellationToken.None, CancellationToken.None, _stop.Token, server.RoundTrip.Deadline).ConfigureAwait(false) is not null)
                     return;
-                Missed(server);
+                Missed(server, sentAt);
             }
         }
         catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)

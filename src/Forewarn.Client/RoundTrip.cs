@@ -11,6 +11,7 @@ public sealed class RoundTripEstimator(TimeSpan floor, TimeSpan cap)
 {
     private readonly Lock _lock = new();
     private double _srtt = double.NaN, _rttvar;
+    private int _backoff = 1;
 
     /// <summary>Round trips measured so far.</summary>
     public long Samples { get; private set; }
@@ -41,7 +42,19 @@ public sealed class RoundTripEstimator(TimeSpan floor, TimeSpan cap)
                 _srtt = 0.875 * _srtt + 0.125 * r;
             }
             Samples++;
+            _backoff = 1;
         }
+    }
+
+    /// <summary>
+    /// A deadline ran out: the next ones are twice as long (RFC 6298 §5.5), up to four times, until a round
+    /// trip is measured again. Without it a server that became slower than its deadline would have every
+    /// request retransmitted early, and so (Karn's rule) never be measured again.
+    /// </summary>
+    public void Backoff()
+    {
+        lock (_lock)
+            _backoff = Math.Min(4, _backoff * 2);
     }
 
     /// <summary>How long to wait for this server's answer before hedging the request elsewhere.</summary>
@@ -53,7 +66,7 @@ public sealed class RoundTripEstimator(TimeSpan floor, TimeSpan cap)
             {
                 if (double.IsNaN(_srtt))
                     return cap;
-                var deadline = TimeSpan.FromSeconds(_srtt + 4 * _rttvar);
+                var deadline = TimeSpan.FromSeconds((_srtt + 4 * _rttvar) * _backoff);
                 return deadline < floor ? floor : deadline > cap ? cap : deadline;
             }
         }

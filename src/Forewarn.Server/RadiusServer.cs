@@ -30,7 +30,8 @@ public sealed class RadiusServer(
     ServerCounters counters,
     Health.LatencyWindow latency,
     TimeProvider time,
-    ILogger<RadiusServer> logger) : IHostedService, IAsyncDisposable
+    ILogger<RadiusServer> logger,
+    Core.Health.DrillState? drill = null) : IHostedService, IAsyncDisposable
 {
     /// <summary>
     /// A bound socket; <paramref name="KernelReceive"/> when datagrams are received with recvmsg (for the
@@ -173,6 +174,11 @@ public sealed class RadiusServer(
         {
             if (!Receive(listener, buffer, address, out int length, out long receivedAt, out var destination))
                 continue;
+            if (drill is not null && drill.DropNow())
+            {
+                counters.OnDrop(Protocol.Radius.DropReason.Drill);
+                continue;
+            }
             var local = destination.IsKnown ? Datagrams.DestinationOf(destination, locals) : listener.Bound;
             if (!endpoints.TryGetValue(address, out var source))
             {

@@ -3,6 +3,8 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using Forewarn.Client;
+using Forewarn.Core.Store;
+using Microsoft.Extensions.DependencyInjection;
 using Forewarn.Protocol.Radius;
 using Xunit;
 
@@ -212,6 +214,38 @@ public sealed class ClientLibraryTests
         Assert.True(client.Counters.Suspicions >= 1, "silent past three deadlines, the server was suspected");
         Assert.Equal(0, client.Counters.Timeouts);
         await stop.CancelAsync();
+    }
+
+    [SkippableFact]
+    public async Task ThirtyPercentLoss_CostsADeadline_NotT_AndNothingFails()
+    {
+        await using var server = await TestServer.StartAsync();
+        await server.AddUserAsync("alice", "wonderland", AuthMethods.Pap);
+        var port = server.Auth.Port;
+        await using var client = new ForewarnClient(
+            new ClientOptions { AdvisoryPort = 0, Timeout = TimeSpan.FromSeconds(5), Retries = 3, StatusServerInterval = TimeSpan.Zero },
+            [new PoolServer(IPAddress.Loopback, port, server.Acct.Port, "testing123")]);
+        // Round trips measured first: the deadline comes down from T to its floor.
+        for (int i = 0; i < 20; i++)
+            Assert.Equal((byte)RadiusCode.AccessAccept, (await client.SendAsync(RadiusRequest.Pap("alice", "wonderland")))[0]);
+
+        // The server's Loss drill drops 30 % of the datagrams it receives, unread: it cannot tell.
+        server.Services.GetRequiredService<Core.Health.DrillState>().Start(Core.Health.DrillKind.Loss, 120, 0.3);
+        var slowest = TimeSpan.Zero;
+        for (int i = 0; i < 100; i++)
+        {
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            Assert.Equal((byte)RadiusCode.AccessAccept, (await client.SendAsync(RadiusRequest.Pap("alice", "wonderland")))[0]);
+            if (watch.Elapsed > slowest)
+                slowest = watch.Elapsed;
+        }
+
+        long dropped = server.Counters.Dropped(DropReason.Drill);
+        Assert.True(dropped >= 10, $"{dropped} dropped"); // about 30 % of the requests and of their copies
+        Assert.True(client.Counters.EarlyRetransmissions >= dropped / 2, $"{client.Counters.EarlyRetransmissions} early copies for {dropped} losses");
+        // A loss costs a deadline: a request is later than T only if its 8 copies within T are all lost (0.3^8).
+        Assert.True(slowest < TimeSpan.FromSeconds(5), $"the slowest request took {slowest}");
+        Assert.Equal(0, client.Counters.Timeouts);
     }
 
     /// <summary>A UDP relay between one client and one server that drops the first answers it carries.</summary>

@@ -26,6 +26,8 @@ public enum Degradation
     FailAccounting,
     /// <summary>kill -9; healed by a restart.</summary>
     Crash,
+    /// <summary>30 % of the RADIUS datagrams the server receives are lost (its Loss drill): it stays healthy and cannot tell.</summary>
+    Loss,
     /// <summary>SIGSTOP: alive, its sockets open, and silent; healed by SIGCONT.</summary>
     Hang,
 }

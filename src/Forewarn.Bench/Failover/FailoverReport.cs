@@ -30,6 +30,7 @@ public static class FailoverReport
             ("answered later than 1 s", r => r.LaterThanOneSecond.ToString("N0", CultureInfo.InvariantCulture)),
             ("failed or later than 1 s (%)", r => F(r.FailedOrLaterThanOneSecondPercent)),
             ("hedged requests / suspicions / keepalives / PeerDowns from survivors (fleet)", r => FormattableString.Invariant($"{r.Hedges:N0} / {r.Suspicions:N0} / {r.Keepalives:N0} / {r.PeerDowns:N0}")),
+            ("copies sent again at the deadline (fleet)", r => FormattableString.Invariant($"{r.EarlyRetransmissions:N0}")),
             ("FAILOVER + retransmissions + reminders per device while degraded", r => F(r.SignallingPerDevice)),
             ("PROBEs refused per device while degraded", r => F(r.RefusalsWhileDegradedPerDevice)),
             ("advisory messages per device, whole run, both ways", r => F(r.AllAdvisoriesPerDevice)),

@@ -52,6 +52,8 @@ public sealed record FailoverResult
     public long Keepalives { get; init; }
     /// <summary>PeerDowns the devices acted on: a surviving server told them their server had fallen silent.</summary>
     public long PeerDowns { get; init; }
+    /// <summary>Copies the devices sent again to the same server at its deadline.</summary>
+    public long EarlyRetransmissions { get; init; }
     /// <summary>What the degraded server sent on its own while degraded (FAILOVER, its retransmissions, reminders), per device.</summary>
     public double SignallingPerDevice { get; init; }
     /// <summary>REFUSE answers to devices' PROBEs while degraded, per device (each a PROBE/REFUSE pair the device started).</summary>

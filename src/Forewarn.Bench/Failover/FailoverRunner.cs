@@ -128,6 +128,9 @@ public sealed class FailoverRunner(FailoverOptions options)
             case Degradation.FailAccounting:
                 await node.DrillAsync("fail-accounting", seconds, 1, cancellationToken).ConfigureAwait(false);
                 return;
+            case Degradation.Loss:
+                await node.DrillAsync("loss", seconds, 0.3, cancellationToken).ConfigureAwait(false);
+                return;
         }
         // Workers: lookups stall for up to 25 × 200 ms = 5 s each, every worker busy within a step.
         // Slow store: lookups grow from 5 ms to 50 ms, so the server keeps up at first, then falls behind
@@ -365,6 +368,7 @@ public sealed class FailoverRunner(FailoverOptions options)
             Suspicions = fleet.Clients.Sum(c => c.Counters.Suspicions),
             Keepalives = fleet.Clients.Sum(c => c.Counters.Keepalives),
             PeerDowns = fleet.Clients.Sum(c => c.Counters.PeerDowns),
+            EarlyRetransmissions = fleet.Clients.Sum(c => c.Counters.EarlyRetransmissions),
             SignallingPerDevice = Math.Round((sentWhileDegraded.Failovers + sentWhileDegraded.Reminders + sentWhileDegraded.Retransmissions) / (double)options.Devices, 3),
             RefusalsWhileDegradedPerDevice = Math.Round(sentWhileDegraded.Refusals / (double)options.Devices, 3),
             AllAdvisoriesPerDevice = Math.Round((serverAdvisories.Sent + clientAdvisories) / (double)options.Devices, 3),

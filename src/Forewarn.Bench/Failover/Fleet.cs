@@ -47,8 +47,9 @@ public sealed class Fleet : IAsyncDisposable
                 DeadTime = options.DeadTime,
                 StatusServerInterval = options.Profile == "rfc5080" ? TimeSpan.FromSeconds(5) : TimeSpan.Zero,
                 ReturnJitter = TimeSpan.FromSeconds(2),
-                // Classic devices are classic: no hedging, no suspicion, no keepalives.
+                // Classic devices are classic: no hedging, no early copies, no suspicion, no keepalives.
                 Hedging = advisories,
+                RetransmitAtDeadline = advisories,
                 SuspectAfter = advisories ? 3 : int.MaxValue,
                 KeepaliveInterval = advisories ? TimeSpan.FromSeconds(30) : TimeSpan.Zero,
             }, servers));

@@ -13,6 +13,8 @@ public enum DrillKind
     FailAccounting,
     /// <summary>A full, blocking, compacting garbage collection every second: the pauses a busy server's runtime makes (noise, not a degradation).</summary>
     Gc,
+    /// <summary>A share of the RADIUS datagrams the server receives (the intensity, 0–1) is dropped unread: a lossy path, which the server cannot see.</summary>
+    Loss,
 }
 
 /// <summary>The drill in force, if any, shared by the monitor and the components it degrades.</summary>
@@ -55,6 +57,9 @@ public sealed class DrillState(TimeProvider time)
 
     /// <summary>Extra delay per user lookup during a SlowStore drill (intensity 1 = 200 ms).</summary>
     public TimeSpan StoreDelay => Current is { Kind: DrillKind.SlowStore } d ? TimeSpan.FromMilliseconds(200 * d.Intensity) : TimeSpan.Zero;
+
+    /// <summary>During a Loss drill, whether to drop the datagram just received (its intensity is the share dropped).</summary>
+    public bool DropNow() => Current is { Kind: DrillKind.Loss } d && Random.Shared.NextDouble() < d.Intensity;
 }
 
 /// <summary>The synthetic probe of a Score drill: down from 1 to 0 over the first half, back up over the second.</summary>

@@ -46,4 +46,6 @@ public enum DropReason
     QueueTimeout,
     /// <summary>The request needed the slow-work pool (a PBKDF2 verification, a store lookup) and its client's queue there, or the pool's, was full.</summary>
     SlowWorkFull,
+    /// <summary>Dropped unread by a Loss drill (an operator's rehearsal of a lossy path).</summary>
+    Drill,
 }
