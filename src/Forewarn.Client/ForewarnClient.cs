@@ -379,7 +379,7 @@ public sealed class ForewarnClient : IAsyncDisposable
         {
             var timeout = fixedTimeout ?? _options.Timeout;
             // Early copies at the deadline (a lost datagram costs a deadline, not T), outside the retry count.
-            var early = fixedTimeout is null && _options.RetransmitAtDeadline ? server.RoundTrip.Deadline : timeout;
+            var early = fixedTimeout is null && _options.RetransmitAtDeadline ? server.RoundTrip.RetransmitDeadline : timeout;
             for (int attempt = 0; attempt <= retries; attempt++)
             {
                 if (moved.IsCancellationRequested || finished.IsCancellationRequested)

@@ -47,8 +47,8 @@ public sealed class RoundTripEstimator(TimeSpan floor, TimeSpan cap)
     }
 
     /// <summary>
-    /// A deadline ran out: the next ones are twice as long (RFC 6298 §5.5), up to four times, until a round
-    /// trip is measured again. Without it a server that became slower than its deadline would have every
+    /// A copy was sent again at the deadline: the next copies wait twice as long (RFC 6298 §5.5), up to four
+    /// times, until a round trip is measured again (the hedging deadline itself does not back off). Without it a server that became slower than its deadline would have every
     /// request retransmitted early, and so (Karn's rule) never be measured again.
     /// </summary>
     public void Backoff()
@@ -66,9 +66,23 @@ public sealed class RoundTripEstimator(TimeSpan floor, TimeSpan cap)
             {
                 if (double.IsNaN(_srtt))
                     return cap;
-                var deadline = TimeSpan.FromSeconds((_srtt + 4 * _rttvar) * _backoff);
+                var deadline = TimeSpan.FromSeconds(_srtt + 4 * _rttvar);
                 return deadline < floor ? floor : deadline > cap ? cap : deadline;
             }
+        }
+    }
+
+    /// <summary>When to send an unanswered request again to the same server: the deadline, backed off (<see cref="Backoff"/>) while no round trip is measured.</summary>
+    public TimeSpan RetransmitDeadline
+    {
+        get
+        {
+            var deadline = Deadline;
+            int backoff;
+            lock (_lock)
+                backoff = _backoff;
+            var backedOff = deadline * backoff;
+            return backedOff > cap ? cap : backedOff;
         }
     }
 }
