@@ -44,9 +44,9 @@ public sealed class ClientOptions
     /// <summary>Hedges allowed per request sent, and how many may be saved up.</summary>
     public double HedgeShare { get; set; } = 0.1;
     public double HedgeBurst { get; set; } = 5;
-    /// <summary>A server that misses this many deadlines in a row, with no answer between, is suspected: new requests go elsewhere at once.</summary>
+    /// <summary>A server that misses this many deadlines in a row, the last with no answer from it since its request went out, is suspected: new requests go elsewhere at once.</summary>
     public int SuspectAfter { get; set; } = 3;
-    /// <summary>A request unanswered at its server's deadline is sent again to that server then, and at 2 and 4 times the deadline up to <see cref="Timeout"/> (same Identifier and bytes: its duplicate cache answers), not only after T: a lost datagram costs a deadline, not T.</summary>
+    /// <summary>A request unanswered at its server's deadline is sent again to that server then, and at doubling intervals (at most the larger of the deadline and 4 × <see cref="MinDeadline"/>) up to <see cref="Timeout"/> (same Identifier and bytes: its duplicate cache answers), not only after T: a lost datagram costs a deadline, not T.</summary>
     public bool RetransmitAtDeadline { get; set; } = true;
     /// <summary>A suspected server is first probed after this (jittered), then twice as far apart each time it stays silent ...</summary>
     public TimeSpan ProbeInterval { get; set; } = TimeSpan.FromSeconds(1);
@@ -403,8 +403,8 @@ public sealed class ForewarnClient : IAsyncDisposable
                 }
                 using var wait = CancellationTokenSource.CreateLinkedTokenSource(moved, cancellationToken);
                 wait.CancelAfter(timeout);
-                // The first transmission's T is split by the deadline, doubling (RFC 6298 §5.5): copies at the
-                // deadline, then 2 and 4 times it (at least 4 × MinDeadline apart at most), up to T. A lost datagram costs a deadline, not T.
+                // The first transmission's T is split by the deadline, doubling (RFC 6298 §5.5): copies at the deadline, then at
+                // doubling intervals no longer than the larger of it and 4 × MinDeadline, up to T. A lost datagram costs a deadline, not T.
                 var sentAt = _time.GetTimestamp();
                 var longest = early > _options.MinDeadline * 4 ? early : _options.MinDeadline * 4;
                 for (var step = early; attempt == 0 && _time.GetElapsedTime(sentAt) + step < timeout; step = step * 2 > longest ? longest : step * 2)
