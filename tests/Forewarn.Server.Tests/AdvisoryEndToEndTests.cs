@@ -81,7 +81,16 @@ public sealed class AdvisoryEndToEndTests(Xunit.Abstractions.ITestOutputHelper o
         foreach (var client in _clients)
             await client.DisposeAsync();
         foreach (var server in _servers)
-            await server.DisposeAsync();
+        {
+            try
+            {
+                await server.DisposeAsync();
+            }
+            catch (ObjectDisposedException)
+            {
+                // server 1 of the stopped-server test, stopped there and not restarted (it failed before the restart)
+            }
+        }
     }
 
     private sealed class Traffic
@@ -203,10 +212,12 @@ public sealed class AdvisoryEndToEndTests(Xunit.Abstractions.ITestOutputHelper o
         Assert.Equal(Clients, second.PeerDowns + third.PeerDowns);
         Assert.True(second.PeerDowns > 0 && third.PeerDowns > 0, "the survivors share the work");
 
-        // The next request goes straight to a survivor: no deadline waited out, nothing hedged.
+        // The next request goes straight to a survivor: no deadline waited out, nothing hedged (hedges before the
+        // stop, a request of the traffic above past its deadline on a busy machine, are not this claim's).
+        long hedgesBefore = _clients.Sum(c => c.Counters.Hedges);
         var answers = await Task.WhenAll(_clients.Take(50).Select(c => c.SendAsync(RadiusRequest.Pap("u", "pw"))));
         Assert.All(answers, a => Assert.Equal((byte)RadiusCode.AccessAccept, a[0]));
-        Assert.Equal(0, _clients.Sum(c => c.Counters.Hedges));
+        Assert.Equal(hedgesBefore, _clients.Sum(c => c.Counters.Hedges));
 
         // No timer brings them back: server 1 restarted invites them, answering their probes at its admission pace.
         await Task.Delay(TimeSpan.FromSeconds(2));
