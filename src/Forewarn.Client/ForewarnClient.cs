@@ -372,6 +372,20 @@ public sealed class ForewarnClient : IAsyncDisposable
         if (request.Code != RadiusCode.AccessRequest && request.Code != RadiusCode.StatusServer)
             buffer.AsSpan(4, 16).CopyTo(authenticator); // Accounting: the computed Request Authenticator
         var pending = new Pending(authenticator, server);
+        // One copy of the request, byte for byte (each one counted; Karn's rule reads Copies).
+        async Task SendCopyAsync()
+        {
+            Interlocked.Increment(ref Counters._sent);
+            Interlocked.Increment(ref pending.Copies);
+            try
+            {
+                await lease.Port.Socket.SendToAsync(buffer.AsMemory(0, length), SocketFlags.None, target, cancellationToken).ConfigureAwait(false);
+            }
+            catch (SocketException)
+            {
+                Interlocked.Increment(ref Counters._sendErrors);
+            }
+        }
         var key = (target, lease.Identifier);
         // The lease makes the key ours alone until it is released below.
         lease.Port.Pending[key] = pending;
@@ -390,17 +404,8 @@ public sealed class ForewarnClient : IAsyncDisposable
                     if (fixedTimeout is null)
                         timeout = NextTimeout(timeout);
                 }
-                Interlocked.Increment(ref Counters._sent);
                 Volatile.Write(ref pending.SentAt, _time.GetTimestamp());
-                Interlocked.Increment(ref pending.Copies);
-                try
-                {
-                    await lease.Port.Socket.SendToAsync(buffer.AsMemory(0, length), SocketFlags.None, target, cancellationToken).ConfigureAwait(false);
-                }
-                catch (SocketException)
-                {
-                    Interlocked.Increment(ref Counters._sendErrors);
-                }
+                await SendCopyAsync().ConfigureAwait(false);
                 using var wait = CancellationTokenSource.CreateLinkedTokenSource(moved, cancellationToken);
                 wait.CancelAfter(timeout);
                 // The first transmission's T is split by the deadline, doubling (RFC 6298 §5.5): copies at the deadline, then at
@@ -422,16 +427,7 @@ public sealed class ForewarnClient : IAsyncDisposable
                         server.RoundTrip.Backoff();
                         Interlocked.Increment(ref Counters._retransmissions);
                         Interlocked.Increment(ref Counters._earlyRetransmissions);
-                        Interlocked.Increment(ref Counters._sent);
-                        Interlocked.Increment(ref pending.Copies);
-                        try
-                        {
-                            await lease.Port.Socket.SendToAsync(buffer.AsMemory(0, length), SocketFlags.None, target, cancellationToken).ConfigureAwait(false);
-                        }
-                        catch (SocketException)
-                        {
-                            Interlocked.Increment(ref Counters._sendErrors);
-                        }
+                        await SendCopyAsync().ConfigureAwait(false);
                     }
                     catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
                     {
