@@ -30,6 +30,13 @@ public enum Degradation
     Loss,
     /// <summary>SIGSTOP: alive, its sockets open, and silent; healed by SIGCONT.</summary>
     Hang,
+    /// <summary>
+    /// Nothing breaks: the offered load grows past what the server can carry. Its user lookups cost
+    /// <see cref="FailoverOptions.OverloadLookupMs"/> for the whole run (a directory behind it), which sets
+    /// a capacity the run measures; the fleet starts at half of it and ramps by a tenth of it a second
+    /// to twice it, holds, and falls back to half when healed.
+    /// </summary>
+    Overload,
 }
 
 /// <summary>
@@ -56,6 +63,12 @@ public sealed record FailoverOptions
     public double BaselineSeconds { get; init; } = 6;
     public double DegradeSeconds { get; init; } = 25;
     public double ReturnSeconds { get; init; } = 30;
+    /// <summary>Overload: what one user lookup of the first server costs, all run long (its 16 workers then carry about 16,000 / this many a second).</summary>
+    public double OverloadLookupMs { get; init; } = 16;
+    /// <summary>Overload: the offered load before and after, and the ramp's step per second, as shares of the measured capacity; and its peak.</summary>
+    public double OverloadStart { get; init; } = 0.5;
+    public double OverloadStepPerSecond { get; init; } = 0.1;
+    public double OverloadPeak { get; init; } = 2;
     /// <summary>"udp" or "icmp" (raw sockets: root).</summary>
     public string Carrier { get; init; } = "udp";
     public string Secret { get; init; } = "fleet-secret";

@@ -40,7 +40,20 @@ public static class FailoverReport
             ("worst score shown while warming up (not acted on)", r => F(r.WorstScoreInWarmUp)),
             ("peak return rate / steady rate", r => F(r.PeakRateRatio)),
             ("server CPU (s, per server)", r => string.Join(" / ", r.ServerCpuSeconds.Select(c => F(c, "0.0")))),
+            ("p99 latency before / during the event (ms)", r => $"{F(r.BaselineP99Ms, "0.#")} / {F(r.EventP99Ms, "0.#")}"),
+            ("worst score of an alternate while degraded", r => F(r.WorstAlternateScore)),
+            ("keepalive messages per device per minute", r => F(r.KeepaliveMessagesPerDeviceMinute, "0.###")),
         };
+        if (results.Any(r => r.CapacityPerSecond is not null))
+        {
+            rows =
+            [
+                .. rows,
+                ("A's measured capacity / peak offered load (requests/s)", r => $"{F(r.CapacityPerSecond, "N0")} / {F(r.PeakOfferedPerSecond, "N0")}"),
+                ("A's peak goodput (answers within T/s) / share kept at the peak load", r => $"{F(r.PeakGoodput, "N0")} / {F(r.GoodputKeptAtPeak)}"),
+                ("fleet requests sent at the peak load answered within T", r => F(r.FleetAnsweredWithinTAtPeak, "0.####")),
+            ];
+        }
         var text = new StringBuilder();
         text.Append("| | ").AppendJoin(" | ", results.Select(r => r.Mode)).AppendLine(" |");
         text.Append("|---|").AppendJoin("", results.Select(_ => "---:|")).AppendLine();
@@ -59,6 +72,12 @@ public static class FailoverReport
         text.AppendLine(CultureInfo.InvariantCulture, $"Classic profile: {first.Profile} (T = {F(first.TimeoutSeconds)} s); carrier {first.Carrier}; ramp {F(first.RampSeconds)} s. Times after degradation count from the moment server A was degraded.");
         text.AppendLine();
         text.Append(Table(results));
+        // The advisory's lead: how long before classic clients' first request over T (same run) each mode moved the zone.
+        if (results.FirstOrDefault(r => r.Mode == "classic")?.FirstLateAfter is { } firstLate)
+        {
+            foreach (var r in results.Where(r => r.Mode != "classic" && r.DeferredAfter is not null))
+                text.AppendLine().AppendLine(CultureInfo.InvariantCulture, $"Lead, {r.Mode}: the zone moved {F(firstLate - r.DeferredAfter)} s before the first classic request over T.");
+        }
         foreach (var r in results)
             text.AppendLine().AppendLine(CultureInfo.InvariantCulture, $"Advisories, {r.Mode}: {r.AdvisoryBreakdown ?? "none"}.");
         foreach (var plot in plots)

@@ -75,6 +75,21 @@ public sealed record FailoverResult
     /// <summary>Peak one-second answer rate of the healed server during the return, against its rate before degradation.</summary>
     public double? PeakRateRatio { get; init; }
     public IReadOnlyList<double> ServerCpuSeconds { get; init; } = [];
+    /// <summary>p99 latency (ms) of the answered requests sent before the degradation, and of those sent during it.</summary>
+    public double? BaselineP99Ms { get; init; }
+    public double? EventP99Ms { get; init; }
+    /// <summary>The lowest score any alternate showed while the first server was degraded (a collapse on the alternates shows here).</summary>
+    public double? WorstAlternateScore { get; init; }
+    /// <summary>Keepalive messages (Status-Server and answer) per device per minute of the run: the price of liveness for idle devices.</summary>
+    public double KeepaliveMessagesPerDeviceMinute { get; init; }
+    /// <summary>Overload: the first server's measured capacity (answers a second) and the peak load the fleet offered.</summary>
+    public double? CapacityPerSecond { get; init; }
+    public double? PeakOfferedPerSecond { get; init; }
+    /// <summary>Overload: the first server's best one-second goodput (answers within T) before it was healed, and the share of it kept, on average, while the offered load stayed at its peak.</summary>
+    public double? PeakGoodput { get; init; }
+    public double? GoodputKeptAtPeak { get; init; }
+    /// <summary>Overload: of the fleet's requests sent while the offered load stayed at its peak, the share answered within T (by any server).</summary>
+    public double? FleetAnsweredWithinTAtPeak { get; init; }
     public IReadOnlyList<TimelinePoint> Timeline { get; init; } = [];
 }
 

@@ -36,6 +36,15 @@ public sealed class FailoverRunner(FailoverOptions options)
             await Task.WhenAll(_nodes.Select(n => n.StartAsync(cancellationToken))).ConfigureAwait(false);
             _clock.Start();
             await using var fleet = new Fleet(options, _clock, advisories: options.Mode != FailoverMode.Classic);
+            if (options.Degradation == Degradation.Overload)
+            {
+                // A's lookups cost the same all run long; its capacity is measured before the fleet starts,
+                // and the fleet offers half of it until the ramp.
+                _phase = "measuring server A's capacity";
+                await _nodes[0].DrillAsync("slow-store", Total + 120, options.OverloadLookupMs / 200, cancellationToken).ConfigureAwait(false);
+                _capacity = await MeasureCapacityAsync(_nodes[0], cancellationToken).ConfigureAwait(false);
+                fleet.RateScale = options.OverloadStart * _capacity / (options.Devices * options.RatePerDevice);
+            }
             using var sampling = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             var sampler = SampleLoopAsync(fleet, sampling.Token);
             fleet.Start();
@@ -51,13 +60,16 @@ public sealed class FailoverRunner(FailoverOptions options)
             await Task.Delay(TimeSpan.FromSeconds(options.BaselineSeconds), cancellationToken).ConfigureAwait(false);
             double degradedAt = Now;
             _phase = $"degrading server A ({options.Degradation})";
-            var degrade = DegradeAsync(_nodes[0], cancellationToken);
+            var degrade = options.Degradation == Degradation.Overload ? RampLoadAsync(fleet, cancellationToken) : DegradeAsync(_nodes[0], cancellationToken);
             await Task.Delay(TimeSpan.FromSeconds(options.DegradeSeconds), cancellationToken).ConfigureAwait(false);
             await degrade.ConfigureAwait(false);
             double healedAt = Now;
             var sentWhileDegraded = await _nodes[0].AdvisoriesSentAsync(cancellationToken).ConfigureAwait(false);
             _phase = "healed: devices return";
-            await HealAsync(_nodes[0], cancellationToken).ConfigureAwait(false);
+            if (options.Degradation == Degradation.Overload)
+                fleet.RateScale = options.OverloadStart * _capacity / (options.Devices * options.RatePerDevice);
+            else
+                await HealAsync(_nodes[0], cancellationToken).ConfigureAwait(false);
             while (Now - healedAt < options.ReturnSeconds && !AllBack(healedAt))
                 await Task.Delay(250, cancellationToken).ConfigureAwait(false);
             _phase = "stopping";
@@ -144,6 +156,62 @@ public sealed class FailoverRunner(FailoverOptions options)
             if (step < steps)
                 await Task.Delay(TimeSpan.FromSeconds(1) - TimeSpan.FromSeconds(start.Elapsed.TotalSeconds - (step - 1)), cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    private double _capacity;
+    private double? _peakReachedAt;
+
+    /// <summary>
+    /// Overload: the offered load grows by <see cref="FailoverOptions.OverloadStepPerSecond"/> of the
+    /// capacity a second (in tenth-of-a-second steps) from its start to its peak, and stays there.
+    /// </summary>
+    private async Task RampLoadAsync(Fleet fleet, CancellationToken cancellationToken)
+    {
+        double perDevice = options.Devices * options.RatePerDevice;
+        var start = Stopwatch.StartNew();
+        double share;
+        do
+        {
+            share = Math.Min(options.OverloadPeak, options.OverloadStart + options.OverloadStepPerSecond * start.Elapsed.TotalSeconds);
+            fleet.RateScale = share * _capacity / perDevice;
+            await Task.Delay(100, cancellationToken).ConfigureAwait(false);
+        }
+        while (share < options.OverloadPeak && start.Elapsed.TotalSeconds < options.DegradeSeconds);
+        _peakReachedAt = Now;
+    }
+
+    /// <summary>
+    /// What server A answers a second when asked as fast as it can: 64 requests kept outstanding
+    /// (four times its workers) for 3 s, the last 2 s counted. Classic client settings, so that nothing
+    /// is hedged or copied and every answer is A's.
+    /// </summary>
+    private async Task<double> MeasureCapacityAsync(ServerNode node, CancellationToken cancellationToken)
+    {
+        await using var client = new Client.ForewarnClient(
+            new Client.ClientOptions
+            {
+                LocalAddress = System.Net.IPAddress.Parse("127.3.251.1"), AdvisoryPort = 0, StatusServerInterval = TimeSpan.Zero,
+                Timeout = TimeSpan.FromSeconds(5), Hedging = false, RetransmitAtDeadline = false, SuspectAfter = int.MaxValue, KeepaliveInterval = TimeSpan.Zero,
+            },
+            [new Client.PoolServer(node.Address, 1812, 1813, options.Secret)]);
+        var clock = Stopwatch.StartNew();
+        long counted = 0;
+        await Task.WhenAll(Enumerable.Range(0, 64).Select(async _ =>
+        {
+            while (clock.Elapsed < TimeSpan.FromSeconds(3))
+            {
+                try
+                {
+                    await client.SendAsync(Client.RadiusRequest.Pap("u", "pw"), cancellationToken).ConfigureAwait(false);
+                    if (clock.Elapsed >= TimeSpan.FromSeconds(1))
+                        Interlocked.Increment(ref counted);
+                }
+                catch (TimeoutException)
+                {
+                }
+            }
+        })).ConfigureAwait(false);
+        return counted / (clock.Elapsed.TotalSeconds - 1);
     }
 
     private async Task HealAsync(ServerNode node, CancellationToken cancellationToken)
@@ -332,6 +400,40 @@ public sealed class FailoverRunner(FailoverOptions options)
         var returnScores = timeline.Where(p => p.At >= returnFrom && p.Score[0] is not null && !Warming(p)).Select(p => p.Score[0]!.Value).ToList();
         var warmUpScores = timeline.Where(p => p.At >= healedAt && p.Score[0] is not null && Warming(p)).Select(p => p.Score[0]!.Value).ToList();
 
+        // Latency of the answered requests: before the degradation (the unloaded figure) and during it.
+        static double? P99(IEnumerable<RequestRecord> answered)
+        {
+            var latencies = answered.Select(r => r.DoneAt - r.SentAt).Order().ToList();
+            return latencies.Count == 0 ? null : Math.Round(1000 * latencies[Math.Min(latencies.Count - 1, (int)Math.Ceiling(0.99 * latencies.Count) - 1)], 1);
+        }
+        double? baselineP99 = P99(records.Where(r => r.Server >= 0 && r.SentAt >= 1 && r.SentAt < degradedAt));
+        double? eventP99 = P99(records.Where(r => r.Server >= 0 && r.SentAt >= degradedAt && r.SentAt < healedAt));
+        double? worstAlternate = timeline.Where(p => p.At >= degradedAt && p.At <= healedAt)
+            .SelectMany(p => p.Score.Skip(1)).Where(v => v is not null).Select(v => v!.Value).DefaultIfEmpty(double.NaN).Min();
+
+        // Overload: A's goodput (its answers within T, per second) at its best, and what it kept once the
+        // offered load reached its peak; and the share of the fleet's requests sent then that were answered within T.
+        double? peakGoodput = null, keptGoodput = null, fleetGoodput = null;
+        if (options.Degradation == Degradation.Overload)
+        {
+            var goodA = records.Where(r => r.Server == 0 && r.DoneAt - r.SentAt <= timeout).Select(r => r.DoneAt).Order().ToList();
+            double best = 0;
+            for (int i = 0, j = 0; i < goodA.Count; i++)
+            {
+                while (goodA[i] - goodA[j] >= 1)
+                    j++;
+                if (goodA[i] < healedAt)
+                    best = Math.Max(best, i - j + 1);
+            }
+            peakGoodput = best;
+            if (_peakReachedAt is { } peakAt && healedAt - peakAt >= 1 && best > 0)
+            {
+                keptGoodput = Math.Round(goodA.Count(t => t >= peakAt && t < healedAt) / (healedAt - peakAt) / best, 3);
+                var sent = records.Where(r => r.SentAt >= peakAt && r.SentAt < healedAt).ToList();
+                fleetGoodput = sent.Count == 0 ? null : Math.Round((double)sent.Count(r => r.Server >= 0 && r.DoneAt - r.SentAt <= timeout) / sent.Count, 4);
+            }
+        }
+
         long attempts = fleet.Clients.Sum(c => c.Counters.Sent), answers = fleet.Clients.Sum(c => c.Counters.Answered);
         long clientAdvisories = fleet.Clients.Sum(c => c.Counters.AdvisoriesSent);
         return new FailoverResult
@@ -382,6 +484,16 @@ public sealed class FailoverRunner(FailoverOptions options)
             ConnectThreshold = _connectThreshold,
             PeakRateRatio = peak is { } p && baselineRate > 0 ? Math.Round(p / baselineRate, 3) : null,
             ServerCpuSeconds = _nodes.Select(n => Math.Round(n.CpuTime.TotalSeconds, 2)).ToList(),
+            BaselineP99Ms = baselineP99,
+            EventP99Ms = eventP99,
+            WorstAlternateScore = worstAlternate is { } w && !double.IsNaN(w) ? Math.Round(w, 3) : null,
+            // A keepalive is a Status-Server and its answer: two messages.
+            KeepaliveMessagesPerDeviceMinute = Math.Round(2.0 * fleet.Clients.Sum(c => c.Counters.Keepalives) / options.Devices / Math.Max(1 / 60.0, (endedAt - 1) / 60), 4),
+            CapacityPerSecond = options.Degradation == Degradation.Overload ? Math.Round(_capacity) : null,
+            PeakOfferedPerSecond = options.Degradation == Degradation.Overload ? Math.Round(options.OverloadPeak * _capacity) : null,
+            PeakGoodput = peakGoodput,
+            GoodputKeptAtPeak = keptGoodput,
+            FleetAnsweredWithinTAtPeak = fleetGoodput,
             Timeline = timeline,
         };
     }

@@ -73,22 +73,41 @@ public sealed class Fleet : IAsyncDisposable
         }
     }
 
+    private double _rateScale = 1;
+
+    /// <summary>
+    /// Every device's rate as a multiple of <see cref="FailoverOptions.RatePerDevice"/>, read before each
+    /// request: the overload run ramps the offered load with it. Above 0.
+    /// </summary>
+    public double RateScale
+    {
+        get => Volatile.Read(ref _rateScale);
+        set => Volatile.Write(ref _rateScale, value > 0 ? value : throw new ArgumentOutOfRangeException(nameof(value), "The rate scale is above 0."));
+    }
+
+    /// <summary>Requests per second the whole fleet offers now.</summary>
+    public double OfferedPerSecond => _options.Devices * _options.RatePerDevice * RateScale;
+
     private async Task RunDeviceAsync(int device)
     {
         var client = _clients[device];
-        var interval = TimeSpan.FromSeconds(1 / _options.RatePerDevice);
         var token = _stop.Token;
         var requests = new List<Task>();
         try
         {
-            await Task.Delay(interval * Random.Shared.NextDouble(), token).ConfigureAwait(false);
-            using var timer = new PeriodicTimer(interval);
-            do
+            // Open loop: each request is due 1/rate after the one before, at the rate in force when it was
+            // sent, whatever happened to it (a late tick sends at once: no drift, no skipped requests).
+            double next = _clock.Elapsed.TotalSeconds + Random.Shared.NextDouble() / (_options.RatePerDevice * RateScale);
+            while (true)
             {
+                double wait = next - _clock.Elapsed.TotalSeconds;
+                if (wait > 0)
+                    await Task.Delay(TimeSpan.FromSeconds(wait), token).ConfigureAwait(false);
+                token.ThrowIfCancellationRequested();
                 requests.RemoveAll(t => t.IsCompleted);
                 requests.Add(SendOneAsync(device, client));
+                next += 1 / (_options.RatePerDevice * RateScale);
             }
-            while (await timer.WaitForNextTickAsync(token).ConfigureAwait(false));
         }
         catch (OperationCanceledException)
         {
