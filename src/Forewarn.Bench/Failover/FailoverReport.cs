@@ -50,7 +50,7 @@ public static class FailoverReport
             [
                 .. rows,
                 ("A's measured capacity / peak offered load (requests/s)", r => $"{F(r.CapacityPerSecond, "N0")} / {F(r.PeakOfferedPerSecond, "N0")}"),
-                ("A's peak goodput (answers within T/s) / share kept at the peak load", r => $"{F(r.PeakGoodput, "N0")} / {F(r.GoodputKeptAtPeak)}"),
+                ("A's peak goodput (answers within T/s, best 3 s) / share kept at the peak load", r => $"{F(r.PeakGoodput, "N0")} / {F(r.GoodputKeptAtPeak)}"),
                 ("fleet requests sent at the peak load answered within T", r => F(r.FleetAnsweredWithinTAtPeak, "0.####")),
             ];
         }
@@ -70,6 +70,8 @@ public static class FailoverReport
         text.AppendLine();
         text.AppendLine(CultureInfo.InvariantCulture, $"Command: `{command}`  ");
         text.AppendLine(CultureInfo.InvariantCulture, $"Classic profile: {first.Profile} (T = {F(first.TimeoutSeconds)} s); carrier {first.Carrier}; ramp {F(first.RampSeconds)} s. Times after degradation count from the moment server A was degraded.");
+        if (first.Degradation == "overload")
+            text.AppendLine("Overload: A's store slowed (a slow-store drill for the whole run); the fleet's offered load ramped open-loop from 0.3x of A's measured capacity to the peak offered (rows below); servers defer with `Select:Strategy=enough` (only the load above the budget learned when the score broke).");
         text.AppendLine();
         text.Append(Table(results));
         // The advisory's lead: how long before classic clients' first request over T (same run) each mode moved the zone.

@@ -38,12 +38,16 @@ public sealed class FailoverRunner(FailoverOptions options)
             await using var fleet = new Fleet(options, _clock, advisories: options.Mode != FailoverMode.Classic);
             if (options.Degradation == Degradation.Overload)
             {
-                // A's lookups cost the same all run long; its capacity is measured before the fleet starts,
-                // and the fleet offers half of it until the ramp.
+                // A's lookups cost the same all run long; its capacity is measured (warm, before the fleet
+                // starts), and the fleet offers a share of it (OverloadStart) until the ramp. Measuring
+                // saturates A, and its latency window remembers it: the fleet starts once every server is
+                // back in Accept, so that what A learns from its first break is the ramp's load.
                 _phase = "measuring server A's capacity";
+                await WarmAsync(cancellationToken).ConfigureAwait(false);
                 await _nodes[0].DrillAsync("slow-store", Total + 120, options.OverloadLookupMs / 200, cancellationToken).ConfigureAwait(false);
                 _capacity = await MeasureCapacityAsync(_nodes[0], cancellationToken).ConfigureAwait(false);
                 fleet.RateScale = options.OverloadStart * _capacity / (options.Devices * options.RatePerDevice);
+                await WaitSteadyAsync(cancellationToken).ConfigureAwait(false);
             }
             using var sampling = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             var sampler = SampleLoopAsync(fleet, sampling.Token);
@@ -52,11 +56,11 @@ public sealed class FailoverRunner(FailoverOptions options)
             // A server that has just started scores low for a while (its first requests ran while the JIT
             // compiled, and the latency window remembers them): start from every server in Accept.
             _phase = "warming up";
-            await WarmAsync(cancellationToken).ConfigureAwait(false);
-            var warming = Stopwatch.StartNew();
-            while (warming.Elapsed < TimeSpan.FromSeconds(30) && !await SteadyAsync(cancellationToken).ConfigureAwait(false))
-                await Task.Delay(250, cancellationToken).ConfigureAwait(false);
+            if (options.Degradation != Degradation.Overload)
+                await WarmAsync(cancellationToken).ConfigureAwait(false);
+            await WaitSteadyAsync(cancellationToken).ConfigureAwait(false);
             _phase = "steady";
+            _steadyAt = Now;
             await Task.Delay(TimeSpan.FromSeconds(options.BaselineSeconds), cancellationToken).ConfigureAwait(false);
             double degradedAt = Now;
             _phase = $"degrading server A ({options.Degradation})";
@@ -95,7 +99,7 @@ public sealed class FailoverRunner(FailoverOptions options)
         var settings = new List<string>
         {
             // Few workers, so that stalled lookups exhaust them; cached lookups need microseconds.
-            "Forewarn:Workers=16",
+            $"Forewarn:Workers={(index == 0 && options.Degradation == Degradation.Overload ? options.OverloadWorkers : 16)}",
             // Every server and the fleet share this machine: machine-wide probes would see them all.
             "Forewarn:Health:Weights:cpu=0",
             "Forewarn:Health:Weights:processes=0",
@@ -107,6 +111,9 @@ public sealed class FailoverRunner(FailoverOptions options)
         };
         if (options.Mode == FailoverMode.Classic)
             settings.Add("Forewarn:Advisory:Enabled=false");
+        // Overload: shed only the load above what the server carried when it broke, not every client.
+        if (options.Degradation == Degradation.Overload)
+            settings.Add("Forewarn:Advisory:Select:Strategy=enough");
         if (options.Mode == FailoverMode.Advisory)
             settings.Add("Forewarn:Health:ForecastHorizonSeconds=0");
         int peer = 0;
@@ -159,6 +166,7 @@ public sealed class FailoverRunner(FailoverOptions options)
     }
 
     private double _capacity;
+    private double _steadyAt = 1;
     private double? _peakReachedAt;
 
     /// <summary>
@@ -328,6 +336,14 @@ public sealed class FailoverRunner(FailoverOptions options)
         })).ConfigureAwait(false);
     }
 
+    /// <summary>Until every server is in Accept with a score of at least 0.8, at most 30 s.</summary>
+    private async Task WaitSteadyAsync(CancellationToken cancellationToken)
+    {
+        var waiting = Stopwatch.StartNew();
+        while (waiting.Elapsed < TimeSpan.FromSeconds(30) && !await SteadyAsync(cancellationToken).ConfigureAwait(false))
+            await Task.Delay(250, cancellationToken).ConfigureAwait(false);
+    }
+
     private async Task<bool> SteadyAsync(CancellationToken cancellationToken)
     {
         var samples = await Task.WhenAll(_nodes.Select(n => n.SampleAsync(cancellationToken))).ConfigureAwait(false);
@@ -406,12 +422,13 @@ public sealed class FailoverRunner(FailoverOptions options)
             var latencies = answered.Select(r => r.DoneAt - r.SentAt).Order().ToList();
             return latencies.Count == 0 ? null : Math.Round(1000 * latencies[Math.Min(latencies.Count - 1, (int)Math.Ceiling(0.99 * latencies.Count) - 1)], 1);
         }
-        double? baselineP99 = P99(records.Where(r => r.Server >= 0 && r.SentAt >= 1 && r.SentAt < degradedAt));
+        double? baselineP99 = P99(records.Where(r => r.Server >= 0 && r.SentAt >= _steadyAt && r.SentAt < degradedAt));
         double? eventP99 = P99(records.Where(r => r.Server >= 0 && r.SentAt >= degradedAt && r.SentAt < healedAt));
         double? worstAlternate = timeline.Where(p => p.At >= degradedAt && p.At <= healedAt)
             .SelectMany(p => p.Score.Skip(1)).Where(v => v is not null).Select(v => v!.Value).DefaultIfEmpty(double.NaN).Min();
 
-        // Overload: A's goodput (its answers within T, per second) at its best, and what it kept once the
+        // Overload: A's goodput (its answers within T, per second) at its best over 3 s (one second's count
+        // reads the bursts of a draining queue as capacity), and what it kept once the
         // offered load reached its peak; and the share of the fleet's requests sent then that were answered within T.
         double? peakGoodput = null, keptGoodput = null, fleetGoodput = null;
         if (options.Degradation == Degradation.Overload)
@@ -420,12 +437,12 @@ public sealed class FailoverRunner(FailoverOptions options)
             double best = 0;
             for (int i = 0, j = 0; i < goodA.Count; i++)
             {
-                while (goodA[i] - goodA[j] >= 1)
+                while (goodA[i] - goodA[j] >= 3)
                     j++;
-                if (goodA[i] < healedAt)
-                    best = Math.Max(best, i - j + 1);
+                if (goodA[i] < healedAt && goodA[i] - goodA[0] >= 3)
+                    best = Math.Max(best, (i - j + 1) / 3.0);
             }
-            peakGoodput = best;
+            peakGoodput = Math.Round(best);
             if (_peakReachedAt is { } peakAt && healedAt - peakAt >= 1 && best > 0)
             {
                 keptGoodput = Math.Round(goodA.Count(t => t >= peakAt && t < healedAt) / (healedAt - peakAt) / best, 3);

@@ -97,6 +97,9 @@ public sealed class Fleet : IAsyncDisposable
         {
             // Open loop: each request is due 1/rate after the one before, at the rate in force when it was
             // sent, whatever happened to it (a late tick sends at once: no drift, no skipped requests).
+            // Where the rate changes (overload), the gaps are exponential (Poisson arrivals): fixed gaps
+            // would leave every device in step after a fall from a high rate to a low one.
+            bool poisson = _options.Degradation == Degradation.Overload;
             double next = _clock.Elapsed.TotalSeconds + Random.Shared.NextDouble() / (_options.RatePerDevice * RateScale);
             while (true)
             {
@@ -106,7 +109,7 @@ public sealed class Fleet : IAsyncDisposable
                 token.ThrowIfCancellationRequested();
                 requests.RemoveAll(t => t.IsCompleted);
                 requests.Add(SendOneAsync(device, client));
-                next += 1 / (_options.RatePerDevice * RateScale);
+                next += (poisson ? -Math.Log(1 - Random.Shared.NextDouble()) : 1) / (_options.RatePerDevice * RateScale);
             }
         }
         catch (OperationCanceledException)

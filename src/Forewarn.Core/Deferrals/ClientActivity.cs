@@ -45,6 +45,10 @@ public sealed class ActiveClient(IPAddress address, RadiusClient client, long no
 
     /// <summary>Requests per second over the last measurement interval (set by the registry).</summary>
     public double Rate { get; set; }
+    /// <summary>The request rate smoothed over the last few intervals (half weight to the newest), for the load budget.</summary>
+    public double SmoothedRate { get; set; }
+    /// <summary>The smoothed rate when the client was last deferred: what it will bring back.</summary>
+    public double RateWhenDeferred { get; set; }
     internal long RateBaseline { get; set; }
 }
 
@@ -108,7 +112,10 @@ public sealed class ClientRegistry(TimeProvider time)
         {
             long requests = client.Requests;
             if (seconds > 0)
+            {
                 client.Rate = (requests - client.RateBaseline) / seconds;
+                client.SmoothedRate = client.RateBaseline == 0 ? client.Rate : 0.5 * client.SmoothedRate + 0.5 * client.Rate;
+            }
             client.RateBaseline = requests;
             if (client.State == ClientState.Active && time.GetElapsedTime(client.LastSeen, now) > idle)
                 _clients.TryRemove(address, out _);

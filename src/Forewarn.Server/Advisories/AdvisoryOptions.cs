@@ -53,6 +53,15 @@ public sealed class AdvisoryOptions
     public bool SpeakForSilentPeers { get; set; } = true;
     /// <summary>Clients named in each peer-health message, rotating through all of them.</summary>
     public int PeerClientsPerMessage { get; set; } = 100;
+    /// <summary>
+    /// The load budget (see <see cref="LoadBudget"/>): after a deferral caused by load, clients come back
+    /// only while their rates fit under this share of the rate carried when the score broke…
+    /// </summary>
+    public double BudgetBackoff { get; set; } = 0.95;
+    /// <summary>…which grows by this share per second while the server is healthy and clients wait…</summary>
+    public double BudgetGrowthPerSecond { get; set; } = 0.02;
+    /// <summary>…and, under strategy "enough", falls by the backoff again after this many seconds still deferring with the score below half the failover threshold.</summary>
+    public double BudgetCutSeconds { get; set; } = 5;
 
     public IEnumerable<string> Validate()
     {
@@ -75,6 +84,8 @@ public sealed class AdvisoryOptions
             yield return "Forewarn:Advisory: PeerHealthIntervalMs must be at least 10 and PeerSilentMs at least twice it (a peer is not silent between two messages).";
         if (PeerClientsPerMessage is < 0 or > 100)
             yield return "Forewarn:Advisory:PeerClientsPerMessage is 0 to 100 (an advisory fits in 1,200 octets).";
+        if (BudgetBackoff is <= 0 or > 1 || BudgetGrowthPerSecond is < 0 or > 1 || BudgetCutSeconds is < 1 or > 600)
+            yield return "Forewarn:Advisory: BudgetBackoff is above 0 and at most 1, BudgetGrowthPerSecond 0 to 1, BudgetCutSeconds 1 to 600.";
         if (InviteBatchSize < 1 || InviteSpacingMs < 0 || MaxAttempts < 1 || RetransmitMs < 10)
             yield return "Forewarn:Advisory: batch size, spacing, attempts and retransmit interval must be positive.";
     }

@@ -93,6 +93,7 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
             : (ulong)time.GetUtcNow().ToUnixTimeSeconds());
         _receiver = new AdvisoryReceiver(time, AdvisoryReceiver.DefaultWindow);
         _admission = new AdmissionGate(time, options.InviteBatchSize, options.InviteSpacingMs, options.RefuseRetryAfterSeconds);
+        _budget = new LoadBudget(options.BudgetBackoff, options.BudgetGrowthPerSecond);
         if (!string.IsNullOrEmpty(options.PeerSecret))
             _peerKeys = AdvisoryKeys.FromSharedSecret(Encoding.UTF8.GetBytes(options.PeerSecret));
     }
@@ -162,9 +163,8 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
     private async Task DeferAsync(ZoneChange change)
     {
         var zone = _monitor.ZoneOf(change.Class);
-        double score = _monitor.Current.Score;
-        // The share of load to shed so that the score would rise back to the connection threshold.
-        double shed = score >= 1 ? 0 : 1 - (1 - zone.Thresholds.ConnectNew) / Math.Max(1e-6, 1 - score);
+        // Caused by load, the budget learns what the server carried when it broke; "enough" sheds what is above it.
+        double shed = ByLoad(change.Cause) ? LearnBreak(change) : 1;
         var chosen = DeferralPlanner.Choose(_registry.All.Where(c => InClass(c, change.Class)), _options.Select, change, shed);
         var reason = change.Cause switch
         {
@@ -181,6 +181,8 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
 
     private async Task DeferClientAsync(ActiveClient client, AdvisoryReason reason)
     {
+        if (client.State != ClientState.Deferred)
+            client.RateWhenDeferred = Math.Max(client.SmoothedRate, client.Rate);
         client.State = ClientState.Deferred;
         client.StateSince = _time.GetTimestamp();
         client.LastReminder = client.StateSince;
@@ -274,7 +276,21 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
                     await Task.Delay(TimeSpan.FromMilliseconds(200), _time, _stop.Token).ConfigureAwait(false);
                     continue;
                 }
-                foreach (var client in waiting.OrderBy(c => c.StateSince).Take(_options.InviteBatchSize))
+                // Oldest first, a batch at a time, and only as many as the load budget takes.
+                double carried = CarriedRate(_time.GetTimestamp());
+                var batch = new List<ActiveClient>();
+                foreach (var candidate in waiting.OrderBy(c => c.StateSince).Take(_options.InviteBatchSize))
+                {
+                    if (!BudgetAdmits(candidate, ref carried))
+                        break;
+                    batch.Add(candidate);
+                }
+                if (batch.Count == 0)
+                {
+                    await Task.Delay(TimeSpan.FromMilliseconds(200), _time, _stop.Token).ConfigureAwait(false);
+                    continue;
+                }
+                foreach (var client in batch)
                 {
                     client.State = ClientState.Invited;
                     client.StateSince = _time.GetTimestamp();
@@ -391,7 +407,13 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
         bool returning = client.State == ClientState.Deferred;
         bool admitted = zone.Current != Zone.Defer && (returning ? zone.AdmitsReturning : zone.AdmitsNew);
         int retryAfter = _options.RefuseRetryAfterSeconds;
-        if (admitted && !_admission.TryAdmit(out retryAfter))
+        double carried = CarriedRate(_time.GetTimestamp());
+        if (admitted && returning && !BudgetAdmits(client, ref carried))
+        {
+            admitted = false;
+            Interlocked.Increment(ref Counters._paced);
+        }
+        else if (admitted && !_admission.TryAdmit(out retryAfter))
         {
             admitted = false;
             Interlocked.Increment(ref Counters._paced);
@@ -451,6 +473,7 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
                     _registry.Refresh(TimeSpan.FromMinutes(10));
                     ForgetStalePeerClients();
                     await GraceDeferralsAsync().ConfigureAwait(false);
+                    await BudgetTickAsync().ConfigureAwait(false);
                 }
             }
         }

@@ -1,0 +1,83 @@
+namespace Forewarn.Core.Deferrals;
+
+/// <summary>
+/// The request rate this server can carry, learned from the load at which its score broke. Unknown
+/// (no limit) until a deferral caused by load (the measured or the forecast score); then
+/// <see cref="Limit"/> is a share (<c>backoff</c>) of the rate carried at the break. A deferral that
+/// sheds only the excess keeps the server at that limit while the overload lasts, instead of sending
+/// every client away and inviting them back into the same overload; invitations and admitted probes
+/// bring clients back only while their known rates fit under it. While the server is healthy and
+/// clients still wait, the limit grows (<c>growthPerSecond</c>, multiplicatively), so a break that was
+/// a passing blip does not keep clients away for good, and never stays below a load the server carries
+/// while healthy; with nobody waiting it is forgotten. This is
+/// additive-increase / multiplicative-decrease in the spirit of TCP's congestion window, applied to
+/// the clients a server accepts rather than the packets a sender sends.
+/// </summary>
+public sealed class LoadBudget(double backoff, double growthPerSecond)
+{
+    private readonly Lock _lock = new();
+
+    /// <summary>Requests per second this server accepts clients up to; infinity while unknown.</summary>
+    public double Limit { get; private set; } = double.PositiveInfinity;
+
+    public bool Known => !double.IsPositiveInfinity(Limit);
+
+    /// <summary>
+    /// The score broke while the server carried <paramref name="carried"/> requests/s: the limit is a
+    /// share of it. The latest break is the best evidence: one at a higher load than the limit shows the
+    /// server carried more than the limit allowed, one at a lower load that it can carry less now.
+    /// </summary>
+    public void Broke(double carried)
+    {
+        if (carried <= 0 || double.IsNaN(carried))
+            return;
+        lock (_lock)
+            Limit = backoff * carried;
+    }
+
+    /// <summary>Still broken after shedding down to the limit: the limit falls by the backoff again.</summary>
+    public void Cut()
+    {
+        lock (_lock)
+        {
+            if (Known)
+                Limit *= backoff;
+        }
+    }
+
+    /// <summary>Healthy for <paramref name="seconds"/> with clients still waiting: the limit grows.</summary>
+    public void Grow(double seconds)
+    {
+        lock (_lock)
+        {
+            if (Known)
+                Limit *= 1 + growthPerSecond * Math.Max(0, seconds);
+        }
+    }
+
+    /// <summary>
+    /// Healthy (admitting returning clients) while carrying <paramref name="carried"/>: a limit below it
+    /// was learned from a break that was not this load's doing (a burst, a pause), and rises to it.
+    /// </summary>
+    public void Carries(double carried)
+    {
+        lock (_lock)
+        {
+            if (Known && carried > Limit)
+                Limit = carried;
+        }
+    }
+
+    /// <summary>Nobody waits to come back: the limit is forgotten until the next break.</summary>
+    public void Forget()
+    {
+        lock (_lock)
+            Limit = double.PositiveInfinity;
+    }
+
+    /// <summary>May a client sending <paramref name="more"/> requests/s come back while the server carries <paramref name="carried"/>?</summary>
+    public bool Admits(double carried, double more) => carried + Math.Max(0, more) <= Limit;
+
+    /// <summary>The share (0..1) of <paramref name="carried"/> to shed to get under the limit.</summary>
+    public double ShareToShed(double carried) => carried <= 0 || carried <= Limit ? 0 : 1 - Limit / carried;
+}
