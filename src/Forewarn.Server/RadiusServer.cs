@@ -390,7 +390,9 @@ public sealed class RadiusServer(
         if (error is not null)
             SendFailed(listener, address, error);
         // Time held on purpose (a PBKDF2 derivation) is the operator's choice, not ill health: the slow-work probe watches its wait.
-        latency.Record(time.GetElapsedTime(receivedAt) - TimeSpan.FromSeconds((double)answer.DeliberateTicks / time.TimestampFrequency));
+        var elapsed = time.GetElapsedTime(receivedAt) - TimeSpan.FromSeconds((double)answer.DeliberateTicks / time.TimestampFrequency);
+        latency.Record(elapsed);
+        Health.ServerMetrics.RequestLatency(elapsed);
     }
 
     /// <summary>The NAS retransmits and the duplicate cache answers it; the failure is counted, and logged at most every 10 s.</summary>

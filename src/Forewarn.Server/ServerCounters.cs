@@ -25,14 +25,9 @@ public sealed class ServerCounters : IDisposable
         _meter.CreateObservableCounter("forewarn.requests.received", ObserveReceived, description: "Requests received, by protocol");
         _meter.CreateObservableCounter("forewarn.requests.dropped", ObserveAllDrops, description: "Requests dropped, by protocol and reason");
         _meter.CreateObservableCounter("forewarn.responses", ObserveResponses, description: "Answers sent, by protocol and result");
-        _meter.CreateObservableCounter("forewarn.radius.received", () => Received, description: "RADIUS datagrams received");
-        _meter.CreateObservableCounter("forewarn.radius.access_accepts", () => AccessAccepts);
-        _meter.CreateObservableCounter("forewarn.radius.access_rejects", () => AccessRejects);
-        _meter.CreateObservableCounter("forewarn.radius.accounting_responses", () => AccountingResponses);
-        _meter.CreateObservableCounter("forewarn.radius.duplicates_answered", () => DuplicatesAnswered);
+        _meter.CreateObservableCounter("forewarn.radius.duplicates_answered", () => DuplicatesAnswered, description: "Retransmissions answered from the duplicate cache");
         _meter.CreateObservableCounter("forewarn.radius.send_errors", () => SendErrors, description: "Answers the operating system refused to send");
-        _meter.CreateObservableCounter("forewarn.radius.dropped", ObserveDrops, description: "Datagrams dropped, by reason");
-    }
+            }
 
     private static KeyValuePair<string, object?> Protocol(string name) => new("protocol", name);
 

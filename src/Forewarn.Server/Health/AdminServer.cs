@@ -8,6 +8,8 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
 
 namespace Forewarn.Server.Health;
 
@@ -87,6 +89,7 @@ public sealed partial class AdminServer(
     ILogger<AdminServer> logger) : IHostedService, IAsyncDisposable
 {
     private WebApplication? _app;
+    private System.Diagnostics.Metrics.Meter? _meter;
 
     public string? Url { get; private set; }
 
@@ -106,6 +109,8 @@ public sealed partial class AdminServer(
             if (certificate is not null)
                 listen.UseHttps(certificate);
         }));
+        // /metrics: the server's instruments (ServerMetrics) in Prometheus's text format, behind the same token.
+        builder.Services.AddOpenTelemetry().ConfigureResource(r => r.AddService("forewarn")).WithMetrics(metrics => metrics.AddMeter(ServerMetrics.Prefix + ".*").AddPrometheusExporter());
         var app = builder.Build();
         var access = AdminAccess.Load(options, server.DataDirectory);
         IReadOnlyCollection<string>? hosts = null;
@@ -121,6 +126,8 @@ public sealed partial class AdminServer(
             await next(context).ConfigureAwait(false);
         });
         app.MapGet("/api/status", () => Results.Json(Status(), AdminJson.Options));
+        _meter = ServerMetrics.Observe(Status);
+        app.MapPrometheusScrapingEndpoint();
         // An action answers with the state after it: the monitor's next tick, which has taken it into account.
         async Task<IResult> AfterNextTickAsync(Action action, CancellationToken cancellationToken)
         {
@@ -215,6 +222,7 @@ public sealed partial class AdminServer(
 
     public async ValueTask DisposeAsync()
     {
+        _meter?.Dispose();
         if (_app is not null)
             await _app.DisposeAsync().ConfigureAwait(false);
     }

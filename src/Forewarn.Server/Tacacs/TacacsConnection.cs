@@ -237,7 +237,11 @@ public sealed partial class TacacsConnection(ConnectionContext connection, Radiu
                 Continue(header.SessionId, session, header.Sequence);
             await WriteAsync(reply, header).ConfigureAwait(false);
             if (!deliberate)
-                services.Latency.Record(_time.GetElapsedTime(receivedAt));
+            {
+                var elapsed = _time.GetElapsedTime(receivedAt);
+                services.Latency.Record(elapsed);
+                Health.ServerMetrics.RequestLatency(elapsed, tacacs: true);
+            }
             return _singleConnect || SessionCount > 0;
         }
         finally
