@@ -50,6 +50,21 @@ public sealed partial class MetricsTests : IDisposable
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", (await File.ReadAllTextAsync(Path.Combine(_data, "admin.token"))).Trim());
         string text = await http.GetStringAsync(metricsUri);
 
+        // And two accounting records, one of them sent twice (a retransmission): stored once, answered twice.
+        var accounting = Path.Combine(_data, "acct.txt");
+        await File.WriteAllTextAsync(accounting, """
+            Acct-Status-Type = Start, Acct-Session-Id = "m-1", User-Name = "scraped", NAS-IP-Address = 127.0.0.1
+
+            Acct-Status-Type = Start, Acct-Session-Id = "m-2", User-Name = "scraped", NAS-IP-Address = 127.0.0.1
+
+            """);
+        foreach (var _ in new[] { 1, 2 })
+        {
+            var r = await Peer.RunAsync("radclient", ["-x", "-r", "1", "-t", "3", "-f", accounting, $"127.0.0.1:{server.AcctPort}", "acct", "testing123"]);
+            Assert.True(r.ExitCode == 0 && r.Output.Contains("Received Accounting-Response", StringComparison.Ordinal), r.ToString());
+        }
+        text = await http.GetStringAsync(metricsUri);
+
         var check = await Peer.RunAsync("promtool", ["check", "metrics"], text);
         Assert.True(check.ExitCode == 0, check + "\n" + text);
 
@@ -63,6 +78,11 @@ public sealed partial class MetricsTests : IDisposable
         Assert.Equal(0.25, Value(text, "forewarn_health_threshold", "threshold=\"failover\""));
         Assert.InRange(Value(text, "forewarn_health_score"), 0, 1);
         Assert.Equal(0, Value(text, "forewarn_requests_dropped_total", "reason=\"BadMessageAuthenticator\""));
+        Assert.True(Value(text, "forewarn_accounting_committed_total") == 2, text);
+        Assert.True(Value(text, "forewarn_accounting_duplicates_total") == 2, text);
+        Assert.True(Value(text, "forewarn_responses_total", "result=\"accounting-response\"") == 4, text);
+        Assert.True(Value(text, "forewarn_accounting_commit_duration_seconds_count") >= 1, text);
+        Assert.Equal(0, Value(text, "forewarn_accounting_queue_depth"));
     }
 
     /// <summary>The value of the one sample of <paramref name="name"/> whose labels include every one of <paramref name="labels"/>.</summary>

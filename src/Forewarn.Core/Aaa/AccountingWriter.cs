@@ -22,6 +22,10 @@ public sealed partial class AccountingWriter : IAsyncDisposable
     private long _duplicates;
     private long _batches;
     private long _failures;
+    private long _queued;
+    // Batch commit times and the queue, for /metrics (the admin API serves every Forewarn.* meter).
+    private readonly System.Diagnostics.Metrics.Meter _meter = new("Forewarn.Accounting");
+    private readonly System.Diagnostics.Metrics.Histogram<double> _commitSeconds;
 
     private sealed record Pending(AccountingRecord Record, TaskCompletionSource<bool> Done);
 
@@ -29,6 +33,10 @@ public sealed partial class AccountingWriter : IAsyncDisposable
     {
         _store = store;
         _logger = logger;
+        _commitSeconds = _meter.CreateHistogram("forewarn.accounting.commit.duration", "s", "One batch's durable commit (fsync'd) in the accounting store",
+            advice: new System.Diagnostics.Metrics.InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5] });
+        _meter.CreateObservableGauge("forewarn.accounting.queue_depth", () => Interlocked.Read(ref _queued), null, "Accounting records waiting for their commit");
+        _meter.CreateObservableCounter("forewarn.accounting.duplicates", () => Duplicates, null, "Accounting records already stored (a retransmission), answered without a second copy");
         _loop = Task.Run(RunAsync);
     }
 
@@ -45,8 +53,13 @@ public sealed partial class AccountingWriter : IAsyncDisposable
     {
         // Continuations run synchronously, on the one work item that completes the whole batch (see RunAsync).
         var pending = new Pending(record, new TaskCompletionSource<bool>(TaskCreationOptions.None));
+        // Counted before it is queued, so that the reader's count never runs ahead of it.
+        Interlocked.Increment(ref _queued);
         if (!_queue.Writer.TryWrite(pending))
+        {
+            Interlocked.Decrement(ref _queued);
             return Task.FromException<bool>(new InvalidOperationException("The accounting writer is shut down."));
+        }
         return pending.Done.Task;
     }
 
@@ -63,9 +76,12 @@ public sealed partial class AccountingWriter : IAsyncDisposable
                 batch.Add(pending);
                 records.Add(pending.Record);
             }
+            Interlocked.Add(ref _queued, -batch.Count);
             try
             {
+                long started = System.Diagnostics.Stopwatch.GetTimestamp();
                 int inserted = await _store.AppendBatchAsync(records).ConfigureAwait(false);
+                _commitSeconds.Record(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
                 Interlocked.Add(ref _committed, inserted);
                 Interlocked.Add(ref _duplicates, records.Count - inserted);
                 Interlocked.Increment(ref _batches);
@@ -98,6 +114,7 @@ public sealed partial class AccountingWriter : IAsyncDisposable
     {
         _queue.Writer.TryComplete();
         await _loop.ConfigureAwait(false);
+        _meter.Dispose();
     }
 
     [LoggerMessage(EventId = 200, Level = LogLevel.Error, Message = "Accounting commit of {Count} records failed; no response is sent, the NAS will retransmit")]

@@ -110,7 +110,7 @@ public sealed partial class AdminServer(
                 listen.UseHttps(certificate);
         }));
         // /metrics: the server's instruments (ServerMetrics) in Prometheus's text format, behind the same token.
-        builder.Services.AddOpenTelemetry().ConfigureResource(r => r.AddService("forewarn")).WithMetrics(metrics => metrics.AddMeter(ServerMetrics.Prefix + ".*").AddPrometheusExporter());
+        builder.Services.AddOpenTelemetry().ConfigureResource(r => r.AddService("forewarn")).WithMetrics(metrics => metrics.AddMeter(ServerMetrics.Prefix + ".*").AddPrometheusExporter(o => o.ScrapeResponseCacheDurationMilliseconds = 0));
         var app = builder.Build();
         var access = AdminAccess.Load(options, server.DataDirectory);
         IReadOnlyCollection<string>? hosts = null;
