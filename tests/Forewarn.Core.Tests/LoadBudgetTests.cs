@@ -10,7 +10,7 @@ public class LoadBudgetTests
         var budget = new LoadBudget(0.95, 0.02);
         Assert.False(budget.Known);
         Assert.True(budget.Admits(1e9, 1e9));
-        Assert.Equal(0, budget.ShareToShed(1e9));
+        Assert.Equal(0, budget.Excess(1e9));
         budget.Broke(0);
         Assert.False(budget.Known);
     }
@@ -23,8 +23,8 @@ public class LoadBudgetTests
         Assert.Equal(900, budget.Limit, 6);
         Assert.True(budget.Admits(800, 100));
         Assert.False(budget.Admits(800, 101));
-        Assert.Equal(0.25, budget.ShareToShed(1200), 6);
-        Assert.Equal(0, budget.ShareToShed(900));
+        Assert.Equal(300, budget.Excess(1200), 6);
+        Assert.Equal(0, budget.Excess(900));
 
         budget.Broke(2000);
         Assert.Equal(1800, budget.Limit, 6);

@@ -9,9 +9,9 @@ namespace Forewarn.Core.Deferrals;
 /// bring clients back only while their known rates fit under it. While the server is healthy and
 /// clients still wait, the limit grows (<c>growthPerSecond</c>, multiplicatively), so a break that was
 /// a passing blip does not keep clients away for good, and never stays below a load the server carries
-/// while healthy; with nobody waiting it is forgotten. This is
-/// additive-increase / multiplicative-decrease in the spirit of TCP's congestion window, applied to
-/// the clients a server accepts rather than the packets a sender sends.
+/// while healthy; with nobody waiting it is forgotten. A break cuts it multiplicatively and health grows
+/// it gradually, in the spirit of TCP's congestion window, applied to the clients a server accepts
+/// rather than the packets a sender sends.
 /// </summary>
 public sealed class LoadBudget(double backoff, double growthPerSecond)
 {
@@ -78,6 +78,6 @@ public sealed class LoadBudget(double backoff, double growthPerSecond)
     /// <summary>May a client sending <paramref name="more"/> requests/s come back while the server carries <paramref name="carried"/>?</summary>
     public bool Admits(double carried, double more) => carried + Math.Max(0, more) <= Limit;
 
-    /// <summary>The share (0..1) of <paramref name="carried"/> to shed to get under the limit.</summary>
-    public double ShareToShed(double carried) => carried <= 0 || carried <= Limit ? 0 : 1 - Limit / carried;
+    /// <summary>Requests/s of <paramref name="carried"/> above the limit (0 while unknown or under it): what to shed.</summary>
+    public double Excess(double carried) => Math.Max(0, carried - Limit);
 }

@@ -55,7 +55,7 @@ public sealed partial class AdvisoryService
         _loadDeferred[change.Class] = 0;
         _lastCut = now;
         double classRate = _registry.All.Where(c => c.State == ClientState.Active && InClass(c, change.Class)).Sum(c => c.Rate);
-        return classRate <= 0 ? 0 : Math.Clamp((carried - _budget.Limit) / classRate, 0, 1);
+        return classRate <= 0 ? 0 : Math.Clamp(_budget.Excess(carried) / classRate, 0, 1);
     }
 
     /// <summary>
@@ -92,13 +92,14 @@ public sealed partial class AdvisoryService
                 _lastCut = now;
             }
             // A few per cent over is the rates' noise (one-second counts): shed only a real excess.
-            if (carried <= _budget.Limit * 1.03)
+            double excess = _budget.Excess(carried);
+            if (excess <= _budget.Limit * 0.03)
                 continue;
             var active = _registry.All.Where(c => c.State == ClientState.Active && InClass(c, className)).ToList();
             double classRate = active.Sum(c => c.Rate);
             if (classRate <= 0)
                 continue;
-            var chosen = DeferralPlanner.Enough(active, (carried - _budget.Limit) / classRate);
+            var chosen = DeferralPlanner.Enough(active, excess / classRate);
             LogShedding(_logger, chosen.Count, className, carried, _budget.Limit);
             foreach (var client in chosen)
             {
@@ -114,14 +115,8 @@ public sealed partial class AdvisoryService
         }
     }
 
-    /// <summary>May <paramref name="client"/> come back now, by the budget?</summary>
-    private bool BudgetAdmits(ActiveClient client, ref double carried)
-    {
-        if (!_budget.Admits(carried, client.RateWhenDeferred))
-            return false;
-        carried += client.RateWhenDeferred;
-        return true;
-    }
+    /// <summary>May <paramref name="client"/> come back now, while the server carries <paramref name="carried"/>, by the budget?</summary>
+    private bool BudgetAdmits(ActiveClient client, double carried) => _budget.Admits(carried, client.RateWhenDeferred);
 
     [LoggerMessage(EventId = 604, Level = LogLevel.Warning, Message = "Deferring {Count} more clients of class {Class}: carrying {Carried:0} requests/s over a load budget of {Limit:0}")]
     private static partial void LogShedding(ILogger logger, int count, string @class, double carried, double limit);

@@ -281,8 +281,9 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
                 var batch = new List<ActiveClient>();
                 foreach (var candidate in waiting.OrderBy(c => c.StateSince).Take(_options.InviteBatchSize))
                 {
-                    if (!BudgetAdmits(candidate, ref carried))
+                    if (!BudgetAdmits(candidate, carried))
                         break;
+                    carried += candidate.RateWhenDeferred;
                     batch.Add(candidate);
                 }
                 if (batch.Count == 0)
@@ -407,8 +408,8 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
         bool returning = client.State == ClientState.Deferred;
         bool admitted = zone.Current != Zone.Defer && (returning ? zone.AdmitsReturning : zone.AdmitsNew);
         int retryAfter = _options.RefuseRetryAfterSeconds;
-        double carried = CarriedRate(_time.GetTimestamp());
-        if (admitted && returning && !BudgetAdmits(client, ref carried))
+        // The load carried is summed over every client: only for a returning client the zone would admit.
+        if (admitted && returning && !BudgetAdmits(client, CarriedRate(_time.GetTimestamp())))
         {
             admitted = false;
             Interlocked.Increment(ref Counters._paced);

@@ -34,6 +34,8 @@ public static class ServerMetrics
             Latency.Record(Math.Max(0, elapsed.TotalSeconds), tacacs ? Tacacs : Radius);
     }
 
+    private static readonly System.Text.Json.JsonNamingPolicy SnakeCase = System.Text.Json.JsonNamingPolicy.SnakeCaseLower;
+
     private static KeyValuePair<string, object?> Tag(string key, object? value) => new(key, value);
 
     /// <summary>
@@ -63,11 +65,11 @@ public static class ServerMetrics
         meter.CreateObservableGauge("forewarn.health.score", () => Now().Health.Score, null, "The health score, 0 (exhausted) to 1 (idle)");
         meter.CreateObservableGauge("forewarn.health.predicted_score", () => Now().Health.Predicted, null, "The forecast score at the forecast horizon");
         meter.CreateObservableGauge("forewarn.health.probe_headroom", () =>
-            Now().Health.Probes.Select(p => new Measurement<double>(p.Headroom, Tag("probe", p.Name), Tag("kind", Snake(p.Kind.ToString())))),
+            Now().Health.Probes.Select(p => new Measurement<double>(p.Headroom, Tag("probe", p.Name), Tag("kind", SnakeCase.ConvertName(p.Kind.ToString())))),
             null, "Each probe's headroom, 0 to 1");
         meter.CreateObservableGauge("forewarn.health.zone", () =>
             Now().Health.Zones.SelectMany(z => Enum.GetValues<Zone>().Select(zone =>
-                new Measurement<int>(z.Zone == zone ? 1 : 0, Tag("class", z.Class), Tag("zone", Snake(zone.ToString()))))),
+                new Measurement<int>(z.Zone == zone ? 1 : 0, Tag("class", z.Class), Tag("zone", SnakeCase.ConvertName(zone.ToString()))))),
             null, "1 for each class's current zone, 0 for the others");
         meter.CreateObservableGauge("forewarn.health.threshold", () =>
             Now().Health.Zones.SelectMany(z => new[]
@@ -101,26 +103,5 @@ public static class ServerMetrics
         meter.CreateObservableGauge("forewarn.tacacs.connections", () => Now().Tacacs is { } t ? [new Measurement<long>(t.OpenConnections)] : Array.Empty<Measurement<long>>(),
             null, "TACACS+ connections open");
         return meter;
-    }
-
-    /// <summary>PascalCase or kebab-case to snake_case, for label values.</summary>
-    internal static string Snake(string name)
-    {
-        var text = new System.Text.StringBuilder(name.Length + 8);
-        for (int i = 0; i < name.Length; i++)
-        {
-            char c = name[i];
-            if (c == '-' || c == ' ')
-                text.Append('_');
-            else if (char.IsUpper(c))
-            {
-                if (i > 0 && text.Length > 0 && text[^1] != '_')
-                    text.Append('_');
-                text.Append(char.ToLowerInvariant(c));
-            }
-            else
-                text.Append(c);
-        }
-        return text.ToString();
     }
 }
