@@ -125,6 +125,15 @@ public sealed class QuietMonitorTests(Xunit.Abstractions.ITestOutputHelper outpu
             string.Join(", ", reasons.Select(d => $"{d.Key} {d.Value}")));
     }
 
+    /// <summary>Socket overflows are scored by the share of valid datagrams received alongside them.</summary>
+    [Theory]
+    [InlineData(0, 0, 1.0)]          // nothing received: an overflow with a stalled receive loop is all distress
+    [InlineData(1000, 0, 1.0)]       // an overload of real requests
+    [InlineData(100_000, 99_995, 0.00005)] // a forged flood beside 5 logins
+    [InlineData(10, 12, 0.0)]        // counters read a moment apart: never negative
+    public void SocketOverflows_AreScoredByTheValidShareReceived(long received, long invalid, double share) =>
+        Assert.Equal(share, Health.DropsProbe.ValidShare(received, invalid), 6);
+
     private static string Describe(Server.Health.ServerStatus s) =>
         $"zone {s.Health.Zone}, score {s.Health.Score:0.000}, sustained {s.Health.Sustained:0.000}; changes: "
         + string.Join("; ", s.Health.RecentChanges.Select(c => $"{c.From}->{c.To} by {c.Cause} (score {c.Score:0.000})"))

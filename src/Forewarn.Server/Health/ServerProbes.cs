@@ -131,14 +131,19 @@ public sealed class LatencyProbe(LatencyWindow window, HealthOptions options, Wa
 
 /// <summary>
 /// Drops that show the server's own distress, per second: the queue full, requests that waited past the
-/// queue timeout, and datagrams the kernel dropped because this server's own sockets overflowed. Invalid
-/// input (unknown clients, bad authenticators, malformed packets) is counted by reason and shown in the
-/// detail, but never lowers the headroom: a spoofer must not be able to push every client away.
+/// queue timeout, and the valid requests among the datagrams the kernel dropped because this server's own
+/// sockets overflowed. Invalid input (unknown clients, bad authenticators, malformed packets) is counted by
+/// reason and shown in the detail, but never lowers the headroom: a spoofer must not be able to push every
+/// client away. The kernel cannot tell valid datagrams from invalid ones, so an overflow is scored as the
+/// valid requests it cost: the overflows of the interval times the valid share of what the server received
+/// in it (the kernel drops whatever arrives while the buffer is full, so the lost datagrams are mixed as
+/// the received ones are). A flood of forged datagrams that overflows the buffer scores its few valid
+/// casualties; an overload of real requests scores every one.
 /// </summary>
 public sealed class DropsProbe(ServerCounters counters, Func<IEnumerable<System.Net.IPEndPoint>> endpoints, HealthOptions options, TimeProvider time) : IProbe
 {
     private readonly SocketDrops _sockets = new(endpoints);
-    private long _lastDrops = -1;
+    private long _lastDistress = -1, _lastOverflowed, _lastReceived, _lastInvalid;
     private long _lastTimestamp;
     private double _rate;
 
@@ -149,20 +154,26 @@ public sealed class DropsProbe(ServerCounters counters, Func<IEnumerable<System.
     {
         long queueFull = counters.Dropped(DropReason.QueueFull), timedOut = counters.Dropped(DropReason.QueueTimeout);
         long overflowed = _sockets.Read();
-        long drops = queueFull + timedOut + overflowed;
+        long received = counters.Received, invalid = counters.TotalDropped - queueFull - timedOut;
+        long distress = queueFull + timedOut;
         long now = time.GetTimestamp();
-        if (_lastDrops >= 0)
+        if (_lastDistress >= 0)
         {
             double seconds = time.GetElapsedTime(_lastTimestamp, now).TotalSeconds;
             if (seconds > 0)
-                _rate = Math.Max(0, drops - _lastDrops) / seconds;
+            {
+                double lost = Math.Max(0, overflowed - _lastOverflowed) * ValidShare(received - _lastReceived, invalid - _lastInvalid);
+                _rate = (Math.Max(0, distress - _lastDistress) + lost) / seconds;
+            }
         }
-        _lastDrops = drops;
-        _lastTimestamp = now;
-        long invalid = counters.TotalDropped - queueFull - timedOut;
+        (_lastDistress, _lastOverflowed, _lastReceived, _lastInvalid, _lastTimestamp) = (distress, overflowed, received, invalid, now);
         return new ProbeSample(Name, Kind, ProbeSample.FromLoad(_rate, options.DropRateLimit), _rate, "distress drops/s", true,
-            $"distress: queue full {queueFull}, queued too long {timedOut}, socket overflows {overflowed}; invalid input (not scored) {invalid}");
+            $"distress: queue full {queueFull}, queued too long {timedOut}, socket overflows {overflowed} (scored by the valid share received); invalid input (not scored) {invalid}");
     }
+
+    /// <summary>The share of the datagrams received in an interval that were not invalid input (1 when none arrived).</summary>
+    internal static double ValidShare(long received, long invalid) =>
+        received <= 0 ? 1 : Math.Clamp(1 - (double)invalid / received, 0, 1);
 }
 
 /// <summary>
