@@ -1,7 +1,7 @@
 using System.CommandLine;
 using Forewarn.Core.Aaa;
 using Forewarn.Server;
-using Forewarn.Storage.Sqlite;
+using Forewarn.Core.Store;
 using Microsoft.Extensions.Configuration;
 
 namespace Forewarn.Cli;
@@ -16,11 +16,33 @@ internal static class CommonOptions
 
     public static string DataDirectoryOf(ParseResult result) => DataDirectory.Resolve(result.GetValue(Data));
 
-    public static SqliteStore OpenStore(ParseResult result)
+    public static readonly Option<string?> Postgres = new("--postgres")
     {
-        var directory = DataDirectory.Ensure(DataDirectoryOf(result));
-        return SqliteStore.Open(Path.Combine(directory, DataDirectory.DatabaseFile));
+        Description = "A PostgreSQL store instead of the data directory's SQLite file: a connection string such as "
+            + "\"Host=127.0.0.1;Database=forewarn;Username=forewarn\" (the password from PGPASSWORD or ~/.pgpass, never here; "
+            + "default: Forewarn:Postgres in forewarn.json or the environment)",
+        Recursive = true,
+    };
+
+    /// <summary>
+    /// The PostgreSQL connection string: --postgres, else Forewarn:Postgres in the data directory's forewarn.json
+    /// or the environment (Forewarn__Postgres), as the server reads it; null for the SQLite file. A password given
+    /// on the command line is refused: every user of the machine could read it in the process list.
+    /// </summary>
+    public static string? PostgresOf(ParseResult result)
+    {
+        if (result.GetValue(Postgres) is { } given)
+        {
+            if (Storage.Postgres.PostgresStore.Parse(given).Password is not null)
+                throw new StartupException("--postgres must not carry the password (the process list shows it to every user of this machine): put it in PGPASSWORD, a password file (~/.pgpass, or Passfile= in the connection string), or Forewarn:Postgres in forewarn.json.");
+            return given;
+        }
+        var file = Path.Combine(DataDirectoryOf(result), DataDirectory.ConfigFile);
+        return new ConfigurationBuilder().AddJsonFile(file, optional: true).AddEnvironmentVariables().Build()["Forewarn:Postgres"];
     }
+
+    public static IForewarnStore OpenStore(ParseResult result) =>
+        StoreFactory.Open(DataDirectoryOf(result), PostgresOf(result));
 
     public static PasswordSealer OpenSealer(ParseResult result) =>
         PasswordSealer.FromKeyFile(Path.Combine(DataDirectory.Ensure(DataDirectoryOf(result)), DataDirectory.KeyFile));

@@ -3,6 +3,7 @@ using Forewarn.Cli;
 
 var root = new RootCommand("Forewarn: a RADIUS server that warns its clients before it fails.");
 root.Options.Add(CommonOptions.Data);
+root.Options.Add(CommonOptions.Postgres);
 root.Subcommands.Add(ServeCommand.Create());
 root.Subcommands.Add(ServeCommand.CreateRelay());
 root.Subcommands.Add(UsersCommand.Create());

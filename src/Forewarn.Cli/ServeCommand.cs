@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Globalization;
 using Forewarn.Relay;
 using Forewarn.Server;
-using Forewarn.Storage.Sqlite;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -111,14 +110,18 @@ internal static class ServeCommand
                 return CommonOptions.Fail($"--set expects KEY=VALUE, got '{pair}'.");
             overrides[pair[..eq]] = pair[(eq + 1)..];
         }
+        if (CommonOptions.PostgresOf(result) is { } postgres && result.GetValue(CommonOptions.Postgres) is not null)
+            overrides["Forewarn:Postgres"] = postgres;
         var configFile = result.GetValue(options.Config);
         if (configFile is not null && !File.Exists(configFile))
             return CommonOptions.Fail($"configuration file '{configFile}' does not exist.");
 
         using var host = ServerHost.Build(dataDirectory, configFile, overrides, configure: configure);
+        string location;
         try
         {
-            var store = host.Services.GetRequiredService<SqliteStore>();
+            var store = host.Services.GetRequiredService<Forewarn.Core.Store.IForewarnStore>();
+            location = store.Location;
             await ServerServices.SeedDefaultsAsync(store).ConfigureAwait(false);
             _ = host.Services.GetRequiredService<IOptions<ForewarnOptions>>().Value;
             _ = host.Services.GetRequiredService<IOptions<Forewarn.Core.Health.HealthOptions>>().Value;
@@ -132,6 +135,8 @@ internal static class ServeCommand
             return CommonOptions.Fail("invalid configuration: " + string.Join(" ", e.Failures));
         }
         Console.WriteLine($"Forewarn data directory: {dataDirectory}");
+        if (location != Path.Combine(dataDirectory, DataDirectory.DatabaseFile))
+            Console.WriteLine($"Forewarn store: {location}");
         try
         {
             await host.StartAsync(cancellationToken).ConfigureAwait(false);

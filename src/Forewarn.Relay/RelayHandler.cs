@@ -5,7 +5,7 @@ using Forewarn.Client;
 using Forewarn.Core.Clients;
 using Forewarn.Protocol.Radius;
 using Forewarn.Server;
-using Forewarn.Storage.Sqlite;
+using Forewarn.Core.Store;
 using Microsoft.Extensions.Logging;
 
 namespace Forewarn.Relay;
@@ -17,7 +17,7 @@ namespace Forewarn.Relay;
 /// device, Proxy-State passed through untouched (RFC 2865 §5.33). Accounting that no server
 /// acknowledges is spooled durably — then acknowledged to the device — and replayed in order.
 /// </summary>
-public sealed partial class RelayHandler(ForewarnClient upstream, SqliteStore store, ILogger<RelayHandler> logger) : IRadiusHandler
+public sealed partial class RelayHandler(ForewarnClient upstream, IRequestSpool store, ILogger<RelayHandler> logger) : IRadiusHandler
 {
     private long _spooled;
 

@@ -2,7 +2,7 @@ using System.Net;
 using Forewarn.Client;
 using Forewarn.Server;
 using Forewarn.Server.Health;
-using Forewarn.Storage.Sqlite;
+using Forewarn.Core.Store;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -80,7 +80,7 @@ internal sealed class RelayOptionsValidator : IValidateOptions<RelayOptions>
 }
 
 /// <summary>Replays the accounting spool, oldest first, one at a time, stopping at the first failure; reports the relay's state.</summary>
-public sealed partial class SpoolReplayer(ForewarnClient upstream, SqliteStore store, RelayHandler handler, RelayOptions options, TimeProvider time,
+public sealed partial class SpoolReplayer(ForewarnClient upstream, IRequestSpool store, RelayHandler handler, RelayOptions options, TimeProvider time,
     Core.Health.AlertHub alerts, ILogger<SpoolReplayer> logger)
     : BackgroundService, IRelayStatusSource
 {
@@ -138,7 +138,7 @@ public sealed partial class SpoolReplayer(ForewarnClient upstream, SqliteStore s
     }
 
     /// <summary>Sends one spooled request with Acct-Delay-Time raised by the time it waited (RFC 2866 §5.2); true once acknowledged.</summary>
-    private async Task<bool> ReplayAsync(SqliteStore.SpooledRequest spooled, CancellationToken cancellationToken)
+    private async Task<bool> ReplayAsync(SpooledRequest spooled, CancellationToken cancellationToken)
     {
         var request = new RadiusRequest(Protocol.Radius.RadiusCode.AccountingRequest);
         uint delay = (uint)Math.Max(0, (time.GetUtcNow() - spooled.SpooledAt).TotalSeconds);

@@ -15,6 +15,13 @@ public sealed class ForewarnOptions : IValidatableObject
     [Required]
     public string DataDirectory { get; set; } = "";
 
+    /// <summary>
+    /// A PostgreSQL connection string (Npgsql's keywords, e.g. "Host=10.0.0.5;Database=forewarn;Username=forewarn")
+    /// for a store several servers share; unset, the data directory's SQLite file. The password comes from
+    /// PGPASSWORD, a password file (Passfile=, or ~/.pgpass) or this setting in forewarn.json, never the command line.
+    /// </summary>
+    public string? Postgres { get; set; }
+
     /// <summary>Addresses to listen on (IPv4 or IPv6 literals); none configured means 127.0.0.1.</summary>
     /// <remarks>The default is not put in the list itself: the configuration binder appends to a list, so a default entry would stay beside the configured ones.</remarks>
     public List<string> Listen { get; set; } = [];

@@ -5,7 +5,6 @@ using Forewarn.Core.Store;
 using Forewarn.Core.Health;
 using Forewarn.Protocol.Radius.Dictionary;
 using Forewarn.Server.Health;
-using Forewarn.Storage.Sqlite;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -25,15 +24,15 @@ public static class ServerServices
         services.AddSingleton(sp =>
         {
             var options = sp.GetRequiredService<IOptions<ForewarnOptions>>().Value;
-            var directory = DataDirectory.Ensure(options.DataDirectory);
-            return SqliteStore.Open(Path.Combine(directory, DataDirectory.DatabaseFile));
+            return StoreFactory.Open(options.DataDirectory, options.Postgres);
         });
+        services.AddSingleton<IRequestSpool>(sp => sp.GetRequiredService<IForewarnStore>());
         // The request path sees the stores through the drill decorators, so that rehearsals degrade real work.
         // Users are cached in memory (the cache watches the store's version); a slow-store drill slows the cache's misses and hits alike.
-        services.AddSingleton(sp => new CachedUserStore(sp.GetRequiredService<SqliteStore>(), sp.GetRequiredService<SqliteStore>().UsersVersionAsync));
+        services.AddSingleton(sp => new CachedUserStore(sp.GetRequiredService<IForewarnStore>(), sp.GetRequiredService<IForewarnStore>().UsersVersionAsync));
         services.AddSingleton<IUserStore>(sp => new DrillingUserStore(sp.GetRequiredService<CachedUserStore>(), sp.GetRequiredService<DrillState>(), sp.GetRequiredService<TimeProvider>()));
-        services.AddSingleton<IClientStore>(sp => sp.GetRequiredService<SqliteStore>());
-        services.AddSingleton<IAccountingStore>(sp => new DrillingAccountingStore(sp.GetRequiredService<SqliteStore>(), sp.GetRequiredService<DrillState>()));
+        services.AddSingleton<IClientStore>(sp => sp.GetRequiredService<IForewarnStore>());
+        services.AddSingleton<IAccountingStore>(sp => new DrillingAccountingStore(sp.GetRequiredService<IForewarnStore>(), sp.GetRequiredService<DrillState>()));
         services.AddSingleton(sp => RadiusDictionary.LoadBuiltIn(sp.GetRequiredService<IOptions<ForewarnOptions>>().Value.Dictionaries));
         services.AddSingleton<PasswordHasher>();
         services.AddSingleton(sp => configuration.GetSection("Forewarn:SlowWork").Get<SlowWorkOptions>() ?? new SlowWorkOptions());
@@ -89,7 +88,7 @@ public static class ServerServices
     {
         services.AddOptions<Tacacs.TacacsOptions>().Bind(configuration.GetSection(Tacacs.TacacsOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton(sp => sp.GetRequiredService<IOptions<Tacacs.TacacsOptions>>().Value);
-        services.AddSingleton(sp => new Core.Aaa.Tacacs.CommandSets(sp.GetRequiredService<SqliteStore>(), sp.GetRequiredService<SlowWork>()));
+        services.AddSingleton(sp => new Core.Aaa.Tacacs.CommandSets(sp.GetRequiredService<IForewarnStore>(), sp.GetRequiredService<SlowWork>()));
         services.AddSingleton<Core.Aaa.Tacacs.TacacsAuthenticator>();
         services.AddSingleton<Core.Aaa.Tacacs.TacacsAuthorizer>();
         services.AddSingleton<Core.Aaa.Tacacs.TacacsAccountant>();
@@ -147,7 +146,7 @@ public static class ServerServices
 
     /// <summary>Default clients for a fresh data directory: localhost with FreeRADIUS's well-known secret, so radtest works at once.</summary>
     /// <summary>A data directory that never had a client gets the localhost ones (for radtest); true when it did now.</summary>
-    public static async Task<bool> SeedDefaultsAsync(SqliteStore store)
+    public static async Task<bool> SeedDefaultsAsync(IClientStore store)
     {
         if (await store.ClientsVersionAsync().ConfigureAwait(false) != 0)
             return false;
@@ -155,7 +154,7 @@ public static class ServerServices
     }
 
     /// <summary>Adds the localhost clients whose name and address are still free; returns how many.</summary>
-    public static async Task<int> SeedLocalhostAsync(SqliteStore store)
+    public static async Task<int> SeedLocalhostAsync(IClientStore store)
     {
         int added = 0;
         foreach (var client in new[] { new ClientRecord("localhost", "127.0.0.1", "testing123"), new ClientRecord("localhost-ipv6", "::1", "testing123") })
@@ -188,8 +187,12 @@ internal sealed class ForewarnOptionsValidator : IValidateOptions<ForewarnOption
     }
 }
 
-/// <summary>Loads the NAS directory at start, then reloads it when the store's client version changes (clients added by the command line while running); drops the user cache when users or groups changed; sweeps the duplicate cache.</summary>
-public sealed partial class ClientLoader(IClientStore store, ClientDirectory directory, DuplicateCache duplicates, CachedUserStore users, Core.Aaa.Tacacs.CommandSets commandSets, ILogger<ClientLoader> logger) : BackgroundService
+/// <summary>
+/// Loads the NAS directory at start, then reloads it when the store's client version changes (clients added
+/// by the command line or another server while running); drops the user cache when users or groups changed;
+/// sweeps the duplicate cache. It looks every second, and at once when the store announces a change.
+/// </summary>
+public sealed partial class ClientLoader(IForewarnStore store, ClientDirectory directory, DuplicateCache duplicates, CachedUserStore users, Core.Aaa.Tacacs.CommandSets commandSets, ILogger<ClientLoader> logger) : BackgroundService
 {
     private long _version = -1;
 
@@ -230,11 +233,11 @@ public sealed partial class ClientLoader(IClientStore store, ClientDirectory dir
 
     private async Task PollAsync(CancellationToken stoppingToken)
     {
-        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
-        while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
+        while (true)
         {
             try
             {
+                await store.WaitForChangeAsync(TimeSpan.FromSeconds(1), stoppingToken).ConfigureAwait(false);
                 await ReloadAsync(stoppingToken).ConfigureAwait(false);
                 if (await users.RefreshAsync(stoppingToken).ConfigureAwait(false))
                     commandSets.Invalidate();

@@ -30,7 +30,7 @@ public sealed class RelayFreeRadiusTests
             ["Forewarn:Relay:Upstream:0:Address"] = "127.0.90.5",
             ["Forewarn:Relay:Upstream:0:Secret"] = "classic-secret",
         }, LogLevel.Warning, (services, configuration) => services.AddForewarnRelay(configuration));
-        await relay.Services.GetRequiredService<SqliteStore>().AddClientAsync(new ClientRecord("radtest", "127.0.0.1", "testing123", MessageAuthenticator: MessageAuthenticatorPolicy.Optional));
+        await relay.Services.GetRequiredService<IForewarnStore>().AddClientAsync(new ClientRecord("radtest", "127.0.0.1", "testing123", MessageAuthenticator: MessageAuthenticatorPolicy.Optional));
         await relay.StartAsync();
         try
         {

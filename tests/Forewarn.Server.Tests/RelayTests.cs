@@ -82,7 +82,7 @@ public sealed class RelayTests : IAsyncLifetime
             overrides[$"Forewarn:Relay:Upstream:{i}:TacacsPort"] = $"{_tacacs[i]}";
         }
         _relay = ServerHost.Build(_relayData, null, overrides, LogLevel.Warning, (services, configuration) => services.AddForewarnRelay(configuration));
-        var store = _relay.Services.GetRequiredService<SqliteStore>();
+        var store = _relay.Services.GetRequiredService<IForewarnStore>();
         await store.AddClientAsync(new ClientRecord("radclient", "127.0.0.1", "testing123"));
         await _relay.StartAsync();
     }

@@ -20,7 +20,7 @@ public sealed class TestServer : IAsyncDisposable
     public string DataDirectory { get; }
     public IPEndPoint Auth { get; }
     public IPEndPoint Acct { get; }
-    public SqliteStore Store => _host.Services.GetRequiredService<SqliteStore>();
+    public IForewarnStore Store => _host.Services.GetRequiredService<IForewarnStore>();
     public ServerCounters Counters => _host.Services.GetRequiredService<ServerCounters>();
     public IServiceProvider Services => _host.Services;
 
@@ -49,7 +49,7 @@ public sealed class TestServer : IAsyncDisposable
         foreach (var (key, value) in settings ?? [])
             overrides[key] = value;
         var host = ServerHost.Build(directory, null, overrides, LogLevel.Warning, configure is null ? null : (services, _) => configure(services));
-        await ServerServices.SeedDefaultsAsync(host.Services.GetRequiredService<SqliteStore>());
+        await ServerServices.SeedDefaultsAsync(host.Services.GetRequiredService<IForewarnStore>());
         await host.StartAsync();
         return new TestServer(host, directory);
     }

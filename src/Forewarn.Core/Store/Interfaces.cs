@@ -54,3 +54,37 @@ public interface IAccountingStore
     /// <summary>Commits one small durable write (a heartbeat): the "accounting sink accepts writes" health check.</summary>
     Task ProbeWriteAsync(CancellationToken cancellationToken = default);
 }
+
+/// <summary>An accounting request a relay holds because no upstream server acknowledged it.</summary>
+public sealed record SpooledRequest(long Id, DateTimeOffset SpooledAt, string Client, byte[] Attributes);
+
+/// <summary>The relay's durable spool: requests kept until an upstream server acknowledges them, replayed in order.</summary>
+public interface IRequestSpool
+{
+    /// <summary>Stores an accounting request durably (committed before this returns); returns its id.</summary>
+    long Spool(string client, ReadOnlySpan<byte> attributes);
+    /// <summary>The oldest spooled requests, in order.</summary>
+    IReadOnlyList<SpooledRequest> PeekSpool(int limit);
+    void Unspool(long id);
+    long SpoolDepth();
+}
+
+/// <summary>
+/// Everything a server, a relay or the command line opens: the embedded SQLite file, or a PostgreSQL
+/// database several servers share. Changes made by any process raise versions the caches watch.
+/// </summary>
+public interface IForewarnStore : IUserStore, ICommandSetStore, IClientStore, IAccountingStore, IRequestSpool, IDisposable
+{
+    /// <summary>Where the data lives, for the operator (a file, or a database without its password).</summary>
+    string Location { get; }
+    /// <summary>Raised by every change to users, groups or command sets, from any process: the user cache watches it.</summary>
+    Task<long> UsersVersionAsync(CancellationToken cancellationToken = default);
+    /// <summary>Adds or replaces every user in one transaction: all of them, or (on any error) none. Returns (added, replaced).</summary>
+    Task<(int Added, int Replaced)> ImportUsersAsync(IReadOnlyList<UserRecord> users, CancellationToken cancellationToken = default);
+    /// <summary>
+    /// Waits until another process may have changed users, groups, command sets or clients, or for
+    /// <paramref name="timeout"/>, whichever comes first. A store that is told of changes (PostgreSQL's
+    /// LISTEN/NOTIFY) returns as soon as one is committed; one that is not simply waits, and the caller polls.
+    /// </summary>
+    Task WaitForChangeAsync(TimeSpan timeout, CancellationToken cancellationToken);
+}

@@ -11,12 +11,17 @@ namespace Forewarn.Storage.Sqlite;
 /// survives a crash or power loss. Several processes (the server, the command line) share the file.
 /// Connections are kept open in a small pool; each is set up once.
 /// </summary>
-public sealed class SqliteStore : IUserStore, ICommandSetStore, IClientStore, IAccountingStore, IDisposable
+public sealed class SqliteStore : IForewarnStore
 {
     private readonly string _connectionString;
     private readonly ConcurrentBag<SqliteConnection> _idle = [];
 
     public string Path { get; }
+
+    public string Location => Path;
+
+    /// <summary>SQLite tells no one of a change: the caller polls the versions.</summary>
+    public Task WaitForChangeAsync(TimeSpan timeout, CancellationToken cancellationToken) => Task.Delay(timeout, cancellationToken);
 
     private SqliteStore(string path)
     {
@@ -179,7 +184,6 @@ public sealed class SqliteStore : IUserStore, ICommandSetStore, IClientStore, IA
         return Task.FromResult(command.ExecuteNonQuery() == 1);
     }
 
-    /// <summary>Adds or replaces every user in one transaction: all of them, or (on any error) none. Returns (added, replaced).</summary>
     public Task<(int Added, int Replaced)> ImportUsersAsync(IReadOnlyList<UserRecord> users, CancellationToken cancellationToken = default)
     {
         using var lease = Lease();
@@ -335,7 +339,6 @@ public sealed class SqliteStore : IUserStore, ICommandSetStore, IClientStore, IA
         return Task.FromResult(Convert.ToInt64(Scalar(lease.Connection, "SELECT value FROM meta WHERE key = 'clients_version'"), CultureInfo.InvariantCulture));
     }
 
-    /// <summary>Raised by every change to users or groups, from any process (a trigger): the user cache watches it.</summary>
     public Task<long> UsersVersionAsync(CancellationToken cancellationToken = default)
     {
         using var lease = Lease();
@@ -477,9 +480,6 @@ public sealed class SqliteStore : IUserStore, ICommandSetStore, IClientStore, IA
 
     // ---- relay spool ------------------------------------------------------------------------
 
-    public sealed record SpooledRequest(long Id, DateTimeOffset SpooledAt, string Client, byte[] Attributes);
-
-    /// <summary>Stores an accounting request durably (committed before this returns).</summary>
     public long Spool(string client, ReadOnlySpan<byte> attributes)
     {
         using var lease = Lease();
@@ -488,7 +488,6 @@ public sealed class SqliteStore : IUserStore, ICommandSetStore, IClientStore, IA
         return Convert.ToInt64(command.ExecuteScalar(), CultureInfo.InvariantCulture);
     }
 
-    /// <summary>The oldest spooled requests, in order.</summary>
     public IReadOnlyList<SpooledRequest> PeekSpool(int limit)
     {
         using var lease = Lease();
