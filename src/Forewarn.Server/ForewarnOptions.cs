@@ -22,6 +22,14 @@ public sealed class ForewarnOptions : IValidatableObject
     /// </summary>
     public string? Postgres { get; set; }
 
+    /// <summary>
+    /// With a PostgreSQL store: a batch of accounting the database has not committed within this time (or
+    /// that failed) is committed to the local spill in the data directory instead and acknowledged, then
+    /// replayed in order when the database answers. Below a NAS's usual 3–5 s timeout.
+    /// </summary>
+    [Range(50, 60_000)]
+    public int AccountingSpillAfterMs { get; set; } = 2000;
+
     /// <summary>Addresses to listen on (IPv4 or IPv6 literals); none configured means 127.0.0.1.</summary>
     /// <remarks>The default is not put in the list itself: the configuration binder appends to a list, so a default entry would stay beside the configured ones.</remarks>
     public List<string> Listen { get; set; } = [];

@@ -32,7 +32,15 @@ public static class ServerServices
         services.AddSingleton(sp => new CachedUserStore(sp.GetRequiredService<IForewarnStore>(), sp.GetRequiredService<IForewarnStore>().UsersVersionAsync));
         services.AddSingleton<IUserStore>(sp => new DrillingUserStore(sp.GetRequiredService<CachedUserStore>(), sp.GetRequiredService<DrillState>(), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<IClientStore>(sp => sp.GetRequiredService<IForewarnStore>());
-        services.AddSingleton<IAccountingStore>(sp => new DrillingAccountingStore(sp.GetRequiredService<IForewarnStore>(), sp.GetRequiredService<DrillState>()));
+        // A shared database's accounting is backed by a local spill, so that its outage costs no acknowledgement.
+        services.AddKeyedSingleton("durable", (sp, _) =>
+        {
+            var options = sp.GetRequiredService<IOptions<ForewarnOptions>>().Value;
+            var store = sp.GetRequiredService<IForewarnStore>();
+            return string.IsNullOrWhiteSpace(options.Postgres) ? (IAccountingStore)store
+                : new SpillingAccountingStore(store, options.DataDirectory, TimeSpan.FromMilliseconds(options.AccountingSpillAfterMs), sp.GetRequiredService<ILogger<SpillingAccountingStore>>());
+        });
+        services.AddSingleton<IAccountingStore>(sp => new DrillingAccountingStore(sp.GetRequiredKeyedService<IAccountingStore>("durable"), sp.GetRequiredService<DrillState>()));
         services.AddSingleton(sp => RadiusDictionary.LoadBuiltIn(sp.GetRequiredService<IOptions<ForewarnOptions>>().Value.Dictionaries));
         services.AddSingleton<PasswordHasher>();
         services.AddSingleton(sp => configuration.GetSection("Forewarn:SlowWork").Get<SlowWorkOptions>() ?? new SlowWorkOptions());

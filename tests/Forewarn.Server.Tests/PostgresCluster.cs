@@ -14,7 +14,7 @@ public sealed class PostgresCluster
     public const string User = "forewarn";
     public const string Password = "pg-test-secret";
 
-    private static readonly Lazy<Task<PostgresCluster>> SharedCluster = new(StartAsync);
+    private static readonly Lazy<Task<PostgresCluster>> SharedCluster = new(StartNewAsync);
 
     private readonly string _bin;
     private readonly string? _runAs;
@@ -48,7 +48,14 @@ public sealed class PostgresCluster
         return SharedCluster.Value;
     }
 
-    private static async Task<PostgresCluster> StartAsync()
+    /// <summary>A cluster of the test's own, for a test that stops and starts PostgreSQL (the shared one serves tests running beside it).</summary>
+    public static Task<PostgresCluster> PrivateAsync()
+    {
+        Requires.That(FindBin() is not null, "PostgreSQL's server is not installed (/usr/lib/postgresql/*/bin/initdb; .ci/run installs postgresql)");
+        return StartNewAsync();
+    }
+
+    private static async Task<PostgresCluster> StartNewAsync()
     {
         var bin = FindBin()!;
         bool root = Environment.UserName == "root";

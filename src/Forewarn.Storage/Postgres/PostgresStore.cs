@@ -457,8 +457,12 @@ public sealed class PostgresStore : IForewarnStore
         }
     }
 
+    private int _disposed;
+
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+            return;
         _stopping.Cancel();
         try
         {

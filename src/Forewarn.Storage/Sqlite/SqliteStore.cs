@@ -478,6 +478,25 @@ public sealed class SqliteStore : IForewarnStore
         return Task.FromResult<IReadOnlyList<AccountingRecord>>(records);
     }
 
+    /// <summary>Removes the accounting records up to and including <paramref name="throughId"/> (a spill, once replayed elsewhere).</summary>
+    public Task RemoveAccountingThroughAsync(long throughId, CancellationToken cancellationToken = default)
+    {
+        lock (_accountingGate)
+        {
+            using var lease = Lease();
+            using var command = Command(lease.Connection, "DELETE FROM accounting WHERE id <= $id", ("$id", throughId));
+            command.ExecuteNonQuery();
+        }
+        return Task.CompletedTask;
+    }
+
+    /// <summary>How many accounting records are stored.</summary>
+    public long AccountingCount()
+    {
+        using var lease = Lease();
+        return Convert.ToInt64(Scalar(lease.Connection, "SELECT count(*) FROM accounting"), CultureInfo.InvariantCulture);
+    }
+
     // ---- relay spool ------------------------------------------------------------------------
 
     public long Spool(string client, ReadOnlySpan<byte> attributes)

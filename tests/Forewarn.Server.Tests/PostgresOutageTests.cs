@@ -1,0 +1,102 @@
+using System.Text;
+using Forewarn.Core.Store;
+using Forewarn.Storage.Postgres;
+
+namespace Forewarn.Server.Tests;
+
+/// <summary>
+/// Accounting that survives its database: with PostgreSQL stopped, radclient's accounting is still
+/// answered (from the local spill), and lands in the database once, in order, when it returns, also
+/// after the server was killed with -9 during the outage.
+/// </summary>
+[Collection(nameof(Serial))]
+public sealed class PostgresOutageTests(Xunit.Abstractions.ITestOutputHelper output) : IDisposable
+{
+    private readonly string _data = Path.Combine(Path.GetTempPath(), "forewarn-pgout-" + Guid.NewGuid().ToString("N")[..12]);
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(_data, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    /// <summary>Sends accounting Starts for <paramref name="sessions"/> in one radclient run, one at a time (each acknowledged before the next: the order the database must keep); returns how many were answered.</summary>
+    private async Task<int> SendAsync(ServerProcess server, IEnumerable<string> sessions)
+    {
+        var file = Path.Combine(_data, "acct-" + Guid.NewGuid().ToString("N")[..6] + ".txt");
+        var text = new StringBuilder();
+        foreach (var session in sessions)
+            text.Append($"Acct-Status-Type = Start, Acct-Session-Id = \"{session}\", User-Name = \"dave\", NAS-IP-Address = 127.0.0.1\n\n");
+        await File.WriteAllTextAsync(file, text.ToString());
+        var r = await Peer.RunAsync("radclient", ["-x", "-r", "1", "-t", "5", "-p", "1", "-f", file, $"127.0.0.1:{server.AcctPort}", "acct", "testing123"], timeoutMs: 60_000);
+        return r.Output.Split('\n').Count(l => l.StartsWith("Received Accounting-Response", StringComparison.Ordinal));
+    }
+
+    private static async Task<List<string>> StoredSessionsAsync(string postgres, int expected)
+    {
+        using var store = await PostgresStore.OpenAsync(postgres);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        while (true)
+        {
+            var stored = (await store.QueryAsync(new AccountingQuery(UserName: "dave", Limit: 10_000))).Select(r => r.SessionId!).ToList();
+            if (stored.Count >= expected || DateTime.UtcNow > deadline)
+                return stored;
+            await Task.Delay(200);
+        }
+    }
+
+    [SkippableFact]
+    public async Task DatabaseDown_AccountingIsAcknowledgedFromTheSpill_AndLandsOnceInOrder_EvenAcrossKill9()
+    {
+        Requires.Program("radclient");
+        var cluster = await PostgresCluster.PrivateAsync();
+        try
+        {
+            var postgres = cluster.ConnectionString(await cluster.CreateDatabaseAsync());
+            Directory.CreateDirectory(_data);
+            string[] settings = ["--postgres", postgres, "--set", "Forewarn:AccountingSpillAfterMs=500"];
+            var server = await ServerProcess.StartAsync(_data, settings);
+            try
+            {
+                Assert.Equal(1, await SendAsync(server, ["s-000"]));
+                Assert.Equal(["s-000"], await StoredSessionsAsync(postgres, 1));
+
+                // Outage 1, the server running throughout: 20 records and a retransmission, all answered.
+                await cluster.StopServerAsync();
+                var first = Enumerable.Range(1, 20).Select(i => $"s-{i:000}").ToList();
+                Assert.Equal(20, await SendAsync(server, first));
+                Assert.Equal(1, await SendAsync(server, ["s-005"]));
+                await cluster.StartServerAsync();
+                var stored = await StoredSessionsAsync(postgres, 21);
+                Assert.Equal(["s-000", .. first], stored);
+
+                // Outage 2: acknowledged, then the server killed before it could replay; started again after the database.
+                await cluster.StopServerAsync();
+                var second = Enumerable.Range(21, 10).Select(i => $"s-{i:000}").ToList();
+                Assert.Equal(10, await SendAsync(server, second));
+                await server.KillAsync();
+            }
+            finally
+            {
+                await server.DisposeAsync();
+            }
+            await cluster.StartServerAsync();
+            await using var restarted = await ServerProcess.StartAsync(_data, settings);
+            var all = await StoredSessionsAsync(postgres, 31);
+            output.WriteLine($"stored {all.Count}: {string.Join(" ", all)}");
+            Assert.Equal(Enumerable.Range(0, 31).Select(i => $"s-{i:000}"), all);
+            // Later records go straight to the database again.
+            Assert.Equal(1, await SendAsync(restarted, ["s-031"]));
+            Assert.Equal(32, (await StoredSessionsAsync(postgres, 32)).Count);
+        }
+        finally
+        {
+            await cluster.StopServerAsync();
+        }
+    }
+}
