@@ -71,6 +71,13 @@ public sealed class PostgresOutageTests(Xunit.Abstractions.ITestOutputHelper out
                 var first = Enumerable.Range(1, 20).Select(i => $"s-{i:000}").ToList();
                 Assert.Equal(20, await SendAsync(server, first));
                 Assert.Equal(1, await SendAsync(server, ["s-005"]));
+                // Meanwhile the zone shows it: the accounting sink (and the user store) failing their checks.
+                var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+                while (!(await server.StatusAsync()).Health.Probes.Any(p => p.Name == "accounting-sink" && !p.Healthy))
+                {
+                    Assert.True(DateTime.UtcNow < deadline, "the accounting sink still reads healthy with its database stopped");
+                    await Task.Delay(250);
+                }
                 await cluster.StartServerAsync();
                 var stored = await StoredSessionsAsync(postgres, 21);
                 Assert.Equal(["s-000", .. first], stored);
