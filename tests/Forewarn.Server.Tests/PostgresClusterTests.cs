@@ -6,7 +6,8 @@ namespace Forewarn.Server.Tests;
 
 /// <summary>
 /// Three `forewarn serve` processes on one real PostgreSQL (no peer list, no shared files but the sealing
-/// key): a user added with the command line authenticates on every server within a second, with PAP and
+/// key), each on an address of its own: they find each other in the database and name each other as
+/// alternates; a user added with the command line authenticates on every server within a second, with PAP and
 /// with CHAP (whose sealed password needs the shared key); one accounting record sent to all three is
 /// stored once; a password on the command line is refused.
 /// </summary>
@@ -28,8 +29,18 @@ public sealed class PostgresClusterTests(Xunit.Abstractions.ITestOutputHelper ou
     }
 
     private static Task<Peer.Result> Login(ServerProcess server, string password, bool chap = false) =>
-        Peer.RunAsync("radclient", ["-r", "1", "-t", "2", $"127.0.0.1:{server.AuthPort}", "auth", "testing123"],
+        Peer.RunAsync("radclient", ["-r", "1", "-t", "2", $"{server.Address}:{server.AuthPort}", "auth", "testing123"],
             $"User-Name = \"carol\", {(chap ? "CHAP-Password" : "User-Password")} = \"{password}\"\n");
+
+    private static async Task WaitForAsync(Func<Task<bool>> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        while (!await condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "timed out waiting until " + what);
+            await Task.Delay(200);
+        }
+    }
 
     [SkippableFact]
     public async Task ThreeServers_OneDatabase_UsersEverywhereWithinASecond_AccountingStoredOnce()
@@ -53,9 +64,18 @@ public sealed class PostgresClusterTests(Xunit.Abstractions.ITestOutputHelper ou
         foreach (var directory in data.Skip(1))
             File.Copy(Path.Combine(data[0], DataDirectory.KeyFile), Path.Combine(directory, DataDirectory.KeyFile));
 
-        var servers = await Task.WhenAll(data.Select(d => ServerProcess.StartAsync(d, "--postgres", postgres)));
+        // Each server on an address of its own (peers are known by address), with no peer list: membership comes from the database.
+        using (var setup = await PostgresStore.OpenAsync(postgres))
+            await setup.AddClientAsync(new ClientRecord("loopback", "127.0.0.0/8", "testing123"));
+        var servers = await Task.WhenAll(data.Select((d, i) => ServerProcess.StartAsync(d, "--postgres", postgres, "--listen", $"127.0.0.{11 + i}")));
         try
         {
+            // Each names the other two as alternates (their PEERHEALTH arrives, signed with the cluster's key).
+            await WaitForAsync(async () => (await Task.WhenAll(servers.Select(s => s.StatusAsync()))).All(st => st.Advisory!.Alternates.Count == 2), "every server names two alternates");
+            var alternates = (await servers[0].StatusAsync()).Advisory!.Alternates;
+            Assert.Contains(alternates, a => a.StartsWith($"127.0.0.12:{servers[1].AuthPort} ", StringComparison.Ordinal));
+            Assert.Contains(alternates, a => a.StartsWith($"127.0.0.13:{servers[2].AuthPort} ", StringComparison.Ordinal));
+
             // Unknown everywhere first: each server caches the "no such user" answer.
             foreach (var server in servers)
                 Assert.Contains("Access-Reject", (await Login(server, "pw")).Output, StringComparison.Ordinal);
@@ -86,11 +106,11 @@ public sealed class PostgresClusterTests(Xunit.Abstractions.ITestOutputHelper ou
             await File.WriteAllTextAsync(request, "Acct-Status-Type = Start, Acct-Session-Id = \"c-1\", User-Name = \"carol\", NAS-IP-Address = 127.0.0.1\n");
             foreach (var server in servers)
             {
-                var sent = await Peer.RunAsync("radclient", ["-r", "1", "-t", "3", "-f", request, $"127.0.0.1:{server.AcctPort}", "acct", "testing123"]);
+                var sent = await Peer.RunAsync("radclient", ["-r", "1", "-t", "3", "-f", request, $"{server.Address}:{server.AcctPort}", "acct", "testing123"]);
                 Assert.True(sent.Output.Contains("Accounting-Response", StringComparison.Ordinal), sent.ToString());
             }
             await File.WriteAllTextAsync(request, "Acct-Status-Type = Stop, Acct-Session-Id = \"c-1\", User-Name = \"carol\", NAS-IP-Address = 127.0.0.1\n");
-            Assert.Contains("Accounting-Response", (await Peer.RunAsync("radclient", ["-r", "1", "-t", "3", "-f", request, $"127.0.0.1:{servers[2].AcctPort}", "acct", "testing123"])).Output, StringComparison.Ordinal);
+            Assert.Contains("Accounting-Response", (await Peer.RunAsync("radclient", ["-r", "1", "-t", "3", "-f", request, $"{servers[2].Address}:{servers[2].AcctPort}", "acct", "testing123"])).Output, StringComparison.Ordinal);
             using var store = await PostgresStore.OpenAsync(postgres);
             var stored = await store.QueryAsync(new AccountingQuery(UserName: "carol"));
             Assert.Equal([1u, 2u], stored.Select(r => r.StatusType));
@@ -100,6 +120,10 @@ public sealed class PostgresClusterTests(Xunit.Abstractions.ITestOutputHelper ou
             var listed = await Peer.RunAsync("/usr/bin/env", ["dotnet", Forewarn, "accounting", "list", "--user", "carol", "--data", data[1]]);
             Assert.True(listed.ExitCode == 0, listed.ToString());
             Assert.Contains("c-1", listed.Output, StringComparison.Ordinal);
+
+            // A server that stops leaves the others' alternates.
+            Assert.Equal(0, await servers[2].TerminateAsync());
+            await WaitForAsync(async () => (await servers[0].StatusAsync()).Advisory!.Alternates.Count == 1, "the stopped server leaves the alternates");
         }
         finally
         {

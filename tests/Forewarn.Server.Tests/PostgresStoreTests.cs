@@ -19,7 +19,7 @@ public sealed class PostgresStoreTests
         try
         {
             var (a, b) = (opened[0], opened[1]);
-            Assert.All(opened, s => Assert.Equal(1, s.SchemaVersion));
+            Assert.All(opened, s => Assert.Equal(2, s.SchemaVersion));
             Assert.True(await a.PingAsync());
             long users = await b.UsersVersionAsync(), clients = await b.ClientsVersionAsync();
 

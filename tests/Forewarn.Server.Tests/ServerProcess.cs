@@ -30,10 +30,13 @@ public sealed partial class ServerProcess : IAsyncDisposable
         Admin = admin;
     }
 
+    /// <summary>The loopback address it listens on.</summary>
+    public string Address { get; private init; } = "127.0.0.1";
+
     /// <summary>The TACACS+ port, when TACACS+ is on.</summary>
     public int TacacsPort { get; private init; }
 
-    [GeneratedRegex(@"Ready: (auth|acct|tacacs|advisory) 127\.0\.0\.1:(\d+)")]
+    [GeneratedRegex(@"Ready: (auth|acct|tacacs|advisory) (127\.\d+\.\d+\.\d+):(\d+)")]
     private static partial Regex ReadyLine();
 
     public static async Task<ServerProcess> StartAsync(string data, params string[] extra)
@@ -45,6 +48,7 @@ public sealed partial class ServerProcess : IAsyncDisposable
         process.ErrorDataReceived += (_, _) => { };
         process.BeginErrorReadLine();
         int auth = 0, acct = 0, tacacs = 0;
+        string address = "127.0.0.1";
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         // The advisory line comes after the others; a server with advisories off prints none, so TACACS+ ends the wait too.
         while ((auth == 0 || acct == 0 || tacacs == 0) && await process.StandardOutput.ReadLineAsync(cts.Token) is { } line)
@@ -52,7 +56,8 @@ public sealed partial class ServerProcess : IAsyncDisposable
             var match = ReadyLine().Match(line);
             if (!match.Success)
                 continue;
-            int port = int.Parse(match.Groups[2].Value, CultureInfo.InvariantCulture);
+            int port = int.Parse(match.Groups[3].Value, CultureInfo.InvariantCulture);
+            address = match.Groups[2].Value;
             switch (match.Groups[1].Value)
             {
                 case "auth": auth = port; break;
@@ -69,7 +74,7 @@ public sealed partial class ServerProcess : IAsyncDisposable
         }
         var rest = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
         var admin = new Uri((await File.ReadAllTextAsync(Path.Combine(data, "admin.url"), cts.Token)).Trim());
-        var server = new ServerProcess(process, data, auth, acct, admin) { RestOfOutput = rest, TacacsPort = tacacs };
+        var server = new ServerProcess(process, data, auth, acct, admin) { RestOfOutput = rest, TacacsPort = tacacs, Address = address };
         // As the operator: the token the server wrote to its data directory (0600).
         server._http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer",
             (await File.ReadAllTextAsync(Path.Combine(data, "admin.token"), cts.Token)).Trim());

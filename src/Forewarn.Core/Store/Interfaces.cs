@@ -88,3 +88,19 @@ public interface IForewarnStore : IUserStore, ICommandSetStore, IClientStore, IA
     /// </summary>
     Task WaitForChangeAsync(TimeSpan timeout, CancellationToken cancellationToken);
 }
+
+/// <summary>A server of a cluster as it registers itself: where its RADIUS, advisory and TACACS+ services are.</summary>
+public sealed record ClusterMember(string Name, string Address, int AuthPort, int AdvisoryPort, int TacacsPort);
+
+/// <summary>
+/// Membership from the shared database: each server heartbeats its own row; the members are the rows
+/// heartbeated recently (by the database's clock, so the servers' clocks need not agree).
+/// </summary>
+public interface IClusterMembership
+{
+    Task HeartbeatAsync(ClusterMember self, CancellationToken cancellationToken = default);
+    Task<IReadOnlyList<ClusterMember>> MembersAsync(TimeSpan heartbeatWithin, CancellationToken cancellationToken = default);
+    Task LeaveAsync(string name, CancellationToken cancellationToken = default);
+    /// <summary>A secret every member shares, made once by the first server that asks (<paramref name="create"/>).</summary>
+    Task<string> SharedSecretAsync(string name, Func<string> create, CancellationToken cancellationToken = default);
+}

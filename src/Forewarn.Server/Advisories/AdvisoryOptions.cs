@@ -25,6 +25,10 @@ public sealed class AdvisoryOptions
     public string? Address { get; set; }
     /// <summary>Peer servers, named as alternates while their shared health says they are healthy.</summary>
     public List<PeerOptions> Peers { get; set; } = [];
+    /// <summary>With a PostgreSQL store: servers register themselves in the database and take each other as peers (beside <see cref="Peers"/>).</summary>
+    public bool ClusterMembership { get; set; } = true;
+    /// <summary>A cluster member whose heartbeat (every second) is older than this has left.</summary>
+    public int ClusterMemberStaleMs { get; set; } = 5000;
     /// <summary>The secret the servers of a cluster share for peer-health messages.</summary>
     public string? PeerSecret { get; set; }
     public SelectionOptions Select { get; set; } = new();

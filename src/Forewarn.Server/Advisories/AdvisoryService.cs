@@ -7,6 +7,7 @@ using Forewarn.Client.Carriers;
 using Forewarn.Core.Clients;
 using Forewarn.Core.Deferrals;
 using Forewarn.Core.Health;
+using Forewarn.Core.Store;
 using Forewarn.Protocol.Advisory;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -56,7 +57,7 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
     private readonly ConcurrentDictionary<string, Task> _inviteLoops = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly List<Task> _loops = [];
-    private readonly AdvisoryKeys? _peerKeys;
+    private volatile AdvisoryKeys? _peerKeys;
     private readonly AdmissionGate _admission;
     private Forewarn.Client.Carriers.IAdvisoryCarrier? _carrier;
     private IPAddress _self = IPAddress.Loopback;
@@ -96,6 +97,7 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
         _budget = new LoadBudget(options.BudgetBackoff, options.BudgetGrowthPerSecond);
         if (!string.IsNullOrEmpty(options.PeerSecret))
             _peerKeys = AdvisoryKeys.FromSharedSecret(Encoding.UTF8.GetBytes(options.PeerSecret));
+        InitialisePeers();
     }
 
     /// <summary>The bound advisory endpoint (port resolved when configured as 0).</summary>
@@ -134,6 +136,13 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
         _loops.Add(Task.Run(ReceiveLoopAsync, CancellationToken.None));
         _loops.Add(Task.Run(ChangeLoopAsync, CancellationToken.None));
         _loops.Add(Task.Run(HousekeepingLoopAsync, CancellationToken.None));
+        if (_services.GetService(typeof(IForewarnStore)) is IClusterMembership cluster && _options.ClusterMembership)
+        {
+            if (_wildcard)
+                LogClusterNeedsAddress(_logger);
+            else
+                _loops.Add(Task.Run(() => MembershipLoopAsync(cluster), CancellationToken.None));
+        }
         LogListening(_logger, _carrier.LocalEndPoint, _options.Carrier);
         return Task.CompletedTask;
     }
@@ -340,7 +349,7 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
 
     private async Task HandleAsync(ReadOnlyMemory<byte> data, IPEndPoint source)
     {
-        bool fromPeer = _options.Peers.Any(p => IPAddress.Parse(p.Address).Equals(source.Address));
+        bool fromPeer = _peerList.Any(p => IPAddress.Parse(p.Address).Equals(source.Address));
         var client = fromPeer ? null : (_registry.Find(source.Address)?.Client ?? _directory.Find(source.Address));
         Func<byte, byte[]?> keyFor = id => fromPeer
             ? (_peerKeys is not null && _peerKeys.TryGet(id, out var peerKey) ? peerKey : null)
@@ -371,7 +380,7 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
                 await ProbedAsync(_registry.Heard(source.Address, client), source, message.Client).ConfigureAwait(false);
                 break;
             case AdvisoryType.PeerHealth when fromPeer:
-                var peer = _options.Peers.First(p => IPAddress.Parse(p.Address).Equals(source.Address));
+                var peer = _peerList.First(p => IPAddress.Parse(p.Address).Equals(source.Address));
                 _peers[source.Address] = new PeerHealth(source.Address, message.ServicePort != 0 ? message.ServicePort : peer.AuthPort,
                     message.Score / 1000.0, (Zone)message.Zone, _time.GetTimestamp(), message.TacacsPort);
                 LearnPeerClients(source.Address, message.Clients);
@@ -485,17 +494,17 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
 
     private async Task SharePeerHealthAsync()
     {
-        if (_peerKeys is null || _options.Peers.Count == 0)
+        if (_peerKeys is not { } peerKeys || _peerList.Length == 0)
             return;
         var snapshot = _monitor.Current;
         var clients = NextClientSlice();
-        foreach (var peer in _options.Peers)
+        foreach (var peer in _peerList)
         {
             var address = IPAddress.Parse(peer.Address);
             var message = new AdvisoryMessage
             {
                 Type = AdvisoryType.PeerHealth,
-                KeyId = _peerKeys.CurrentId,
+                KeyId = peerKeys.CurrentId,
                 Sequence = _sequence.Next(),
                 Timestamp = _time.GetUtcNow().ToUnixTimeMilliseconds(),
                 Server = _self,
@@ -507,7 +516,7 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
                 Clients = clients,
             };
             var buffer = new byte[AdvisoryCodec.MaxLength];
-            int length = AdvisoryCodec.Encode(message, _peerKeys.Current, buffer);
+            int length = AdvisoryCodec.Encode(message, peerKeys.Current, buffer);
             await SendRawAsync(buffer[..length], new IPEndPoint(address, peer.AdvisoryPort), _self).ConfigureAwait(false);
         }
     }

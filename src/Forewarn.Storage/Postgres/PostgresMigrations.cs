@@ -87,5 +87,18 @@ internal static class PostgresMigrations
         CREATE TRIGGER command_sets_changed AFTER INSERT OR UPDATE OR DELETE ON command_sets FOR EACH STATEMENT EXECUTE FUNCTION forewarn_changed('users_version');
         CREATE TRIGGER clients_changed AFTER INSERT OR UPDATE OR DELETE ON clients FOR EACH STATEMENT EXECUTE FUNCTION forewarn_changed('clients_version');
         """,
+        // 2: cluster membership: each server's heartbeat row, and the secrets the members share (peer health).
+        """
+        CREATE TABLE servers (
+            name          text PRIMARY KEY,
+            address       text NOT NULL,
+            auth_port     integer NOT NULL,
+            advisory_port integer NOT NULL,
+            tacacs_port   integer NOT NULL DEFAULT 0,
+            started_at    timestamptz NOT NULL DEFAULT now(),
+            heartbeat_at  timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE TABLE cluster_secrets (name text PRIMARY KEY, value text NOT NULL);
+        """,
     ];
 }

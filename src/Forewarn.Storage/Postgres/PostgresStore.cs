@@ -13,7 +13,7 @@ namespace Forewarn.Storage.Postgres;
 /// changes to users, groups, command sets and clients raise versions and are announced with NOTIFY, so
 /// every server's caches follow within milliseconds (and by polling the versions after a reconnect).
 /// </summary>
-public sealed class PostgresStore : IForewarnStore
+public sealed class PostgresStore : IForewarnStore, IClusterMembership
 {
     private readonly NpgsqlDataSource _source;
     private readonly string _listenConnectionString;
@@ -387,6 +387,27 @@ public sealed class PostgresStore : IForewarnStore
     {
         using var command = Command("SELECT count(*) FROM spool");
         return Convert.ToInt64(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    // ---- cluster membership -----------------------------------------------------------------
+
+    public Task HeartbeatAsync(ClusterMember self, CancellationToken cancellationToken = default) =>
+        NonQueryAsync("INSERT INTO servers (name, address, auth_port, advisory_port, tacacs_port) VALUES (@name, @address, @auth, @advisory, @tacacs) " +
+            "ON CONFLICT (name) DO UPDATE SET address = @address, auth_port = @auth, advisory_port = @advisory, tacacs_port = @tacacs, heartbeat_at = now()", cancellationToken,
+            ("name", self.Name), ("address", self.Address), ("auth", self.AuthPort), ("advisory", self.AdvisoryPort), ("tacacs", self.TacacsPort));
+
+    public async Task<IReadOnlyList<ClusterMember>> MembersAsync(TimeSpan heartbeatWithin, CancellationToken cancellationToken = default) =>
+        await ListAsync("SELECT name, address, auth_port, advisory_port, tacacs_port FROM servers WHERE heartbeat_at > now() - @within ORDER BY name",
+            r => new ClusterMember(r.GetString(0), r.GetString(1), r.GetInt32(2), r.GetInt32(3), r.GetInt32(4)), cancellationToken, ("within", heartbeatWithin)).ConfigureAwait(false);
+
+    public Task LeaveAsync(string name, CancellationToken cancellationToken = default) =>
+        NonQueryAsync("DELETE FROM servers WHERE name = @name", cancellationToken, ("name", name));
+
+    public async Task<string> SharedSecretAsync(string name, Func<string> create, CancellationToken cancellationToken = default)
+    {
+        await NonQueryAsync("INSERT INTO cluster_secrets (name, value) VALUES (@name, @value) ON CONFLICT (name) DO NOTHING", cancellationToken,
+            ("name", name), ("value", create())).ConfigureAwait(false);
+        return (await ListAsync("SELECT value FROM cluster_secrets WHERE name = @name", r => r.GetString(0), cancellationToken, ("name", name)).ConfigureAwait(false))[0];
     }
 
     // ---- change notifications ---------------------------------------------------------------
