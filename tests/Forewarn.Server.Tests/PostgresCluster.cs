@@ -75,8 +75,8 @@ public sealed class PostgresCluster
         if (init.ExitCode != 0)
             throw new InvalidOperationException("initdb failed: " + init);
         await cluster.StartServerAsync();
-        // The libpq password file: host:port:database:user:password.
-        await File.WriteAllTextAsync(cluster.PasswordFile, $"127.0.0.1:{cluster.Port}:*:{User}:{Password}\n");
+        // The libpq password file: host:port:database:user:password (any port: a replica of this cluster shares it).
+        await File.WriteAllTextAsync(cluster.PasswordFile, $"127.0.0.1:*:*:{User}:{Password}\n");
         if (!OperatingSystem.IsWindows())
             File.SetUnixFileMode(cluster.PasswordFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         AppDomain.CurrentDomain.ProcessExit += (_, _) =>
@@ -113,10 +113,52 @@ public sealed class PostgresCluster
             throw new InvalidOperationException("pg_ctl stop failed: " + stop);
     }
 
-    private Task<Peer.Result> RunAsync(string program, string[] arguments, int timeoutMs = 60_000) =>
-        _runAs is null
-            ? Peer.RunAsync(Path.Combine(_bin, program), arguments, timeoutMs: timeoutMs)
-            : Peer.RunAsync("runuser", ["-u", _runAs, "--", Path.Combine(_bin, program), .. arguments], timeoutMs: timeoutMs);
+    /// <summary>
+    /// A streaming replica of this cluster (pg_basebackup -R: a standby that follows the primary's WAL), in a
+    /// directory and on a port of its own, started and caught up.
+    /// </summary>
+    public async Task<PostgresCluster> StartReplicaAsync()
+    {
+        var directory = Path.Combine(Path.GetTempPath(), "forewarn-pg-replica-" + Guid.NewGuid().ToString("N")[..10]);
+        System.IO.Directory.CreateDirectory(directory);
+        // The replication connection's password, readable by the user pg_basebackup runs as.
+        var passFile = Path.Combine(directory, "replication.pgpass");
+        await File.WriteAllTextAsync(passFile, $"127.0.0.1:{Port}:*:{User}:{Password}\n");
+        if (!OperatingSystem.IsWindows())
+            File.SetUnixFileMode(passFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        if (_runAs is not null)
+        {
+            var chown = await Peer.RunAsync("chown", ["-R", $"{_runAs}:{_runAs}", directory]);
+            if (chown.ExitCode != 0)
+                throw new InvalidOperationException("chown for the replica failed: " + chown);
+        }
+        var replica = new PostgresCluster(_bin, _runAs, directory, FreePorts.Tcp(IPAddress.Loopback), PasswordFile);
+        var backup = await RunAsync("env", [$"PGPASSFILE={passFile}", Path.Combine(_bin, "pg_basebackup"), "-h", "127.0.0.1", "-p", $"{Port}", "-U", User,
+            "-D", replica.DataDirectory, "-R", "-X", "stream", "-c", "fast"], timeoutMs: 120_000, plain: true);
+        if (backup.ExitCode != 0)
+            throw new InvalidOperationException("pg_basebackup failed: " + backup);
+        // The standby connects to the primary with the same password file.
+        await File.AppendAllTextAsync(Path.Combine(replica.DataDirectory, "postgresql.auto.conf"), $"primary_conninfo = 'host=127.0.0.1 port={Port} user={User} passfile={passFile}'\n");
+        await replica.StartServerAsync();
+        return replica;
+    }
+
+    /// <summary>Promotes a standby to primary (pg_ctl promote) and waits until it takes writes.</summary>
+    public async Task PromoteAsync()
+    {
+        var promote = await RunAsync("pg_ctl", ["-D", DataDirectory, "-w", "promote"]);
+        if (promote.ExitCode != 0)
+            throw new InvalidOperationException("pg_ctl promote failed: " + promote);
+    }
+
+    /// <summary>One of PostgreSQL's programs (or, <paramref name="plain"/>, any program), as the cluster's owner.</summary>
+    private Task<Peer.Result> RunAsync(string program, string[] arguments, int timeoutMs = 60_000, bool plain = false)
+    {
+        var path = plain ? program : Path.Combine(_bin, program);
+        return _runAs is null
+            ? Peer.RunAsync(path, arguments, timeoutMs: timeoutMs)
+            : Peer.RunAsync("runuser", ["-u", _runAs, "--", path, .. arguments], timeoutMs: timeoutMs);
+    }
 
     /// <summary>A connection string without the password (it comes from <see cref="PasswordFile"/>), as an operator would write it.</summary>
     public string ConnectionString(string database) =>

@@ -25,17 +25,7 @@ public sealed class PostgresOutageTests(Xunit.Abstractions.ITestOutputHelper out
         }
     }
 
-    /// <summary>Sends accounting Starts for <paramref name="sessions"/> in one radclient run, one at a time (each acknowledged before the next: the order the database must keep); returns how many were answered.</summary>
-    private async Task<int> SendAsync(ServerProcess server, IEnumerable<string> sessions)
-    {
-        var file = Path.Combine(_data, "acct-" + Guid.NewGuid().ToString("N")[..6] + ".txt");
-        var text = new StringBuilder();
-        foreach (var session in sessions)
-            text.Append($"Acct-Status-Type = Start, Acct-Session-Id = \"{session}\", User-Name = \"dave\", NAS-IP-Address = 127.0.0.1\n\n");
-        await File.WriteAllTextAsync(file, text.ToString());
-        var r = await Peer.RunAsync("radclient", ["-x", "-r", "1", "-t", "5", "-p", "1", "-f", file, $"127.0.0.1:{server.AcctPort}", "acct", "testing123"], timeoutMs: 60_000);
-        return r.Output.Split('\n').Count(l => l.StartsWith("Received Accounting-Response", StringComparison.Ordinal));
-    }
+    private Task<int> SendAsync(ServerProcess server, IEnumerable<string> sessions) => new AccountingSender(_data, server).SendAsync(sessions);
 
     private static async Task<List<string>> StoredSessionsAsync(string postgres, int expected)
     {
@@ -105,5 +95,78 @@ public sealed class PostgresOutageTests(Xunit.Abstractions.ITestOutputHelper out
         {
             await cluster.StopServerAsync();
         }
+    }
+}
+
+/// <summary>
+/// High availability of the database itself: a primary and a streaming replica behind one multi-host
+/// connection string (Target Session Attributes=read-write). The primary is stopped and the replica
+/// promoted under radclient's accounting: the server finds the new primary, and every acknowledged record
+/// is in it once (those acknowledged in between from the local spill).
+/// </summary>
+[Collection(nameof(Serial))]
+public sealed class PostgresFailoverTests : IDisposable
+{
+    private readonly string _data = Path.Combine(Path.GetTempPath(), "forewarn-pgha-" + Guid.NewGuid().ToString("N")[..12]);
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(_data, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    [SkippableFact]
+    public async Task PrimaryStopped_ReplicaPromoted_NoAcknowledgedRecordLost()
+    {
+        Requires.Program("radclient");
+        var primary = await PostgresCluster.PrivateAsync();
+        PostgresCluster? replica = null;
+        try
+        {
+            var database = await primary.CreateDatabaseAsync();
+            replica = await primary.StartReplicaAsync();
+            var postgres = $"Host=127.0.0.1:{primary.Port},127.0.0.1:{replica.Port};Database={database};Username={PostgresCluster.User};Passfile={primary.PasswordFile};Target Session Attributes=read-write";
+            Directory.CreateDirectory(_data);
+            await using var server = await ServerProcess.StartAsync(_data, "--postgres", postgres, "--set", "Forewarn:AccountingSpillAfterMs=500");
+            var sender = new AccountingSender(_data, server);
+            Assert.Equal(10, await sender.SendAsync(Enumerable.Range(0, 10).Select(i => $"s-{i:000}")));
+
+            await primary.StopServerAsync();
+            Assert.Equal(10, await sender.SendAsync(Enumerable.Range(10, 10).Select(i => $"s-{i:000}")));
+            await replica.PromoteAsync();
+            Assert.Equal(10, await sender.SendAsync(Enumerable.Range(20, 10).Select(i => $"s-{i:000}")));
+
+            using var store = await PostgresStore.OpenAsync(postgres);
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+            List<string> stored;
+            while ((stored = [.. (await store.QueryAsync(new AccountingQuery(UserName: "dave", Limit: 1000))).Select(r => r.SessionId!)]).Count < 30 && DateTime.UtcNow < deadline)
+                await Task.Delay(250);
+            Assert.Equal(Enumerable.Range(0, 30).Select(i => $"s-{i:000}"), stored);
+        }
+        finally
+        {
+            if (replica is not null)
+                await replica.StopServerAsync();
+        }
+    }
+}
+
+/// <summary>Accounting Starts from radclient, one at a time (each acknowledged before the next).</summary>
+internal sealed class AccountingSender(string directory, ServerProcess server)
+{
+    public async Task<int> SendAsync(IEnumerable<string> sessions)
+    {
+        var file = Path.Combine(directory, "acct-" + Guid.NewGuid().ToString("N")[..6] + ".txt");
+        var text = new StringBuilder();
+        foreach (var session in sessions)
+            text.Append($"Acct-Status-Type = Start, Acct-Session-Id = \"{session}\", User-Name = \"dave\", NAS-IP-Address = 127.0.0.1\n\n");
+        await File.WriteAllTextAsync(file, text.ToString());
+        var r = await Peer.RunAsync("radclient", ["-x", "-r", "1", "-t", "5", "-p", "1", "-f", file, $"127.0.0.1:{server.AcctPort}", "acct", "testing123"], timeoutMs: 120_000);
+        return r.Output.Split('\n').Count(l => l.StartsWith("Received Accounting-Response", StringComparison.Ordinal));
     }
 }
