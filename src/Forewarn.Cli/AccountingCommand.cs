@@ -20,6 +20,8 @@ internal static class AccountingCommand
         {
             if (!TryTime(result.GetValue(since), out var from) || !TryTime(result.GetValue(until), out var to))
                 return CommonOptions.Fail("--since and --until take ISO 8601 times, e.g. 2026-11-27T10:00:00Z.");
+            if (result.GetValue(limit) < 1)
+                return CommonOptions.Fail($"--limit must be at least 1 (given {result.GetValue(limit)}).");
             using var store = CommonOptions.OpenStore(result);
             var records = await store.QueryAsync(new AccountingQuery(result.GetValue(user), result.GetValue(client), from, to, result.GetValue(limit)), cancellationToken).ConfigureAwait(false);
             foreach (var r in records)

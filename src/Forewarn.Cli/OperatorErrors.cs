@@ -20,6 +20,11 @@ internal static class OperatorErrors
         Microsoft.Extensions.Options.OptionsValidationException e => "invalid configuration: " + string.Join(" ", e.Failures),
         UnauthorizedAccessException e => $"permission denied: {e.Message}",
         Microsoft.Data.Sqlite.SqliteException e => $"the database cannot be used: {e.Message} (is the data directory writable, and no other program holding the file?)",
+        // PostgreSQL refused or went away mid-command (its message names the cause, never the password).
+        Npgsql.PostgresException e => $"the PostgreSQL database refused: {e.MessageText} ({e.SqlState})",
+        Npgsql.NpgsqlException e => $"the PostgreSQL database cannot be used: {e.Message}{(e.InnerException is { } inner ? " (" + inner.Message + ")" : "")}",
+        // A malformed --postgres connection string (the message says what is wrong with it).
+        FormatException e when e.Message.Contains("PostgreSQL", StringComparison.Ordinal) => e.Message,
         _ => null,
     };
 }

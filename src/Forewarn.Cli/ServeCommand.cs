@@ -108,6 +108,8 @@ internal static class ServeCommand
             int eq = pair.IndexOf('=', StringComparison.Ordinal);
             if (eq <= 0)
                 return CommonOptions.Fail($"--set expects KEY=VALUE, got '{pair}'.");
+            if (string.Equals(pair[..eq], "Forewarn:Postgres", StringComparison.OrdinalIgnoreCase) && Storage.Postgres.PostgresStore.Parse(pair[(eq + 1)..]).Password is not null)
+                return CommonOptions.Fail("--set Forewarn:Postgres must not carry the password (the process list shows it to every user of this machine): put it in PGPASSWORD, a password file, or forewarn.json.");
             overrides[pair[..eq]] = pair[(eq + 1)..];
         }
         if (CommonOptions.PostgresOf(result) is { } postgres && result.GetValue(CommonOptions.Postgres) is not null)

@@ -19,7 +19,7 @@ public sealed class PostgresStoreTests
         try
         {
             var (a, b) = (opened[0], opened[1]);
-            Assert.All(opened, s => Assert.Equal(2, s.SchemaVersion));
+            Assert.All(opened, s => Assert.Equal(3, s.SchemaVersion));
             Assert.True(await a.PingAsync());
             long users = await b.UsersVersionAsync(), clients = await b.ClientsVersionAsync();
 
@@ -78,7 +78,17 @@ public sealed class PostgresStoreTests
         var stored = await a.QueryAsync(new AccountingQuery(Limit: 100));
         Assert.Equal(["1", "2", "3", "4", "5", "6"], stored.Select(r => r.DedupKey.TrimStart('0')).Order());
         Assert.Equal(6, (await b.QueryAsync(new AccountingQuery(UserName: "alice", Client: "nas1"))).Count);
+        // A NUL-terminated User-Name (some NASes send one) is stored, not a failed batch.
+        Assert.Equal(1, await a.AppendBatchAsync([Record("8", user: "nul\0")]));
+        Assert.Null(await a.FindUserAsync("alice\0"));
         await a.ProbeWriteAsync();
+
+        // The window is five minutes, as SQLite's: the same event four minutes on is a retransmission (even
+        // across a bucket's edge), seven minutes on a new one (a NAS's identical Accounting-On after a reboot).
+        var at = DateTimeOffset.UtcNow;
+        Assert.Equal(1, await a.AppendBatchAsync([Record("7") with { ReceivedAt = at }]));
+        Assert.Equal(0, await b.AppendBatchAsync([Record("7") with { ReceivedAt = at.AddMinutes(4) }]));
+        Assert.Equal(1, await b.AppendBatchAsync([Record("7") with { ReceivedAt = at.AddMinutes(7) }]));
 
         // The relay's spool, in order.
         long first = a.Spool("nas1", [1, 2]);

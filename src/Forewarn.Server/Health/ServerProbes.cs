@@ -154,7 +154,7 @@ public sealed class DropsProbe(ServerCounters counters, Func<IEnumerable<System.
     {
         long queueFull = counters.Dropped(DropReason.QueueFull), timedOut = counters.Dropped(DropReason.QueueTimeout);
         long overflowed = _sockets.Read();
-        long received = counters.Received, invalid = counters.TotalDropped - queueFull - timedOut;
+        long received = counters.Received, invalid = Invalid(counters);
         long distress = queueFull + timedOut;
         long now = time.GetTimestamp();
         if (_lastDistress >= 0)
@@ -169,6 +169,23 @@ public sealed class DropsProbe(ServerCounters counters, Func<IEnumerable<System.
         (_lastDistress, _lastOverflowed, _lastReceived, _lastInvalid, _lastTimestamp) = (distress, overflowed, received, invalid, now);
         return new ProbeSample(Name, Kind, ProbeSample.FromLoad(_rate, options.DropRateLimit), _rate, "distress drops/s", true,
             $"distress: queue full {queueFull}, queued too long {timedOut}, socket overflows {overflowed} (scored by the valid share received); invalid input (not scored) {invalid}");
+    }
+
+    /// <summary>
+    /// Drops of input that is wrong in itself (malformed, from no known client, failing its authenticators):
+    /// not the symptoms of load (queue full or too long, the slow-work pool full, a duplicate in progress, an
+    /// internal error), nor a drill's drops (which are not counted as received).
+    /// </summary>
+    private static long Invalid(ServerCounters counters)
+    {
+        long sum = 0;
+        foreach (var reason in Enum.GetValues<DropReason>())
+        {
+            if (reason is not (DropReason.None or DropReason.QueueFull or DropReason.QueueTimeout or DropReason.SlowWorkFull
+                or DropReason.DuplicateInProgress or DropReason.InternalError or DropReason.Drill))
+                sum += counters.Dropped(reason);
+        }
+        return sum;
     }
 
     /// <summary>The share of the datagrams received in an interval that were not invalid input (1 when none arrived).</summary>

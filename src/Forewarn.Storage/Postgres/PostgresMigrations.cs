@@ -100,5 +100,15 @@ internal static class PostgresMigrations
         );
         CREATE TABLE cluster_secrets (name text PRIMARY KEY, value text NOT NULL);
         """,
+        // 3: dedup within five minutes, as SQLite's window (a retransmission arrives within seconds or minutes),
+        // not forever: a NAS's identical Accounting-On after each reboot is a new event. The key is unique per
+        // five-minute bucket (race-free between servers), and an insert also looks at the bucket before.
+        """
+        ALTER TABLE accounting DROP CONSTRAINT accounting_dedup;
+        ALTER TABLE accounting ADD COLUMN dedup_bucket bigint;
+        UPDATE accounting SET dedup_bucket = received_at / 300000;
+        ALTER TABLE accounting ALTER COLUMN dedup_bucket SET NOT NULL;
+        ALTER TABLE accounting ADD CONSTRAINT accounting_dedup UNIQUE (dedup_key, dedup_bucket);
+        """,
     ];
 }

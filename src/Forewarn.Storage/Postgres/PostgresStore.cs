@@ -27,7 +27,13 @@ public sealed class PostgresStore : IForewarnStore, IClusterMembership
     private PostgresStore(NpgsqlConnectionStringBuilder builder)
     {
         Location = Describe(builder);
-        var sourceBuilder = new NpgsqlDataSourceBuilder(builder.ConnectionString);
+        // The durable-commit setting below is a session setting: a pooled connection's reset (DISCARD ALL)
+        // would undo it, so pooled connections are not reset (this store sets no other session state).
+        // A cancelled command (the spill's time limit) gives up on PostgreSQL's answer to the cancel soon.
+        var tuned = new NpgsqlConnectionStringBuilder(builder.ConnectionString) { NoResetOnClose = true };
+        if (!builder.ContainsKey("Cancellation Timeout"))
+            tuned.CancellationTimeout = 500;
+        var sourceBuilder = new NpgsqlDataSourceBuilder(tuned.ConnectionString);
         // An acknowledged record must be on PostgreSQL's disk: a database set to synchronous_commit = off
         // (fast, and a lost commit after its crash) is overridden for this server's sessions; stronger
         // settings (remote_write, on, remote_apply with standbys) are left as the DBA chose them.
@@ -181,8 +187,14 @@ public sealed class PostgresStore : IForewarnStore, IClusterMembership
         ("now", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()),
     ];
 
+    /// <summary>
+    /// PostgreSQL's text cannot hold U+0000, which a NAS may send (a NUL-terminated User-Name): a name with one
+    /// names no stored user, and stored text shows it as "\0" rather than failing the whole batch.
+    /// </summary>
+    private static string? Text(string? value) => value is not null && value.Contains('\0', StringComparison.Ordinal) ? value.Replace("\0", "\\0", StringComparison.Ordinal) : value;
+
     public async ValueTask<UserRecord?> FindUserAsync(string name, CancellationToken cancellationToken = default) =>
-        (await ListAsync($"SELECT {UserColumns} FROM users WHERE name = @name", ReadUser, cancellationToken, ("name", name)).ConfigureAwait(false)).FirstOrDefault();
+        name.Contains('\0', StringComparison.Ordinal) ? null : (await ListAsync($"SELECT {UserColumns} FROM users WHERE name = @name", ReadUser, cancellationToken, ("name", name)).ConfigureAwait(false)).FirstOrDefault();
 
     public async ValueTask<GroupRecord?> FindGroupAsync(string name, CancellationToken cancellationToken = default) =>
         (await ListAsync($"SELECT {GroupColumns} FROM groups WHERE name = @name", ReadGroup, cancellationToken, ("name", name)).ConfigureAwait(false)).FirstOrDefault();
@@ -279,13 +291,19 @@ public sealed class PostgresStore : IForewarnStore, IClusterMembership
 
     // ---- accounting -------------------------------------------------------------------------
 
+    // The dedup window is five minutes (300,000 ms), SQLite's RecentKeys.Window.
     private const string AccountingInsert =
-        "INSERT INTO accounting (received_at, client, client_address, user_name, session_id, status_type, attributes, dedup_key, protocol) " +
-        "SELECT * FROM unnest(@at, @client, @address, @user, @session, @status, @attributes, @key, @protocol) ON CONFLICT (dedup_key) DO NOTHING";
+        "INSERT INTO accounting (received_at, client, client_address, user_name, session_id, status_type, attributes, dedup_key, protocol, dedup_bucket) " +
+        "SELECT u.*, u.at / 300000 FROM unnest(@at, @client, @address, @user, @session, @status, @attributes, @key, @protocol) " +
+        "AS u(at, client, address, user_name, session_id, status, attributes, key, protocol) " +
+        "WHERE NOT EXISTS (SELECT 1 FROM accounting a WHERE a.dedup_key = u.key AND a.dedup_bucket = u.at / 300000 - 1 AND a.received_at > u.at - 300000) " +
+        "ON CONFLICT (dedup_key, dedup_bucket) DO NOTHING";
 
     /// <summary>
     /// Stores the batch in one statement and one durable commit; a record whose dedup key any server has
-    /// already stored is skipped by the unique key (ON CONFLICT DO NOTHING). Returns how many were new.
+    /// already stored within the dedup window (five minutes, as SQLite's) is skipped: the key is unique per
+    /// five-minute bucket (ON CONFLICT DO NOTHING, race-free between servers) and the bucket before is
+    /// looked at too. Returns how many were new.
     /// </summary>
     public async Task<int> AppendBatchAsync(IReadOnlyList<AccountingRecord> records, CancellationToken cancellationToken = default)
     {
@@ -305,7 +323,7 @@ public sealed class PostgresStore : IForewarnStore, IClusterMembership
         {
             var r = records[i];
             (at[i], client[i], address[i], user[i], session[i], status[i], attributes[i], key[i], protocol[i]) =
-                (r.ReceivedAt.ToUnixTimeMilliseconds(), r.ClientName, r.ClientAddress, r.UserName, r.SessionId, r.StatusType, r.Attributes, r.DedupKey, r.Protocol);
+                (r.ReceivedAt.ToUnixTimeMilliseconds(), Text(r.ClientName)!, r.ClientAddress, Text(r.UserName), Text(r.SessionId), r.StatusType, Text(r.Attributes)!, r.DedupKey, r.Protocol);
         }
         await using var command = _source.CreateCommand(AccountingInsert);
         command.Parameters.Add(new NpgsqlParameter<long[]>("at", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { TypedValue = at });
