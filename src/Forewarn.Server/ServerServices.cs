@@ -241,6 +241,7 @@ public sealed partial class ClientLoader(IForewarnStore store, ClientDirectory d
 
     private async Task PollAsync(CancellationToken stoppingToken)
     {
+        bool failing = false;
         while (true)
         {
             try
@@ -252,12 +253,23 @@ public sealed partial class ClientLoader(IForewarnStore store, ClientDirectory d
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
-                LogReloadFailed(logger, e);
+                // Once per failure streak: a database that is down for minutes is one warning, not one a second.
+                if (!failing)
+                    LogReloadFailed(logger, e);
+                failing = true;
+                duplicates.Sweep();
+                continue;
             }
+            if (failing)
+                LogReloadRecovered(logger);
+            failing = false;
             duplicates.Sweep();
         }
     }
 
-    [LoggerMessage(EventId = 20, Level = LogLevel.Warning, Message = "Reloading clients failed; keeping the previous set")]
+    [LoggerMessage(EventId = 20, Level = LogLevel.Warning, Message = "Reloading clients failed; keeping the previous set (retried every second, logged again once it works)")]
     private static partial void LogReloadFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 21, Level = LogLevel.Information, Message = "Reloading clients works again")]
+    private static partial void LogReloadRecovered(ILogger logger);
 }

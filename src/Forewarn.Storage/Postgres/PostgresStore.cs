@@ -209,6 +209,9 @@ public sealed class PostgresStore : IForewarnStore, IClusterMembership
     {
         await using var connection = await _source.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        // The users' version row first: every change to users takes it (the trigger), so taking it before any
+        // user's row orders this import with a concurrent `users add` instead of deadlocking with it.
+        await ExecuteAsync(connection, transaction, "SELECT value FROM meta WHERE key = 'users_version' FOR UPDATE", cancellationToken).ConfigureAwait(false);
         int added = 0, replaced = 0;
         foreach (var user in users)
         {
