@@ -1,4 +1,3 @@
-using System.Text;
 using Forewarn.Core.Store;
 using Forewarn.Storage.Sqlite;
 using Npgsql;
@@ -350,33 +349,8 @@ public sealed class PostgresStore : IForewarnStore, IClusterMembership
 
     public async Task<IReadOnlyList<AccountingRecord>> QueryAsync(AccountingQuery query, CancellationToken cancellationToken = default)
     {
-        var sql = new StringBuilder("SELECT id, received_at, client, client_address, user_name, session_id, status_type, attributes, dedup_key, protocol FROM accounting WHERE true");
-        var parameters = new List<(string, object?)>();
-        if (query.UserName is not null)
-        {
-            sql.Append(" AND user_name = @user");
-            parameters.Add(("user", query.UserName));
-        }
-        if (query.Client is not null)
-        {
-            sql.Append(" AND (client = @client OR client_address = @client)");
-            parameters.Add(("client", query.Client));
-        }
-        if (query.Since is { } since)
-        {
-            sql.Append(" AND received_at >= @since");
-            parameters.Add(("since", since.ToUnixTimeMilliseconds()));
-        }
-        if (query.Until is { } until)
-        {
-            sql.Append(" AND received_at < @until");
-            parameters.Add(("until", until.ToUnixTimeMilliseconds()));
-        }
-        sql.Append(" ORDER BY id LIMIT @limit");
-        parameters.Add(("limit", query.Limit));
-        return await ListAsync(sql.ToString(), r => new AccountingRecord(r.GetInt64(0), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(1)),
-            r.GetString(2), r.GetString(3), r.IsDBNull(4) ? null : r.GetString(4), r.IsDBNull(5) ? null : r.GetString(5),
-            (uint)r.GetInt64(6), r.GetString(7), r.GetString(8), r.GetString(9)), cancellationToken, [.. parameters]).ConfigureAwait(false);
+        var (sql, parameters) = AccountingSql.Select(query);
+        return await ListAsync(sql, AccountingSql.Read, cancellationToken, parameters).ConfigureAwait(false);
     }
 
     // ---- relay spool ------------------------------------------------------------------------

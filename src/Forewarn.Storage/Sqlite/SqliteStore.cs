@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Globalization;
-using System.Text;
 using Forewarn.Core.Store;
 using Microsoft.Data.Sqlite;
 
@@ -440,41 +439,13 @@ public sealed class SqliteStore : IForewarnStore
 
     public Task<IReadOnlyList<AccountingRecord>> QueryAsync(AccountingQuery query, CancellationToken cancellationToken = default)
     {
-        var sql = new StringBuilder("SELECT id, received_at, client, client_address, user_name, session_id, status_type, attributes, dedup_key, protocol FROM accounting WHERE 1 = 1");
-        var parameters = new List<(string, object?)>();
-        if (query.UserName is not null)
-        {
-            sql.Append(" AND user_name = $user");
-            parameters.Add(("$user", query.UserName));
-        }
-        if (query.Client is not null)
-        {
-            sql.Append(" AND (client = $client OR client_address = $client)");
-            parameters.Add(("$client", query.Client));
-        }
-        if (query.Since is { } since)
-        {
-            sql.Append(" AND received_at >= $since");
-            parameters.Add(("$since", since.ToUnixTimeMilliseconds()));
-        }
-        if (query.Until is { } until)
-        {
-            sql.Append(" AND received_at < $until");
-            parameters.Add(("$until", until.ToUnixTimeMilliseconds()));
-        }
-        sql.Append(" ORDER BY id LIMIT $limit");
-        parameters.Add(("$limit", query.Limit));
-
+        var (sql, parameters) = AccountingSql.Select(query);
         using var lease = Lease();
-        using var command = Command(lease.Connection, sql.ToString(), [.. parameters]);
+        using var command = Command(lease.Connection, sql, parameters);
         using var reader = command.ExecuteReader();
         var records = new List<AccountingRecord>();
         while (reader.Read())
-        {
-            records.Add(new AccountingRecord(reader.GetInt64(0), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(1)),
-                reader.GetString(2), reader.GetString(3), reader.IsDBNull(4) ? null : reader.GetString(4),
-                reader.IsDBNull(5) ? null : reader.GetString(5), (uint)reader.GetInt64(6), reader.GetString(7), reader.GetString(8), reader.GetString(9)));
-        }
+            records.Add(AccountingSql.Read(reader));
         return Task.FromResult<IReadOnlyList<AccountingRecord>>(records);
     }
 
