@@ -37,12 +37,23 @@ internal static class CommonOptions
                 throw new StartupException("--postgres must not carry the password (the process list shows it to every user of this machine): put it in PGPASSWORD, a password file (~/.pgpass, or Passfile= in the connection string), or Forewarn:Postgres in forewarn.json.");
             return given;
         }
-        var file = Path.Combine(DataDirectoryOf(result), DataDirectory.ConfigFile);
-        return new ConfigurationBuilder().AddJsonFile(file, optional: true).AddEnvironmentVariables().Build()["Forewarn:Postgres"];
+        return Configured(result, "Forewarn:Postgres");
     }
 
-    public static IForewarnStore OpenStore(ParseResult result) =>
-        StoreFactory.Open(DataDirectoryOf(result), PostgresOf(result));
+    /// <summary>A setting as the server reads it: the data directory's forewarn.json, then the environment.</summary>
+    private static string? Configured(ParseResult result, string key) =>
+        new ConfigurationBuilder().AddJsonFile(Path.Combine(DataDirectoryOf(result), DataDirectory.ConfigFile), optional: true)
+            .AddEnvironmentVariables().Build()[key];
+
+    /// <summary>The store the server would use, with FreeRADIUS's tables when Forewarn:FreeRadiusSchema says so.</summary>
+    public static IForewarnStore OpenStore(ParseResult result)
+    {
+        string? freeRadius = Configured(result, "Forewarn:FreeRadiusSchema");
+        bool withFreeRadius = freeRadius is not null && (bool.TryParse(freeRadius, out bool on)
+            ? on : throw new StartupException($"Forewarn:FreeRadiusSchema is '{freeRadius}', not true or false."));
+        return StoreFactory.Open(DataDirectoryOf(result), PostgresOf(result), withFreeRadius,
+            reason => Console.Error.WriteLine($"forewarn: FreeRADIUS schema: {reason}"));
+    }
 
     public static PasswordSealer OpenSealer(ParseResult result) =>
         PasswordSealer.FromKeyFile(Path.Combine(DataDirectory.Ensure(DataDirectoryOf(result)), DataDirectory.KeyFile));

@@ -23,6 +23,13 @@ public sealed class ForewarnOptions : IValidatableObject
     public string? Postgres { get; set; }
 
     /// <summary>
+    /// With a PostgreSQL store: read users and clients from FreeRADIUS's own tables in the same database as
+    /// well (radcheck, radreply, radusergroup, radgroupcheck, radgroupreply, nas; Forewarn's own first) and
+    /// write each session into radacct as rlm_sql does, beside Forewarn's accounting records.
+    /// </summary>
+    public bool FreeRadiusSchema { get; set; }
+
+    /// <summary>
     /// With a PostgreSQL store: a batch of accounting the database has not committed within this time (or
     /// that failed) is committed to the local spill in the data directory instead and acknowledged, then
     /// replayed in order when the database answers. Below a NAS's usual 3–5 s timeout.

@@ -15,6 +15,9 @@ internal static partial class LogMessages
     [LoggerMessage(EventId = 3, Message = "Dropped datagram ({Reason}) from {Client} at {Source}; {Earlier} more of this reason in the {Seconds} s before (not logged one by one)")]
     public static partial void DropSummary(ILogger logger, LogLevel level, DropReason reason, string client, IPEndPoint source, long earlier, int seconds);
 
+    [LoggerMessage(EventId = 22, Level = LogLevel.Warning, Message = "FreeRADIUS schema: {Reason}")]
+    public static partial void FreeRadiusUnsupported(ILogger logger, string reason);
+
     [LoggerMessage(EventId = 6, Level = LogLevel.Error, Message = "Request from {Source} failed")]
     public static partial void RequestFailed(ILogger logger, IPEndPoint source, Exception exception);
 

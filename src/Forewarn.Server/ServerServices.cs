@@ -24,7 +24,8 @@ public static class ServerServices
         services.AddSingleton(sp =>
         {
             var options = sp.GetRequiredService<IOptions<ForewarnOptions>>().Value;
-            return StoreFactory.Open(options.DataDirectory, options.Postgres);
+            var logger = sp.GetRequiredService<ILoggerFactory>().CreateLogger("Forewarn.Store");
+            return StoreFactory.Open(options.DataDirectory, options.Postgres, options.FreeRadiusSchema, reason => LogMessages.FreeRadiusUnsupported(logger, reason));
         });
         services.AddSingleton<IRequestSpool>(sp => sp.GetRequiredService<IForewarnStore>());
         // The request path sees the stores through the drill decorators, so that rehearsals degrade real work.

@@ -20,7 +20,8 @@ public sealed class FreeRadiusPeer : IAsyncDisposable
         Address = address;
     }
 
-    public static async Task<FreeRadiusPeer> StartAsync(string address, string clientAddress, string clientSecret, string user, string password)
+    public static async Task<FreeRadiusPeer> StartAsync(string address, string clientAddress, string clientSecret, string user, string password,
+        Func<string, Task>? configure = null)
     {
         Assert.True(Directory.Exists(Installed), $"{Installed} is missing: .ci/run installs Debian's freeradius package");
         var directory = Path.Combine(Path.GetTempPath(), "forewarn-freeradius-" + Guid.NewGuid().ToString("N")[..8]);
@@ -37,6 +38,8 @@ public sealed class FreeRadiusPeer : IAsyncDisposable
         await File.AppendAllTextAsync(Path.Combine(directory, "clients.conf"), $"\nclient forewarn-relay {{\n\tipaddr = {clientAddress}\n\tsecret = {clientSecret}\n}}\n");
         var users = Path.Combine(directory, "mods-config", "files", "authorize");
         await File.WriteAllTextAsync(users, $"{user}\tCleartext-Password := \"{password}\"\n\n" + await File.ReadAllTextAsync(users));
+        if (configure is not null)
+            await configure(directory);
         await Peer.RunAsync("/bin/chmod", ["-R", "a+rX", directory]);
         var peer = new FreeRadiusPeer(directory, address);
         await peer.StartProcessAsync();
@@ -77,6 +80,30 @@ public sealed class FreeRadiusPeer : IAsyncDisposable
             throw new InvalidOperationException("FreeRADIUS did not start:\n" + text);
         }
     }
+
+    /// <summary>
+    /// rlm_sql on PostgreSQL (Debian's freeradius-postgresql) for a configuration: users from its radcheck
+    /// tables as well as the users file, accounting into its radacct, as a FreeRADIUS+SQL site runs it.
+    /// </summary>
+    public static Func<string, Task> WithSql(int port, string database, string login, string password) => async directory =>
+    {
+        Assert.True(File.Exists("/usr/lib/freeradius/rlm_sql_postgresql.so"), "rlm_sql_postgresql is missing: .ci/run installs Debian's freeradius-postgresql");
+        var module = Path.Combine(directory, "mods-available", "sql");
+        var sql = await File.ReadAllTextAsync(module);
+        string Set(string text, string pattern, string replacement) =>
+            System.Text.RegularExpressions.Regex.Replace(text, pattern, replacement, System.Text.RegularExpressions.RegexOptions.Multiline);
+        sql = Set(sql, @"^(\s*)dialect = ""sqlite""", "$1dialect = \"postgresql\"");
+        sql = Set(sql, @"^(\s*)driver = ""rlm_sql_null""", "$1driver = \"rlm_sql_postgresql\"");
+        sql = Set(sql, @"^(\s*)#?\s*server = ""localhost""", "$1server = \"127.0.0.1\"");
+        sql = Set(sql, @"^(\s*)#?\s*port = 3306", $"$1port = {port}");
+        sql = Set(sql, @"^(\s*)#?\s*login = ""radius""", $"$1login = \"{login}\"");
+        sql = Set(sql, @"^(\s*)#?\s*password = ""radpass""", $"$1password = \"{password}\"");
+        sql = Set(sql, @"^(\s*)radius_db = ""radius""", $"$1radius_db = \"{database}\"");
+        await File.WriteAllTextAsync(module, sql);
+        var link = Path.Combine(directory, "mods-enabled", "sql");
+        if (!File.Exists(link))
+            File.CreateSymbolicLink(link, "../mods-available/sql");
+    };
 
     public async Task StopProcessAsync()
     {

@@ -20,12 +20,14 @@ public sealed class PostgresStore : IForewarnStore, IClusterMembership
     private readonly CancellationTokenSource _stopping = new();
     private readonly Lock _listenGate = new();
     private Task? _listener;
+    private readonly FreeRadiusSchema? _freeRadius;
 
     public string Location { get; }
 
-    private PostgresStore(NpgsqlConnectionStringBuilder builder)
+    private PostgresStore(NpgsqlConnectionStringBuilder builder, FreeRadiusSchema? freeRadius)
     {
         Location = Describe(builder);
+        _freeRadius = freeRadius;
         // The durable-commit setting below is a session setting: a pooled connection's reset (DISCARD ALL)
         // would undo it, so pooled connections are not reset (this store sets no other session state).
         // A cancelled command (the spill's time limit) gives up on PostgreSQL's answer to the cancel soon.
@@ -54,11 +56,14 @@ public sealed class PostgresStore : IForewarnStore, IClusterMembership
 
     private const string DurableCommits = "SELECT set_config('synchronous_commit', 'on', false) WHERE current_setting('synchronous_commit') = 'off'";
 
-    /// <summary>Connects, checks the server, and brings the schema up to date (once, however many servers start together).</summary>
-    public static async Task<PostgresStore> OpenAsync(string connectionString, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Connects, checks the server, and brings the schema up to date (once, however many servers start together).
+    /// With <paramref name="freeRadius"/>, a FreeRADIUS site's tables are read and written beside Forewarn's own.
+    /// </summary>
+    public static async Task<PostgresStore> OpenAsync(string connectionString, FreeRadiusSchema? freeRadius = null, CancellationToken cancellationToken = default)
     {
         var builder = Parse(connectionString);
-        var store = new PostgresStore(builder);
+        var store = new PostgresStore(builder, freeRadius);
         try
         {
             await store.MigrateAsync(cancellationToken).ConfigureAwait(false);
@@ -114,6 +119,8 @@ public sealed class PostgresStore : IForewarnStore, IClusterMembership
             await ExecuteAsync(connection, transaction, PostgresMigrations.Steps[step], cancellationToken).ConfigureAwait(false);
             await ExecuteAsync(connection, transaction, $"UPDATE forewarn_schema SET version = {step + 1}", cancellationToken).ConfigureAwait(false);
         }
+        if (_freeRadius is not null)
+            await FreeRadiusSchema.EnsureAsync(connection, transaction, Location, cancellationToken).ConfigureAwait(false);
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
     }
 
@@ -192,8 +199,14 @@ public sealed class PostgresStore : IForewarnStore, IClusterMembership
     /// </summary>
     private static string? Text(string? value) => value is not null && value.Contains('\0', StringComparison.Ordinal) ? value.Replace("\0", "\\0", StringComparison.Ordinal) : value;
 
-    public async ValueTask<UserRecord?> FindUserAsync(string name, CancellationToken cancellationToken = default) =>
-        name.Contains('\0', StringComparison.Ordinal) ? null : (await ListAsync($"SELECT {UserColumns} FROM users WHERE name = @name", ReadUser, cancellationToken, ("name", name)).ConfigureAwait(false)).FirstOrDefault();
+    /// <summary>Forewarn's own user of this name, else (with the FreeRADIUS schema) the one FreeRADIUS's tables make.</summary>
+    public async ValueTask<UserRecord?> FindUserAsync(string name, CancellationToken cancellationToken = default)
+    {
+        if (name.Contains('\0', StringComparison.Ordinal))
+            return null;
+        var own = (await ListAsync($"SELECT {UserColumns} FROM users WHERE name = @name", ReadUser, cancellationToken, ("name", name)).ConfigureAwait(false)).FirstOrDefault();
+        return own ?? (_freeRadius is null ? null : await _freeRadius.FindUserAsync(_source, name, cancellationToken).ConfigureAwait(false));
+    }
 
     public async ValueTask<GroupRecord?> FindGroupAsync(string name, CancellationToken cancellationToken = default) =>
         (await ListAsync($"SELECT {GroupColumns} FROM groups WHERE name = @name", ReadGroup, cancellationToken, ("name", name)).ConfigureAwait(false)).FirstOrDefault();
@@ -234,8 +247,19 @@ public sealed class PostgresStore : IForewarnStore, IClusterMembership
     public async Task<bool> RemoveUserAsync(string name, CancellationToken cancellationToken = default) =>
         await NonQueryAsync("DELETE FROM users WHERE name = @name", cancellationToken, ("name", name)).ConfigureAwait(false) == 1;
 
-    public async Task<IReadOnlyList<UserRecord>> ListUsersAsync(CancellationToken cancellationToken = default) =>
-        await ListAsync($"SELECT {UserColumns} FROM users ORDER BY name", ReadUser, cancellationToken).ConfigureAwait(false);
+    public async Task<IReadOnlyList<UserRecord>> ListUsersAsync(CancellationToken cancellationToken = default)
+    {
+        var users = await ListAsync($"SELECT {UserColumns} FROM users ORDER BY name", ReadUser, cancellationToken).ConfigureAwait(false);
+        if (_freeRadius is null)
+            return users;
+        var own = users.Select(u => u.Name).ToHashSet(StringComparer.Ordinal);
+        foreach (var name in await FreeRadiusSchema.UserNamesAsync(_source, cancellationToken).ConfigureAwait(false))
+        {
+            if (!own.Contains(name) && await _freeRadius.FindUserAsync(_source, name, cancellationToken).ConfigureAwait(false) is { } user)
+                users.Add(user);
+        }
+        return [.. users.OrderBy(u => u.Name, StringComparer.Ordinal)];
+    }
 
     public Task SetGroupAsync(GroupRecord group, CancellationToken cancellationToken = default) =>
         NonQueryAsync($"INSERT INTO groups ({GroupColumns}) VALUES (@name, @reply, @checks, @enable, @arguments, @sets) ON CONFLICT (name) DO UPDATE " +
@@ -271,7 +295,14 @@ public sealed class PostgresStore : IForewarnStore, IClusterMembership
 
     // ---- clients ----------------------------------------------------------------------------
 
-    public async Task<IReadOnlyList<ClientRecord>> ListClientsAsync(CancellationToken cancellationToken = default) =>
+    /// <summary>Forewarn's own clients, then (with the FreeRADIUS schema) the <c>nas</c> table's that they do not already name or cover.</summary>
+    public async Task<IReadOnlyList<ClientRecord>> ListClientsAsync(CancellationToken cancellationToken = default)
+    {
+        var own = await OwnClientsAsync(cancellationToken).ConfigureAwait(false);
+        return _freeRadius is null ? own : [.. own, .. await _freeRadius.ClientsAsync(_source, own, cancellationToken).ConfigureAwait(false)];
+    }
+
+    private async Task<IReadOnlyList<ClientRecord>> OwnClientsAsync(CancellationToken cancellationToken) =>
         await ListAsync("SELECT name, address, secret, device_group, message_authenticator, class, advisory_port, advisory_secret, tacacs_key, tacacs_unencrypted FROM clients ORDER BY name",
             r => new ClientRecord(r.GetString(0), r.GetString(1), r.GetString(2), r.IsDBNull(3) ? null : r.GetString(3),
                 Enum.Parse<MessageAuthenticatorPolicy>(r.GetString(4), ignoreCase: true),
@@ -327,18 +358,55 @@ public sealed class PostgresStore : IForewarnStore, IClusterMembership
             (at[i], client[i], address[i], user[i], session[i], status[i], attributes[i], key[i], protocol[i]) =
                 (r.ReceivedAt.ToUnixTimeMilliseconds(), Text(r.ClientName)!, r.ClientAddress, Text(r.UserName), Text(r.SessionId), r.StatusType, Text(r.Attributes)!, r.DedupKey, r.Protocol);
         }
+        if (_freeRadius is not null)
+            return await AppendWithSessionsAsync(records, at, client, address, user, session, status, attributes, key, protocol, cancellationToken).ConfigureAwait(false);
         await using var command = _source.CreateCommand(AccountingInsert);
-        command.Parameters.Add(new NpgsqlParameter<long[]>("at", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { TypedValue = at });
-        command.Parameters.Add(new NpgsqlParameter<string[]>("client", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = client });
-        command.Parameters.Add(new NpgsqlParameter<string[]>("address", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = address });
-        command.Parameters.Add(new NpgsqlParameter<string?[]>("user", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = user });
-        command.Parameters.Add(new NpgsqlParameter<string?[]>("session", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = session });
-        command.Parameters.Add(new NpgsqlParameter<long[]>("status", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { TypedValue = status });
-        command.Parameters.Add(new NpgsqlParameter<string[]>("attributes", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = attributes });
-        command.Parameters.Add(new NpgsqlParameter<string[]>("key", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = key });
-        command.Parameters.Add(new NpgsqlParameter<string[]>("protocol", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = protocol });
+        AddBatchParameters(command.Parameters, at, client, address, user, session, status, attributes, key, protocol);
         // One statement outside an explicit transaction is its own transaction: it returns after the commit.
         return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private static void AddBatchParameters(NpgsqlParameterCollection parameters, long[] at, string[] client, string[] address, string?[] user,
+        string?[] session, long[] status, string[] attributes, string[] key, string[] protocol)
+    {
+        parameters.Add(new NpgsqlParameter<long[]>("at", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { TypedValue = at });
+        parameters.Add(new NpgsqlParameter<string[]>("client", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = client });
+        parameters.Add(new NpgsqlParameter<string[]>("address", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = address });
+        parameters.Add(new NpgsqlParameter<string?[]>("user", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = user });
+        parameters.Add(new NpgsqlParameter<string?[]>("session", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = session });
+        parameters.Add(new NpgsqlParameter<long[]>("status", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { TypedValue = status });
+        parameters.Add(new NpgsqlParameter<string[]>("attributes", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = attributes });
+        parameters.Add(new NpgsqlParameter<string[]>("key", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = key });
+        parameters.Add(new NpgsqlParameter<string[]>("protocol", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = protocol });
+    }
+
+    /// <summary>
+    /// With the FreeRADIUS schema: the records and their sessions in <c>radacct</c> in one transaction (one
+    /// commit, one round trip for the sessions), so that a session row moves only with a record stored once.
+    /// </summary>
+    private async Task<int> AppendWithSessionsAsync(IReadOnlyList<AccountingRecord> records, long[] at, string[] client, string[] address, string?[] user,
+        string?[] session, long[] status, string[] attributes, string[] key, string[] protocol, CancellationToken cancellationToken)
+    {
+        await using var connection = await _source.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        var stored = new HashSet<string>(StringComparer.Ordinal);
+        await using (var insert = new NpgsqlCommand(AccountingInsert + " RETURNING dedup_key", connection, transaction))
+        {
+            AddBatchParameters(insert.Parameters, at, client, address, user, session, status, attributes, key, protocol);
+            await using var reader = await insert.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                stored.Add(reader.GetString(0));
+        }
+        // The first record of each stored key (a batch may carry one twice: the insert kept one).
+        var fresh = records.Where(r => stored.Remove(r.DedupKey)).ToList();
+        await using (var batch = new NpgsqlBatch(connection, transaction))
+        {
+            FreeRadiusSchema.AddSessionCommands(batch, fresh);
+            if (batch.BatchCommands.Count > 0)
+                await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return fresh.Count;
     }
 
     public async Task ProbeWriteAsync(CancellationToken cancellationToken = default)
