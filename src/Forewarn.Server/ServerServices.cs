@@ -39,7 +39,8 @@ public static class ServerServices
             var options = sp.GetRequiredService<IOptions<ForewarnOptions>>().Value;
             var store = sp.GetRequiredService<IForewarnStore>();
             return string.IsNullOrWhiteSpace(options.Postgres) ? (IAccountingStore)store
-                : new SpillingAccountingStore(store, options.DataDirectory, TimeSpan.FromMilliseconds(options.AccountingSpillAfterMs), sp.GetRequiredService<ILogger<SpillingAccountingStore>>());
+                : new SpillingAccountingStore(store, options.DataDirectory, TimeSpan.FromMilliseconds(options.AccountingSpillAfterMs), sp.GetRequiredService<ILogger<SpillingAccountingStore>>(),
+                    message => sp.GetService<AlertHub>()?.Raise(AlertSeverity.Critical, "accounting-spill", message));
         });
         services.AddSingleton<IAccountingStore>(sp => new DrillingAccountingStore(sp.GetRequiredKeyedService<IAccountingStore>("durable"), sp.GetRequiredService<DrillState>()));
         services.AddSingleton(sp => RadiusDictionary.LoadBuiltIn(sp.GetRequiredService<IOptions<ForewarnOptions>>().Value.Dictionaries));

@@ -96,6 +96,35 @@ public sealed class PostgresOutageTests(Xunit.Abstractions.ITestOutputHelper out
             await cluster.StopServerAsync();
         }
     }
+    [SkippableFact]
+    public async Task ARecordTheDatabaseRefuses_IsSetAsideAndAlerted_AndTheRecordsBehindItAreStoredInOrder()
+    {
+        Requires.Program("radclient");
+        var cluster = await PostgresCluster.SharedAsync();
+        var postgres = cluster.ConnectionString(await cluster.CreateDatabaseAsync());
+        Directory.CreateDirectory(_data);
+        await using var server = await ServerProcess.StartAsync(_data, "--postgres", postgres, "--set", "Forewarn:AccountingSpillAfterMs=500");
+        // A rule a DBA added that one session's records break: the database refuses them for what they hold.
+        await using (var connection = new Npgsql.NpgsqlConnection(postgres))
+        {
+            await connection.OpenAsync();
+            await using var constraint = new Npgsql.NpgsqlCommand("ALTER TABLE accounting ADD CONSTRAINT no_poison CHECK (session_id IS DISTINCT FROM 's-poison')", connection);
+            await constraint.ExecuteNonQueryAsync();
+        }
+        Assert.Equal(4, await SendAsync(server, ["s-001", "s-poison", "s-002", "s-003"]));
+        Assert.Equal(["s-001", "s-002", "s-003"], await StoredSessionsAsync(postgres, 3));
+        var setAside = Path.Combine(_data, SpillingAccountingStore.SetAsideFile);
+        var line = Assert.Single(await File.ReadAllLinesAsync(setAside));
+        output.WriteLine(line);
+        Assert.Contains("s-poison", line, StringComparison.Ordinal);
+        Assert.Contains("no_poison", line, StringComparison.Ordinal);
+        var status = await server.StatusAsync();
+        Assert.Contains(status.Health.RecentAlerts, a => a.Source == "accounting-spill" && a.Message.Contains("s-poison", StringComparison.Ordinal));
+        // Nothing is left spilled: the next record goes straight to the database.
+        Assert.Equal(1, await SendAsync(server, ["s-004"]));
+        Assert.Equal(["s-001", "s-002", "s-003", "s-004"], await StoredSessionsAsync(postgres, 4));
+        Assert.Single(await File.ReadAllLinesAsync(setAside));
+    }
 }
 
 /// <summary>
