@@ -56,10 +56,12 @@ as_postgres "$pgbin/initdb" -D "$work/pg/data" -U bench --pwfile "$work/pg/pw" -
 as_postgres "$pgbin/pg_ctl" -D "$work/pg/data" -w -l "$work/pg/server.log" \
   -o "-c port=$pg_port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$work/pg -c fsync=on -c synchronous_commit=on -c max_connections=300 -c shared_buffers=256MB" start >/dev/null
 psql_bench() { as_postgres "$pgbin/psql" -h "$work/pg" -p "$pg_port" -U bench -v ON_ERROR_STOP=1 -q "$@"; }
-psql_bench -d postgres -c "CREATE DATABASE radius" -c "CREATE DATABASE forewarn"
+psql_bench -d postgres -c "CREATE DATABASE radius" -c "CREATE DATABASE forewarn" -c "CREATE DATABASE radius_fw"
 psql_bench -d radius < /etc/freeradius/3.0/mods-config/sql/main/postgresql/schema.sql >/dev/null
+psql_bench -d radius_fw < /etc/freeradius/3.0/mods-config/sql/main/postgresql/schema.sql >/dev/null
 printf '127.0.0.1:%s:*:bench:%s\n' "$pg_port" "$pg_password" > "$work/pgpass"; chmod 600 "$work/pgpass"
 postgres="Host=127.0.0.1;Port=$pg_port;Database=forewarn;Username=bench;Passfile=$work/pgpass"
+postgres_fr="Host=127.0.0.1;Port=$pg_port;Database=radius_fw;Username=bench;Passfile=$work/pgpass"
 
 "$here/forewarn" --help >/dev/null   # builds Release on first use
 forewarn_dll="$here/artifacts/cli/forewarn.dll"
@@ -67,13 +69,16 @@ bench() { dotnet "$forewarn_dll" bench "$@"; }
 
 # ---- the same N users and client for every server
 for i in $(seq 1 "$users"); do echo "user$i password"; done > "$work/users.txt"
-for store in sqlite postgres; do
+for store in sqlite postgres frschema; do
   args=(--data "$work/forewarn-$store"); [ "$store" = postgres ] && args+=(--postgres "$postgres")
+  [ "$store" = frschema ] && args+=(--postgres "$postgres_fr")
   dotnet "$forewarn_dll" "${args[@]}" users import "$work/users.txt" --methods pap,chap >/dev/null
   dotnet "$forewarn_dll" "${args[@]}" clients add bench --address 127.0.0.0/8 --secret "$secret" >/dev/null
 done
 forewarn_sqlite=(dotnet "$forewarn_dll" --data "$work/forewarn-sqlite" serve --auth-port "$auth_port" --acct-port "$acct_port" --advisory-port 21814)
 forewarn_postgres=(dotnet "$forewarn_dll" --data "$work/forewarn-postgres" --postgres "$postgres" serve --auth-port "$auth_port" --acct-port "$acct_port" --advisory-port 21814)
+# The same, writing each session into FreeRADIUS's radacct as well (Forewarn:FreeRadiusSchema), in the same commit.
+forewarn_frschema=(dotnet "$forewarn_dll" --data "$work/forewarn-frschema" --postgres "$postgres_fr" serve --auth-port "$auth_port" --acct-port "$acct_port" --advisory-port 21814 --set Forewarn:FreeRadiusSchema=true)
 
 # ---- FreeRADIUS: Debian's configuration on our ports, accounting through rlm_sql into PostgreSQL
 fr="$work/freeradius"; mkdir -p "$fr/log/radacct" "$fr/run"
@@ -169,9 +174,12 @@ echo "  radacct rows: $(count radius radacct)" >&2
 echo "Forewarn + PostgreSQL:" >&2
 start_server forewarn-postgres "${forewarn_postgres[@]}"; loads forewarn-postgres; stop_server
 echo "  accounting rows: $(count forewarn accounting)" >&2
+echo "Forewarn + PostgreSQL, FreeRADIUS's radacct written too:" >&2
+start_server forewarn-frschema "${forewarn_frschema[@]}"; loads forewarn-frschema; stop_server
+echo "  radacct rows: $(count radius_fw radacct)" >&2
 echo "Forewarn + SQLite:" >&2
 start_server forewarn-sqlite "${forewarn_sqlite[@]}"; loads forewarn-sqlite; stop_server
-{ count radius radacct; count forewarn accounting; } > "$out/rows.txt"
+{ count radius radacct; count forewarn accounting; count radius_fw radacct; } > "$out/rows.txt"
 
 python3 - "$out" <<'PY'
 import json, sys, os
@@ -180,16 +188,17 @@ def load(name):
     path = os.path.join(out, name + ".json")
     return json.load(open(path)) if os.path.exists(path) else None
 rows = open(os.path.join(out, "rows.txt")).read().split()
-print(f"{'load':10} {'FR+rlm_sql/s':>13} {'FW+PG/s':>9} {'FW+SQLite/s':>12} {'PG ratio':>9} {'p99 ms FR/PG/SQLite':>22} {'lost FR/PG/SQLite':>18} {'srv CPU µs FR/PG/SQLite':>24}")
+print(f"{'load':10} {'FR+rlm_sql/s':>13} {'FW+PG/s':>9} {'FW+PG+radacct/s':>16} {'FW+SQLite/s':>12} {'PG ratio':>9} {'radacct ratio':>14} {'p99 ms FR/PG/SQLite':>22} {'lost FR/PG/SQLite':>18} {'srv CPU µs FR/PG/SQLite':>24}")
 for label in ("pap-c64", "acct-c64", "acct-c256"):
-    f, p, s = (load(n + "-" + label) for n in ("freeradius-sql", "forewarn-postgres", "forewarn-sqlite"))
-    if not (f and p and s):
+    f, p, r, s = (load(n + "-" + label) for n in ("freeradius-sql", "forewarn-postgres", "forewarn-frschema", "forewarn-sqlite"))
+    if not (f and p and r and s):
         continue
     ratio = p["throughput"] / f["throughput"] if f["throughput"] else float("nan")
+    rratio = r["throughput"] / f["throughput"] if f["throughput"] else float("nan")
     cpu = lambda r: f"{r['serverCpuMicrosecondsPerRequest']:.0f}" if r.get("serverCpuMicrosecondsPerRequest") else "-"
     lost = lambda r: r["timeouts"] + r["invalid"]
-    print(f"{label:10} {f['throughput']:13,.0f} {p['throughput']:9,.0f} {s['throughput']:12,.0f} {ratio:9.2f} "
+    print(f"{label:10} {f['throughput']:13,.0f} {p['throughput']:9,.0f} {r['throughput']:16,.0f} {s['throughput']:12,.0f} {ratio:9.2f} {rratio:14.2f} "
           f"{f['latencyP99Ms']:7.1f}/{p['latencyP99Ms']:.1f}/{s['latencyP99Ms']:.1f}{'':4} {lost(f):6}/{lost(p)}/{lost(s)}{'':6} {cpu(f):>8}/{cpu(p)}/{cpu(s)}")
-print(f"\nrows stored: FreeRADIUS radacct {rows[0]}, Forewarn accounting {rows[1]}")
+print(f"\nrows stored: FreeRADIUS radacct {rows[0]}, Forewarn accounting {rows[1]}, Forewarn's radacct {rows[2]}")
 print(f"raw results: {out}")
 PY

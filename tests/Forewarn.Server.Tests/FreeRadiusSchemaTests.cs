@@ -195,4 +195,38 @@ public sealed class FreeRadiusSchemaTests(Xunit.Abstractions.ITestOutputHelper o
         Assert.Contains("lab", clients.Output, StringComparison.Ordinal);
         Assert.DoesNotContain("testing123", clients.Output, StringComparison.Ordinal);
     }
+
+    /// <summary>
+    /// A session's records in one batch (a group commit under load) and in the wrong order (a Stop replayed
+    /// before its Start): radacct ends the same as when each came alone and in order.
+    /// </summary>
+    [SkippableFact]
+    public async Task SessionRecords_InOneBatch_OrOutOfOrder_MakeTheSameRow()
+    {
+        Requires.That(File.Exists(Schema), $"{Schema} is missing (Debian's freeradius package)");
+        var cluster = await PostgresCluster.SharedAsync();
+        var database = cluster.ConnectionString(await cluster.CreateDatabaseAsync());
+        await SqlAsync(database, await File.ReadAllTextAsync(Schema));
+        using var store = await Storage.Postgres.PostgresStore.OpenAsync(database, new Storage.Postgres.FreeRadiusSchema(p => System.Text.Encoding.UTF8.GetBytes(p)));
+        var t0 = DateTimeOffset.UtcNow.AddMinutes(-10);
+        Core.Store.AccountingRecord Record(string session, uint status, int second, string extra) =>
+            new(0, t0.AddSeconds(second), "lab", "127.0.0.1", "alice", session, status,
+                $"Acct-Status-Type = {status}\nAcct-Session-Id = {session}\nUser-Name = alice\nNAS-IP-Address = 127.0.0.1\n{extra}", $"{session}-{status}-{second}");
+        string[] extras = ["Connect-Info = fast\n", "Acct-Session-Time = 30\nAcct-Input-Octets = 10\n", "Acct-Session-Time = 60\nAcct-Input-Octets = 20\nAcct-Terminate-Cause = Idle-Timeout\n"];
+        uint[] statuses = [1, 3, 2];
+        int[] seconds = [0, 30, 60];
+        // In order, one at a time; all three in one batch; and reversed, one at a time.
+        foreach (var i in new[] { 0, 1, 2 })
+            await store.AppendBatchAsync([Record("alone", statuses[i], seconds[i], extras[i])]);
+        await store.AppendBatchAsync([.. new[] { 0, 1, 2 }.Select(i => Record("batch", statuses[i], seconds[i], extras[i]))]);
+        foreach (var i in new[] { 2, 1, 0 })
+            await store.AppendBatchAsync([Record("reversed", statuses[i], seconds[i], extras[i])]);
+        var rows = await RowsAsync(database, ("SELECT acctsessionid, extract(epoch FROM acctstarttime - @t0::timestamptz)::int, extract(epoch FROM acctstoptime - @t0::timestamptz)::int, " +
+            "acctsessiontime, acctinputoctets, acctterminatecause, connectinfo_start, connectinfo_stop FROM radacct ORDER BY acctsessionid").Replace("@t0", $"'{t0.UtcDateTime:O}'", StringComparison.Ordinal));
+        foreach (var row in rows)
+            output.WriteLine(row);
+        // Started at 0 s, stopped at 60 s, 60 s long, 20 octets in, the Stop's cause, the Start's Connect-Info.
+        const string session = " | 0 | 60 | 60 | 20 | Idle-Timeout | fast | ";
+        Assert.Equal(["alone" + session, "batch" + session, "reversed" + session], rows);
+    }
 }

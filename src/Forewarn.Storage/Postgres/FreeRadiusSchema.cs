@@ -251,17 +251,38 @@ public sealed class FreeRadiusSchema(Func<string, byte[]> seal, Action<string>? 
 
     // ---- radacct ----------------------------------------------------------------------------
 
-    private const string SessionUpsert =
+    /// <summary>The columns of a session row, in the order of <see cref="SessionUpsert"/>'s unnest.</summary>
+    private static readonly (string Name, NpgsqlTypes.NpgsqlDbType Type)[] SessionColumns =
+    [
+        ("sid", NpgsqlTypes.NpgsqlDbType.Text), ("uid", NpgsqlTypes.NpgsqlDbType.Text), ("username", NpgsqlTypes.NpgsqlDbType.Text),
+        ("nas", NpgsqlTypes.NpgsqlDbType.Text), ("port", NpgsqlTypes.NpgsqlDbType.Text), ("porttype", NpgsqlTypes.NpgsqlDbType.Text),
+        ("started", NpgsqlTypes.NpgsqlDbType.TimestampTz), ("at", NpgsqlTypes.NpgsqlDbType.TimestampTz), ("stopped", NpgsqlTypes.NpgsqlDbType.TimestampTz),
+        ("seconds", NpgsqlTypes.NpgsqlDbType.Bigint), ("authentic", NpgsqlTypes.NpgsqlDbType.Text), ("connect_start", NpgsqlTypes.NpgsqlDbType.Text),
+        ("connect_stop", NpgsqlTypes.NpgsqlDbType.Text), ("octets_in", NpgsqlTypes.NpgsqlDbType.Bigint), ("octets_out", NpgsqlTypes.NpgsqlDbType.Bigint),
+        ("called", NpgsqlTypes.NpgsqlDbType.Text), ("calling", NpgsqlTypes.NpgsqlDbType.Text), ("cause", NpgsqlTypes.NpgsqlDbType.Text),
+        ("service", NpgsqlTypes.NpgsqlDbType.Text), ("framed", NpgsqlTypes.NpgsqlDbType.Text), ("ip", NpgsqlTypes.NpgsqlDbType.Text),
+        ("ip6", NpgsqlTypes.NpgsqlDbType.Text), ("prefix6", NpgsqlTypes.NpgsqlDbType.Text), ("ifid", NpgsqlTypes.NpgsqlDbType.Text),
+        ("delegated", NpgsqlTypes.NpgsqlDbType.Text), ("class", NpgsqlTypes.NpgsqlDbType.Text),
+    ];
+
+    /// <summary>
+    /// Every session of a batch in one statement. The merge does not depend on the order records arrive in
+    /// (a Stop before its Start, a replay): only a Start sets the start time over an estimate, counters and
+    /// times only grow, a stop time once set stays. A row's kind shows in what it carries: only a Start has
+    /// a connect_start, only a Stop a connect_stop (both '' when the NAS sent no Connect-Info).
+    /// </summary>
+    private static readonly string SessionUpsert =
         "INSERT INTO radacct (acctsessionid, acctuniqueid, username, nasipaddress, nasportid, nasporttype, acctstarttime, acctupdatetime, acctstoptime, " +
         "acctinterval, acctsessiontime, acctauthentic, connectinfo_start, connectinfo_stop, acctinputoctets, acctoutputoctets, calledstationid, callingstationid, " +
         "acctterminatecause, servicetype, framedprotocol, framedipaddress, framedipv6address, framedipv6prefix, framedinterfaceid, delegatedipv6prefix, class) " +
-        "VALUES (@sid, @uid, @user, @nas::inet, @port, @porttype, @start, @at, @stop, NULL, @time, @authentic, @connect_start, @connect_stop, @in, @out, " +
-        "@called, @calling, @cause, @service, @protocol, @ip::inet, @ip6::inet, @prefix6::inet, @ifid, @delegated::inet, @class) " +
+        "SELECT sid, uid, username, nas::inet, port, porttype, started, at, stopped, NULL, seconds, authentic, connect_start, connect_stop, octets_in, octets_out, " +
+        "called, calling, cause, service, framed, ip::inet, ip6::inet, prefix6::inet, ifid, delegated::inet, class " +
+        $"FROM unnest({string.Join(", ", SessionColumns.Select(c => "@" + c.Name))}) AS u({string.Join(", ", SessionColumns.Select(c => c.Name))}) " +
         "ON CONFLICT (acctuniqueid) DO UPDATE SET " +
-        // Merged so that the order records arrive in does not matter (a Stop before its Start, a replay).
-        "acctstarttime = CASE WHEN @status = 1 THEN EXCLUDED.acctstarttime ELSE COALESCE(radacct.acctstarttime, EXCLUDED.acctstarttime) END, " +
+        "acctstarttime = CASE WHEN EXCLUDED.connectinfo_start IS NOT NULL THEN EXCLUDED.acctstarttime ELSE COALESCE(radacct.acctstarttime, EXCLUDED.acctstarttime) END, " +
         "acctupdatetime = GREATEST(radacct.acctupdatetime, EXCLUDED.acctupdatetime), " +
-        "acctinterval = CASE WHEN @status = 3 THEN EXTRACT(EPOCH FROM EXCLUDED.acctupdatetime - COALESCE(radacct.acctupdatetime, radacct.acctstarttime))::bigint ELSE radacct.acctinterval END, " +
+        "acctinterval = CASE WHEN EXCLUDED.connectinfo_start IS NULL AND EXCLUDED.connectinfo_stop IS NULL " +
+        "THEN EXTRACT(EPOCH FROM EXCLUDED.acctupdatetime - COALESCE(radacct.acctupdatetime, radacct.acctstarttime))::bigint ELSE radacct.acctinterval END, " +
         "acctstoptime = COALESCE(radacct.acctstoptime, EXCLUDED.acctstoptime), " +
         "acctsessiontime = GREATEST(radacct.acctsessiontime, EXCLUDED.acctsessiontime), " +
         "acctinputoctets = GREATEST(radacct.acctinputoctets, EXCLUDED.acctinputoctets), " +
@@ -274,6 +295,36 @@ public sealed class FreeRadiusSchema(Func<string, byte[]> seal, Action<string>? 
         "framedipv6prefix = COALESCE(EXCLUDED.framedipv6prefix, radacct.framedipv6prefix), " +
         "delegatedipv6prefix = COALESCE(EXCLUDED.delegatedipv6prefix, radacct.delegatedipv6prefix)";
 
+    /// <summary>
+    /// One statement's rows, at most one per session: PostgreSQL refuses to update a row twice in one
+    /// statement, so a session's second record in a batch goes into the next statement.
+    /// </summary>
+    private sealed class SessionRound
+    {
+        private readonly List<object?[]> _rows = [];
+        public readonly HashSet<string> Sessions = new(StringComparer.Ordinal);
+
+        public void Add(object?[] row) => _rows.Add(row);
+
+        public NpgsqlBatchCommand ToCommand()
+        {
+            var command = new NpgsqlBatchCommand(SessionUpsert);
+            for (int c = 0; c < SessionColumns.Length; c++)
+            {
+                var (name, type) = SessionColumns[c];
+                int column = c;
+                object values = type switch
+                {
+                    NpgsqlTypes.NpgsqlDbType.Bigint => _rows.Select(r => (long)r[column]!).ToArray(),
+                    NpgsqlTypes.NpgsqlDbType.TimestampTz => _rows.Select(r => (DateTime?)r[column]).ToArray(),
+                    _ => _rows.Select(r => (string?)r[column]).ToArray(),
+                };
+                command.Parameters.Add(new NpgsqlParameter(name, NpgsqlTypes.NpgsqlDbType.Array | type) { Value = values });
+            }
+            return command;
+        }
+    }
+
     private const string NasReboot =
         "UPDATE radacct SET acctstoptime = @at, acctupdatetime = @at, acctsessiontime = EXTRACT(EPOCH FROM @at - acctstarttime)::bigint, " +
         "acctterminatecause = @cause WHERE acctstoptime IS NULL AND nasipaddress = @nas::inet AND acctstarttime <= @at";
@@ -285,6 +336,13 @@ public sealed class FreeRadiusSchema(Func<string, byte[]> seal, Action<string>? 
     /// </summary>
     public static void AddSessionCommands(NpgsqlBatch batch, IEnumerable<AccountingRecord> records)
     {
+        var rounds = new List<SessionRound>();
+        void Flush()
+        {
+            foreach (var round in rounds)
+                batch.BatchCommands.Add(round.ToCommand());
+            rounds.Clear();
+        }
         foreach (var record in records)
         {
             if (record.Protocol != "radius")
@@ -295,6 +353,8 @@ public sealed class FreeRadiusSchema(Func<string, byte[]> seal, Action<string>? 
             var at = record.ReceivedAt.AddSeconds(-delay).UtcDateTime;
             if (record.StatusType is 7 or 8)
             {
+                // The sessions before it first: a reboot closes what was open when it came.
+                Flush();
                 var reboot = new NpgsqlBatchCommand(NasReboot);
                 reboot.Parameters.AddWithValue("at", at);
                 reboot.Parameters.AddWithValue("nas", nas);
@@ -306,38 +366,25 @@ public sealed class FreeRadiusSchema(Func<string, byte[]> seal, Action<string>? 
                 continue;
             long sessionTime = Number(Get(a, "Acct-Session-Time")) ?? 0;
             bool start = record.StatusType == 1, stop = record.StatusType == 2;
-            var upsert = new NpgsqlBatchCommand(SessionUpsert);
-            void Add(string name, object? value) => upsert.Parameters.AddWithValue(name, value ?? DBNull.Value);
-            Add("status", (int)record.StatusType);
-            Add("sid", Get(a, "Acct-Session-Id") ?? "");
-            Add("uid", UniqueId(a, nas));
-            Add("user", Clean(record.UserName));
-            Add("nas", nas);
-            Add("port", Get(a, "NAS-Port-Id") ?? Get(a, "NAS-Port"));
-            // rlm_sql's queries write an absent attribute as '' (not NULL) in these columns; reports filter on it.
-            Add("porttype", Get(a, "NAS-Port-Type") ?? "");
-            Add("start", start ? at : at.AddSeconds(-sessionTime));
-            Add("at", at);
-            Add("stop", stop ? at : null);
-            Add("time", sessionTime);
-            Add("authentic", Get(a, "Acct-Authentic") ?? "");
-            Add("connect_start", start ? Get(a, "Connect-Info") ?? "" : null);
-            Add("connect_stop", stop ? Get(a, "Connect-Info") ?? "" : null);
-            Add("in", Octets(a, "Input"));
-            Add("out", Octets(a, "Output"));
-            Add("called", Get(a, "Called-Station-Id") ?? "");
-            Add("calling", Get(a, "Calling-Station-Id") ?? "");
-            Add("cause", stop ? Get(a, "Acct-Terminate-Cause") ?? "" : null);
-            Add("service", Get(a, "Service-Type") ?? "");
-            Add("protocol", Get(a, "Framed-Protocol") ?? "");
-            Add("ip", Address(Get(a, "Framed-IP-Address")));
-            Add("ip6", Address(Get(a, "Framed-IPv6-Address")));
-            Add("prefix6", Prefix(Get(a, "Framed-IPv6-Prefix")));
-            Add("ifid", Get(a, "Framed-Interface-Id"));
-            Add("delegated", Prefix(Get(a, "Delegated-IPv6-Prefix")));
-            Add("class", Get(a, "Class"));
-            batch.BatchCommands.Add(upsert);
+            string uid = UniqueId(a, nas);
+            var round = rounds.Find(r => !r.Sessions.Contains(uid));
+            if (round is null)
+                rounds.Add(round = new SessionRound());
+            round.Sessions.Add(uid);
+            // rlm_sql's queries write an absent attribute as '' (not NULL) in the text columns; reports filter on it.
+            round.Add(
+            [
+                Get(a, "Acct-Session-Id") ?? "", uid, Clean(record.UserName), nas, Get(a, "NAS-Port-Id") ?? Get(a, "NAS-Port"), Get(a, "NAS-Port-Type") ?? "",
+                start ? at : at.AddSeconds(-sessionTime), at, stop ? at : null,
+                sessionTime, Get(a, "Acct-Authentic") ?? "", start ? Get(a, "Connect-Info") ?? "" : null,
+                stop ? Get(a, "Connect-Info") ?? "" : null, Octets(a, "Input"), Octets(a, "Output"),
+                Get(a, "Called-Station-Id") ?? "", Get(a, "Calling-Station-Id") ?? "", stop ? Get(a, "Acct-Terminate-Cause") ?? "" : null,
+                Get(a, "Service-Type") ?? "", Get(a, "Framed-Protocol") ?? "", Address(Get(a, "Framed-IP-Address")),
+                Address(Get(a, "Framed-IPv6-Address")), Prefix(Get(a, "Framed-IPv6-Prefix")), Get(a, "Framed-Interface-Id"),
+                Prefix(Get(a, "Delegated-IPv6-Prefix")), Get(a, "Class"),
+            ]);
         }
+        Flush();
     }
 
     /// <summary>FreeRADIUS's acct_unique policy (without a Class of its own): MD5 of User-Name, Acct-Session-Id, the NAS's address, NAS-Identifier, NAS-Port-Id and NAS-Port.</summary>
