@@ -37,13 +37,21 @@ public sealed class ServerNode : IAsyncDisposable
         _settings = settings;
     }
 
-    public static async Task<ServerNode> PrepareAsync(int index, IPAddress address, FailoverOptions options, IReadOnlyList<string> settings, CancellationToken cancellationToken)
+    public static Task<ServerNode> PrepareAsync(int index, IPAddress address, FailoverOptions options, IReadOnlyList<string> settings, CancellationToken cancellationToken) =>
+        PrepareAsync(index, address, options.ServerCommand, options.WorkDirectory, options.Secret, settings, cancellationToken);
+
+    /// <summary>
+    /// A data directory <c>server{index + 1}</c> under <paramref name="workDirectory"/> with user u (password pw)
+    /// and one client, "fleet", for every device address (127.3.0.0/16) with <paramref name="secret"/>.
+    /// </summary>
+    public static async Task<ServerNode> PrepareAsync(int index, IPAddress address, IReadOnlyList<string> command, string workDirectory, string secret,
+        IReadOnlyList<string> settings, CancellationToken cancellationToken)
     {
-        var data = Path.Combine(options.WorkDirectory, $"server{index + 1}");
+        var data = Path.Combine(workDirectory, $"server{index + 1}");
         Directory.CreateDirectory(data);
-        var node = new ServerNode(index, address, options.ServerCommand, data, settings);
+        var node = new ServerNode(index, address, command, data, settings);
         await node.RunCommandAsync(["users", "add", "u", "--password", "pw", "--methods", "pap"], cancellationToken).ConfigureAwait(false);
-        await node.RunCommandAsync(["clients", "add", "fleet", "--address", "127.3.0.0/16", "--secret", options.Secret], cancellationToken).ConfigureAwait(false);
+        await node.RunCommandAsync(["clients", "add", "fleet", "--address", "127.3.0.0/16", "--secret", secret], cancellationToken).ConfigureAwait(false);
         return node;
     }
 
