@@ -417,6 +417,45 @@ public class HealthTests
         Assert.True(probe.Sample().Healthy);
     }
 
+    /// <summary>
+    /// A check that blocks its thread and ignores its cancellation (a synchronous driver call waiting on
+    /// a lock another process holds): the time limit still holds, the blocked check is not started a
+    /// second time, each round it is still blocked is another failure, and its answer counts once it comes.
+    /// </summary>
+    [Fact]
+    public async Task ServiceCheck_ThatIgnoresCancellation_StillTimesOut_AndIsNotStartedTwice()
+    {
+        var check = new BlockingCheck();
+        var probe = new ServiceProbe("accounting-sink", ProbeKind.Dependent, check, failuresToTrip: 2);
+        var timeout = TimeSpan.FromMilliseconds(200);
+        await probe.RunAsync(timeout, TimeProvider.System, CancellationToken.None);
+        Assert.Contains("no answer within", probe.Sample().Detail, StringComparison.Ordinal);
+        Assert.True(probe.Sample().Healthy);
+        await probe.RunAsync(timeout, TimeProvider.System, CancellationToken.None);
+        Assert.False(probe.Sample().Healthy);
+        Assert.Equal(1, check.Calls);
+        check.Release.Set();
+        await probe.RunAsync(timeout, TimeProvider.System, CancellationToken.None);
+        Assert.True(probe.Sample().Healthy);
+        Assert.Equal(1, check.Calls);
+        await probe.RunAsync(timeout, TimeProvider.System, CancellationToken.None);
+        Assert.Equal(2, check.Calls);
+    }
+
+    private sealed class BlockingCheck : Microsoft.Extensions.Diagnostics.HealthChecks.IHealthCheck
+    {
+        public ManualResetEventSlim Release { get; } = new();
+        public int Calls;
+
+        public Task<Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult> CheckHealthAsync(
+            Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckContext context, CancellationToken cancellationToken = default)
+        {
+            Interlocked.Increment(ref Calls);
+            Release.Wait(TimeSpan.FromSeconds(30), CancellationToken.None);
+            return Task.FromResult(Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult.Healthy("committed at last"));
+        }
+    }
+
     private sealed class ScriptedCheck : Microsoft.Extensions.Diagnostics.HealthChecks.IHealthCheck
     {
         public bool Healthy { get; set; } = true;

@@ -39,10 +39,25 @@ public sealed partial class ServerProcess : IAsyncDisposable
     [GeneratedRegex(@"Ready: (auth|acct|tacacs|advisory) (127\.\d+\.\d+\.\d+):(\d+)")]
     private static partial Regex ReadyLine();
 
-    public static async Task<ServerProcess> StartAsync(string data, params string[] extra)
+    public static Task<ServerProcess> StartAsync(string data, params string[] extra) => StartAsync(data, environment: null, extra);
+
+    /// <summary>As <see cref="StartAsync(string, string[])"/>, with variables added to the server's environment (e.g. LD_PRELOAD).</summary>
+    public static async Task<ServerProcess> StartAsync(string data, IReadOnlyDictionary<string, string>? environment, params string[] extra)
     {
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var argument in new[] { Program, "serve", "--data", data, "--auth-port", "0", "--acct-port", "0", "--advisory-port", "0", "--tacacs-port", "0" }.Concat(extra))
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+            info.Environment[name] = value;
+        info.ArgumentList.Add(Program);
+        info.ArgumentList.Add("serve");
+        info.ArgumentList.Add("--data");
+        info.ArgumentList.Add(data);
+        // Free ports, unless the caller names one (a server restarted on the port its NASes know).
+        foreach (var port in new[] { "--auth-port", "--acct-port", "--advisory-port", "--tacacs-port" }.Where(p => !extra.Contains(p)))
+        {
+            info.ArgumentList.Add(port);
+            info.ArgumentList.Add("0");
+        }
+        foreach (var argument in extra)
             info.ArgumentList.Add(argument);
         var process = Process.Start(info)!;
         var log = new System.Text.StringBuilder();

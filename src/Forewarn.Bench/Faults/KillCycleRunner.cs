@@ -53,13 +53,10 @@ public sealed record KillCycleOptions
 public readonly record struct KillCycle(int Number, double UpSeconds, double? FirstAnswerSeconds, long Acknowledged, int InFlightAtKill);
 
 /// <summary>What the run found: every record the NASes issued against what the store holds after the last kill.</summary>
-public sealed record KillCycleResult(
-    int Cycles, int Seed, long Issued, long Acknowledged, long Retransmissions, long StoredRows,
-    int Missing, int Duplicates, int Unknown, int NeverAcknowledged,
-    double MedianFirstAnswerSeconds, double MaxFirstAnswerSeconds, double Seconds, IReadOnlyList<KillCycle> Timeline, IReadOnlyList<string> MissingExamples)
+public sealed record KillCycleResult(int Cycles, int Seed, StoreCount Count, long Retransmissions,
+    double MedianFirstAnswerSeconds, double MaxFirstAnswerSeconds, double Seconds, IReadOnlyList<KillCycle> Timeline)
 {
-    /// <summary>The promise: every acknowledged record stored, none twice, nothing stored that was never sent.</summary>
-    public bool Held => Missing == 0 && Duplicates == 0 && Unknown == 0 && NeverAcknowledged == 0;
+    public bool Held => Count.Held;
 }
 
 /// <summary>
@@ -80,120 +77,45 @@ public sealed class KillCycleRunner(KillCycleOptions options)
         Directory.CreateDirectory(options.WorkDirectory);
         await using var node = await ServerNode.PrepareAsync(0, options.ServerAddress, options.ServerCommand, options.WorkDirectory, options.Secret,
             options.Settings, cancellationToken).ConfigureAwait(false);
-        var server = new IPEndPoint(options.ServerAddress, 1813);
-        string runId = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
-        var nases = Enumerable.Range(0, options.Nases)
-            .Select(i => new AccountingNas(IPAddress.Parse($"127.3.0.{i + 1}"), server, options.Secret, options.Window, runId, i, TimeSpan.FromSeconds(options.RetransmitSeconds)))
-            .ToList();
+        using var fleet = new AccountingFleet(new IPEndPoint(options.ServerAddress, 1813), options.Secret, options.Nases, options.Window, options.Rate,
+            TimeSpan.FromSeconds(options.RetransmitSeconds));
         var clock = Stopwatch.StartNew();
-        var issuing = new StrongBox(true);
-        using var stopTicking = new CancellationTokenSource();
-        var ticker = Task.Run(() => Tick(nases, issuing, stopTicking.Token), CancellationToken.None);
         var timeline = new List<KillCycle>();
-        try
+        for (int cycle = 1; cycle <= options.Cycles; cycle++)
         {
-            for (int cycle = 1; cycle <= options.Cycles; cycle++)
-            {
-                long ackedBefore = nases.Sum(n => n.Acknowledged);
-                foreach (var nas in nases)
-                    nas.Mark();
-                long started = Stopwatch.GetTimestamp();
-                await node.StartAsync(cancellationToken).ConfigureAwait(false);
-                double up = options.MinUpSeconds + random.NextDouble() * (options.MaxUpSeconds - options.MinUpSeconds);
-                await Task.Delay(TimeSpan.FromSeconds(up), cancellationToken).ConfigureAwait(false);
-                int inFlight = nases.Sum(n => n.Pending);
-                await node.CrashAsync().ConfigureAwait(false);
-                long acked = nases.Sum(n => n.Acknowledged) - ackedBefore;
-                timeline.Add(new KillCycle(cycle, up, FirstAnswer(nases, started), acked, inFlight));
-                progress?.Invoke($"cycle {cycle}/{options.Cycles}: up {up:0.00} s, {acked} acknowledged, {inFlight} in flight at the kill");
-                await Task.Delay(TimeSpan.FromSeconds(random.NextDouble() * options.MaxDownSeconds), cancellationToken).ConfigureAwait(false);
-            }
-
-            // The last start: no new records; what is outstanding is retransmitted until acknowledged.
-            issuing.Value = false;
+            long ackedBefore = fleet.Acknowledged;
+            fleet.Mark();
+            long started = Stopwatch.GetTimestamp();
             await node.StartAsync(cancellationToken).ConfigureAwait(false);
-            var drainDeadline = Stopwatch.StartNew();
-            while (nases.Sum(n => n.Pending) > 0 && drainDeadline.Elapsed < TimeSpan.FromSeconds(60))
-                await Task.Delay(50, cancellationToken).ConfigureAwait(false);
+            double up = options.MinUpSeconds + random.NextDouble() * (options.MaxUpSeconds - options.MinUpSeconds);
+            await Task.Delay(TimeSpan.FromSeconds(up), cancellationToken).ConfigureAwait(false);
+            int inFlight = fleet.Pending;
             await node.CrashAsync().ConfigureAwait(false);
-        }
-        finally
-        {
-            await stopTicking.CancelAsync().ConfigureAwait(false);
-            await ticker.ConfigureAwait(false);
-            foreach (var nas in nases)
-                nas.Dispose();
+            long acked = fleet.Acknowledged - ackedBefore;
+            double? firstAnswer = fleet.FirstAcknowledgedSinceMark is long first ? Stopwatch.GetElapsedTime(started, first).TotalSeconds : null;
+            timeline.Add(new KillCycle(cycle, up, firstAnswer, acked, inFlight));
+            progress?.Invoke($"cycle {cycle}/{options.Cycles}: up {up:0.00} s, {acked} acknowledged, {inFlight} in flight at the kill");
+            await Task.Delay(TimeSpan.FromSeconds(random.NextDouble() * options.MaxDownSeconds), cancellationToken).ConfigureAwait(false);
         }
 
-        var issued = nases.SelectMany(n => n.Records).ToList();
-        var stored = new Dictionary<string, int>(StringComparer.Ordinal);
-        long rows = 0;
+        // The last start: no new records; what is outstanding is retransmitted until acknowledged; a last kill.
+        fleet.Issuing = false;
+        await node.StartAsync(cancellationToken).ConfigureAwait(false);
+        await fleet.DrainAsync(TimeSpan.FromSeconds(60), cancellationToken).ConfigureAwait(false);
+        await node.CrashAsync().ConfigureAwait(false);
+
+        StoreCount count;
         using (var store = options.OpenStore(node.DataDirectory))
-        {
-            foreach (var record in await store.QueryAsync(new AccountingQuery(Limit: int.MaxValue), cancellationToken).ConfigureAwait(false))
-            {
-                rows++;
-                string key = $"{record.SessionId}/{record.StatusType}";
-                stored[key] = stored.GetValueOrDefault(key) + 1;
-            }
-        }
-        var issuedKeys = issued.Select(r => r.Key).ToHashSet(StringComparer.Ordinal);
-        var missing = issued.Where(r => r.Acknowledged && !stored.ContainsKey(r.Key)).Select(r => r.Key).ToList();
+            count = await fleet.CountAsync(store, cancellationToken).ConfigureAwait(false);
         var firstAnswers = timeline.Where(c => c.FirstAnswerSeconds is not null).Select(c => c.FirstAnswerSeconds!.Value).Order().ToList();
-        return new KillCycleResult(
-            options.Cycles, seed, issued.Count, issued.Count(r => r.Acknowledged), nases.Sum(n => n.Retransmissions), rows,
-            Missing: missing.Count,
-            Duplicates: stored.Count(p => p.Value > 1),
-            Unknown: stored.Keys.Count(k => !issuedKeys.Contains(k)),
-            NeverAcknowledged: issued.Count(r => !r.Acknowledged),
+        return new KillCycleResult(options.Cycles, seed, count, fleet.Retransmissions,
             MedianFirstAnswerSeconds: firstAnswers.Count > 0 ? firstAnswers[firstAnswers.Count / 2] : double.NaN,
             MaxFirstAnswerSeconds: firstAnswers.Count > 0 ? firstAnswers[^1] : double.NaN,
-            clock.Elapsed.TotalSeconds, timeline, [.. missing.Take(10)]);
-    }
-
-    /// <summary>Seconds from the start of the process to the first acknowledgement after it; null if it acknowledged nothing.</summary>
-    private static double? FirstAnswer(List<AccountingNas> nases, long started)
-    {
-        var first = nases.Select(n => n.FirstAcknowledgedSinceMark).Where(t => t != 0).ToList();
-        return first.Count > 0 ? Stopwatch.GetElapsedTime(started, first.Min()).TotalSeconds : null;
-    }
-
-    private void Tick(List<AccountingNas> nases, StrongBox issuing, CancellationToken cancellationToken)
-    {
-        long start = Stopwatch.GetTimestamp();
-        long issued = 0;
-        int next = 0;
-        while (!cancellationToken.IsCancellationRequested)
-        {
-            long now = Stopwatch.GetTimestamp();
-            long due = issuing.Value ? (long)(Stopwatch.GetElapsedTime(start, now).TotalSeconds * options.Rate) - issued : 0;
-            // Round-robin over the NASes, so that none starves while the windows are full.
-            for (int i = 0; i < nases.Count; i++)
-            {
-                var nas = nases[(next + i) % nases.Count];
-                int share = (int)Math.Min(int.MaxValue, Math.Max(0, due));
-                int sent = nas.Tick(now, share);
-                issued += sent;
-                due -= sent;
-            }
-            next = (next + 1) % nases.Count;
-            // Never let a backlog of budget build while the windows are full (the server is down): it would
-            // arrive as a burst after the restart. The rate is an upper limit, not a debt.
-            if (due > options.Rate / 50)
-                issued += due - (long)(options.Rate / 50);
-            Thread.Sleep(5);
-        }
-    }
-
-    private sealed class StrongBox(bool value)
-    {
-        public volatile bool Value = value;
+            clock.Elapsed.TotalSeconds, timeline);
     }
 
     public static string Describe(KillCycleResult r) =>
-        $"{r.Cycles} kill -9 cycles in {r.Seconds:0} s (seed {r.Seed}): {r.Issued:N0} records issued, {r.Acknowledged:N0} acknowledged, " +
-        $"{r.Retransmissions:N0} retransmissions; the store holds {r.StoredRows:N0} rows: {r.Missing} acknowledged records missing, " +
-        $"{r.Duplicates} stored twice, {r.Unknown} unknown, {r.NeverAcknowledged} never acknowledged; " +
+        $"{r.Cycles} kill -9 cycles in {r.Seconds:0} s (seed {r.Seed}), {r.Retransmissions:N0} retransmissions: {r.Count}; " +
         $"first answer after a start: median {r.MedianFirstAnswerSeconds:0.000} s, max {r.MaxFirstAnswerSeconds:0.000} s. " +
         (r.Held ? "Held." : "BROKEN.");
 }

@@ -282,8 +282,10 @@ public static unsafe partial class Datagrams
     private static readonly long UnixEpochTicks = DateTime.UnixEpoch.Ticks;
 
     /// <summary>
-    /// A TimeProvider timestamp for a kernel arrival time: now, less the wall-clock age of the datagram
-    /// (clamped to 0..10 s, so that a stepped clock cannot make a request look ancient or from the future).
+    /// A TimeProvider timestamp for a kernel arrival time: now, less the wall-clock age of the datagram.
+    /// An age outside 0..10 s is not a wait but a step of the wall clock between the kernel's stamp and
+    /// this read (or clocks that disagree): the datagram counts as just arrived rather than as ancient,
+    /// so that one step cannot fill the latency window with ten-second requests.
     /// </summary>
     public static long ToTimestamp(long arrivalUnixNanoseconds, TimeProvider time)
     {
@@ -291,7 +293,8 @@ public static unsafe partial class Datagrams
         if (arrivalUnixNanoseconds <= 0)
             return now;
         long ageTicks = (DateTime.UtcNow.Ticks - UnixEpochTicks) - arrivalUnixNanoseconds / 100;
-        ageTicks = Math.Clamp(ageTicks, 0, TimeSpan.TicksPerSecond * 10);
+        if (ageTicks is < 0 or > TimeSpan.TicksPerSecond * 10)
+            return now;
         return now - (long)(ageTicks * (time.TimestampFrequency / (double)TimeSpan.TicksPerSecond));
     }
 }

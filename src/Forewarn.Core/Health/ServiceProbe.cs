@@ -22,27 +22,34 @@ public sealed class ServiceProbe(string name, ProbeKind kind, IHealthCheck check
     public ProbeKind Kind { get; } = kind;
     public IHealthCheck Check { get; } = check;
 
-    /// <summary>Runs the check once with a time limit and remembers the outcome.</summary>
+    // A check still running from an earlier round (one that ignored its cancellation: a synchronous
+    // driver call blocked on a lock, a hung NFS read) and when it started.
+    private Task<HealthCheckResult>? _running;
+    private long _runningSince;
+
+    /// <summary>
+    /// Runs the check once with a time limit and remembers the outcome. The limit holds even for a check
+    /// that ignores its cancellation token: it runs on the thread pool and is waited for at most
+    /// <paramref name="timeout"/>; one still running is not started again but waited for again, and
+    /// each round it is still running counts as another failure.
+    /// </summary>
     public async Task RunAsync(TimeSpan timeout, TimeProvider time, CancellationToken cancellationToken)
     {
-        long start = time.GetTimestamp();
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        cts.CancelAfter(timeout);
+        if (_running is null)
+        {
+            _runningSince = time.GetTimestamp();
+            _running = Task.Run(() => CheckOnceAsync(timeout, cancellationToken), CancellationToken.None);
+        }
+        long start = _runningSince;
         HealthCheckResult result;
         try
         {
-            result = await Check.CheckHealthAsync(new HealthCheckContext
-            {
-                Registration = new HealthCheckRegistration(Name, Check, HealthStatus.Unhealthy, null),
-            }, cts.Token).ConfigureAwait(false);
+            result = await _running.WaitAsync(timeout, time, cancellationToken).ConfigureAwait(false);
+            _running = null;
         }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        catch (TimeoutException)
         {
-            result = HealthCheckResult.Unhealthy($"no answer within {timeout.TotalSeconds:0.#} s");
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            result = HealthCheckResult.Unhealthy(e.Message, e);
+            result = HealthCheckResult.Unhealthy($"no answer within {timeout.TotalSeconds:0.#} s (still waiting after {time.GetElapsedTime(start).TotalSeconds:0.#} s)");
         }
         double ms = time.GetElapsedTime(start).TotalMilliseconds;
         if (result.Status == HealthStatus.Healthy)
@@ -60,6 +67,27 @@ public sealed class ServiceProbe(string name, ProbeKind kind, IHealthCheck check
             // Suspected, not yet down: the last good reading stands, and the detail says why it is in doubt.
             _last = new StrongBox(true, _lastGoodMilliseconds, timeout.TotalMilliseconds,
                 $"{_failuresInARow} failed check(s) in a row of {failuresToTrip} to count as down: {result.Description}");
+        }
+    }
+
+    private async Task<HealthCheckResult> CheckOnceAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        cts.CancelAfter(timeout);
+        try
+        {
+            return await Check.CheckHealthAsync(new HealthCheckContext
+            {
+                Registration = new HealthCheckRegistration(Name, Check, HealthStatus.Unhealthy, null),
+            }, cts.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return HealthCheckResult.Unhealthy($"no answer within {timeout.TotalSeconds:0.#} s");
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            return HealthCheckResult.Unhealthy(e.Message, e);
         }
     }
 

@@ -21,12 +21,20 @@ internal static class BootEpoch
             last = 0; // unreadable: the clock decides, as for a new data directory
         ulong next = Math.Max(last + 1, (ulong)Math.Max(0, time.GetUtcNow().ToUnixTimeSeconds()));
         var temporary = path + ".new";
-        using (var file = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None))
+        try
         {
-            file.Write(System.Text.Encoding.ASCII.GetBytes(next.ToString(CultureInfo.InvariantCulture) + "\n"));
-            file.Flush(flushToDisk: true);
+            using (var file = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None))
+            {
+                file.Write(System.Text.Encoding.ASCII.GetBytes(next.ToString(CultureInfo.InvariantCulture) + "\n"));
+                file.Flush(flushToDisk: true);
+            }
+            File.Move(temporary, path, overwrite: true);
         }
-        File.Move(temporary, path, overwrite: true);
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // A read-only or full file system, or wrong ownership: the operator's to fix, said in one line.
+            throw new StartupException($"the data directory '{dataDirectory}' cannot be written ({e.Message.Split(" : ")[0]}): it must be writable to record the advisory boot epoch, accounting and keys");
+        }
         return next;
     }
 }

@@ -361,8 +361,7 @@ public sealed class SqliteStore : IForewarnStore
         lock (_accountingGate)
         {
             var insert = _insert ?? PrepareInsert();
-            long now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-            _recent ??= LoadRecentKeys(now);
+            _recent ??= LoadRecentKeys();
             var fresh = new HashSet<ulong>(records.Count);
             using var transaction = _accountingConnection!.BeginTransaction();
             insert.Transaction = transaction;
@@ -385,6 +384,9 @@ public sealed class SqliteStore : IForewarnStore
             }
             transaction.Commit();
             // Only what is on disk joins the window: a failed commit leaves the keys free for the retransmission.
+            // Aged by the monotonic clock: a step of the wall clock must neither expire the window at once
+            // (a retransmission stored twice) nor keep it for ever.
+            long now = Environment.TickCount64;
             foreach (var key in fresh)
                 _recent.Add(key, now);
             return Task.FromResult(fresh.Count);
@@ -393,15 +395,25 @@ public sealed class SqliteStore : IForewarnStore
 
     private RecentKeys? _recent;
 
-    /// <summary>The window starts with the keys of what was stored in its span before a restart, so a retransmission after a crash is still recognised.</summary>
-    private RecentKeys LoadRecentKeys(long now)
+    /// <summary>
+    /// The window starts with the keys of what was stored in its span before a restart, so a retransmission
+    /// after a crash is still recognised. The span ends at the newest record or now, whichever is later,
+    /// and starts a window before the earlier of the two: after the wall clock was stepped back it still
+    /// holds what was stored before the step, and after a step forward, what was stored last.
+    /// </summary>
+    private RecentKeys LoadRecentKeys()
     {
         var recent = new RecentKeys();
+        long now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        long newest = Convert.ToInt64(Scalar(_accountingConnection!, "SELECT coalesce(max(received_at), 0) FROM accounting"), CultureInfo.InvariantCulture);
+        long window = (long)RecentKeys.Window.TotalMilliseconds;
+        long end = Math.Max(now, newest);
+        long tick = Environment.TickCount64;
         using var command = Command(_accountingConnection!, "SELECT received_at, dedup_key FROM accounting WHERE received_at >= $since ORDER BY received_at",
-            ("$since", now - (long)RecentKeys.Window.TotalMilliseconds));
+            ("$since", Math.Min(now, newest) - window));
         using var reader = command.ExecuteReader();
         while (reader.Read())
-            recent.Add(RecentKeys.Of(reader.GetString(1)), reader.GetInt64(0));
+            recent.Add(RecentKeys.Of(reader.GetString(1)), tick - Math.Clamp(end - reader.GetInt64(0), 0, window));
         return recent;
     }
 
