@@ -54,6 +54,8 @@ internal static class BenchCommand
         command.Subcommands.Add(NoiseCommand.CreateDetect());
         command.Subcommands.Add(NoiseCommand.CreateReplay());
         command.Subcommands.Add(FaultsCommand.CreateKill());
+        command.Subcommands.Add(FaultsCommand.CreateOverload());
+        command.Subcommands.Add(FaultsCommand.CreateSoak());
         foreach (var sub in new[] { auth, acct, status })
         {
             foreach (var option in new Option[] { Server, Secret, Outstanding, Rate, Duration, Warmup, Sockets, Sources, SourceCount, Timeout, Json, Quiet, ServerPid })

@@ -55,7 +55,8 @@ public sealed class ServerNode : IAsyncDisposable
         return node;
     }
 
-    private async Task RunCommandAsync(IEnumerable<string> arguments, CancellationToken cancellationToken)
+    /// <summary>Runs a forewarn command on this node's data directory (e.g. users add); "already exists" is not a failure.</summary>
+    public async Task RunCommandAsync(IEnumerable<string> arguments, CancellationToken cancellationToken)
     {
         using var process = Process.Start(Info([.. arguments, "--data", _data])) ?? throw new InvalidOperationException("could not start forewarn");
         var output = process.StandardOutput.ReadToEndAsync(cancellationToken);
@@ -157,6 +158,18 @@ public sealed class ServerNode : IAsyncDisposable
             root.GetProperty("counters").GetProperty("received").GetInt64(),
             health.TryGetProperty("warmingUp", out var warming) && warming.GetBoolean());
     }, null, cancellationToken);
+
+    /// <summary>Requests received and dropped (in all, and by reason), as the server counts them.</summary>
+    public Task<(long Received, long Dropped, IReadOnlyDictionary<string, long> ByReason)> DropsAsync(CancellationToken cancellationToken) =>
+        ReadStatusAsync<(long, long, IReadOnlyDictionary<string, long>)>(root =>
+        {
+            var counters = root.GetProperty("counters");
+            var reasons = new Dictionary<string, long>(StringComparer.Ordinal);
+            if (counters.TryGetProperty("dropsByReason", out var byReason) && byReason.ValueKind == JsonValueKind.Object)
+                foreach (var reason in byReason.EnumerateObject())
+                    reasons[reason.Name] = reason.Value.GetInt64();
+            return (counters.GetProperty("received").GetInt64(), counters.GetProperty("dropped").GetInt64(), reasons);
+        }, (0, 0, new Dictionary<string, long>()), cancellationToken);
 
     /// <summary>The zone changes the server recorded (time, to-zone, cause, forecast lead time in seconds).</summary>
     public Task<IReadOnlyList<(DateTimeOffset At, string To, string Cause, double? LeadSeconds)>> ZoneChangesAsync(CancellationToken cancellationToken) =>

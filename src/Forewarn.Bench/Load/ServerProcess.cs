@@ -43,6 +43,36 @@ public static class ServerProcess
         return null;
     }
 
+    /// <summary>Threads of a process (the Threads line of /proc/PID/status), or null.</summary>
+    public static int? Threads(int pid)
+    {
+        try
+        {
+            foreach (var line in File.ReadLines($"/proc/{pid}/status"))
+            {
+                if (line.StartsWith("Threads:", StringComparison.Ordinal))
+                    return int.Parse(line[8..].Trim(), CultureInfo.InvariantCulture);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
+        {
+        }
+        return null;
+    }
+
+    /// <summary>Open file descriptors of a process (entries of /proc/PID/fd: files, sockets, pipes), or null.</summary>
+    public static int? OpenDescriptors(int pid)
+    {
+        try
+        {
+            return Directory.GetFileSystemEntries($"/proc/{pid}/fd").Length;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>USER_HZ: 100 on every Linux that .NET runs on.</summary>
     private const int ClockTicksPerSecond = 100;
 

@@ -29,7 +29,7 @@ public sealed class ServiceProbe(string name, ProbeKind kind, IHealthCheck check
 
     /// <summary>
     /// Runs the check once with a time limit and remembers the outcome. The limit holds even for a check
-    /// that ignores its cancellation token: it runs on the thread pool and is waited for at most
+    /// that ignores its cancellation token: it runs on a thread of its own and is waited for at most
     /// <paramref name="timeout"/>; one still running is not started again but waited for again, and
     /// each round it is still running counts as another failure.
     /// </summary>
@@ -38,7 +38,10 @@ public sealed class ServiceProbe(string name, ProbeKind kind, IHealthCheck check
         if (_running is null)
         {
             _runningSince = time.GetTimestamp();
-            _running = Task.Run(() => CheckOnceAsync(timeout, cancellationToken), CancellationToken.None);
+            // On a thread of its own, not the pool's: most checks block (a synchronous SQLite write and its
+            // fsync), and a blocked check must not take a thread the request path needs.
+            _running = Task.Factory.StartNew(() => CheckOnceAsync(timeout, cancellationToken).GetAwaiter().GetResult(),
+                CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         }
         long start = _runningSince;
         HealthCheckResult result;

@@ -31,10 +31,12 @@ public sealed class ServiceCheckLoop(IEnumerable<Core.Health.IProbe> probes, Hea
 {
     private readonly ServiceProbe[] _services = [.. probes.OfType<ServiceProbe>()];
 
-    public Task RunOnceAsync(CancellationToken cancellationToken)
+    /// <summary>One check after another (each bounded by its time limit), as their cost is then one thread's at a time.</summary>
+    public async Task RunOnceAsync(CancellationToken cancellationToken)
     {
         var timeout = TimeSpan.FromSeconds(options.ServiceCheckTimeoutSeconds);
-        return Task.WhenAll(_services.Select(s => s.RunAsync(timeout, time, cancellationToken)));
+        foreach (var service in _services)
+            await service.RunAsync(timeout, time, cancellationToken).ConfigureAwait(false);
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
