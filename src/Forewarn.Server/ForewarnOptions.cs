@@ -72,6 +72,22 @@ public sealed class ForewarnOptions : IValidatableObject
     [Range(1, 600_000)]
     public int QueueTimeoutMs { get; set; } = 5000;
 
+    /// <summary>
+    /// The queue stands when its oldest request has waited longer than this for a whole
+    /// <see cref="QueueIntervalMs"/>: more arrives than the workers carry. It then serves the newest
+    /// request first and drops what has waited past <see cref="QueueTimeoutUnderLoadMs"/>, until its
+    /// oldest request is younger than this again.
+    /// </summary>
+    [Range(1, 60_000)]
+    public int QueueTargetMs { get; set; } = 20;
+
+    [Range(1, 60_000)]
+    public int QueueIntervalMs { get; set; } = 100;
+
+    /// <summary>While the queue stands, a request that has waited longer than this is dropped (QueueTimeout): its NAS has likely retransmitted or given up.</summary>
+    [Range(1, 600_000)]
+    public int QueueTimeoutUnderLoadMs { get; set; } = 250;
+
     /// <summary>How long a response is kept to answer retransmissions (RFC 5080 §2.2.2).</summary>
     [Range(1, 600)]
     public int DuplicateWindowSeconds { get; set; } = 30;

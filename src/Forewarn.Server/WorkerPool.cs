@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Microsoft.Extensions.Options;
 
 namespace Forewarn.Server;
@@ -18,8 +17,14 @@ public interface IQueuedWork
 
 /// <summary>
 /// Admission for every protocol: at most <see cref="ForewarnOptions.Workers"/> requests in processing at
-/// once ("workers"), beyond that one bounded FIFO queue, beyond that a refusal the listener counts as
-/// QueueFull. RADIUS datagrams and TACACS+ packets share the bound and the queue, so overload from either
+/// once ("workers"), beyond that one bounded queue, beyond that a refusal the listener counts as
+/// QueueFull. The queue is first come, first served while it drains; once it stands (its oldest request
+/// has waited longer than <see cref="ForewarnOptions.QueueTargetMs"/> for a whole
+/// <see cref="ForewarnOptions.QueueIntervalMs"/>: more arrives than the workers carry) it serves the
+/// newest first and drops what has waited past <see cref="ForewarnOptions.QueueTimeoutUnderLoadMs"/>
+/// (adaptive LIFO with a CoDel-like trigger). Under overload a FIFO queue makes every request wait the
+/// whole queue, until none is answered before its NAS gives up; this way the workers spend themselves on
+/// requests whose NAS still waits, and the excess is shed as counted QueueTimeout drops. RADIUS datagrams and TACACS+ packets share the bound and the queue, so overload from either
 /// moves the score; the busy time and queueing delay sums are what the workers and queue probes read.
 /// A worker is a slot, not a thread: whoever acquires one runs the request on its own thread (a RADIUS
 /// receiving thread, a TACACS+ connection's read loop) until the request completes or goes asynchronous.
@@ -27,8 +32,13 @@ public interface IQueuedWork
 public sealed class WorkerPool(IOptions<ForewarnOptions> options, TimeProvider time)
 {
     private readonly ForewarnOptions _options = options.Value;
-    private readonly ConcurrentQueue<IQueuedWork> _queue = new();
+    private readonly Lock _queueLock = new();
+    private readonly Ring _queue = new();
     private int _queued;
+    // Standing-queue detection: since when the oldest request has waited past the target (0: it has not), and the verdict.
+    private long _standingSince;
+    private bool _congested;
+    private long _congestedEpisodes;
     private int _inFlight;
     // Busy time: ticks of finished requests, plus (count × now − sum of start times) for those in flight.
     private long _busyFinished;
@@ -59,8 +69,20 @@ public sealed class WorkerPool(IOptions<ForewarnOptions> options, TimeProvider t
     public (long WaitTicks, long Count) QueueWaits => (Interlocked.Read(ref _waitSum), Interlocked.Read(ref _waitCount));
 
     /// <summary>How long the oldest queued request has waited (zero when none waits).</summary>
-    public TimeSpan OldestQueuedAge =>
-        Volatile.Read(ref _queued) > 0 && _queue.TryPeek(out var head) ? time.GetElapsedTime(head.ReceivedAt) : TimeSpan.Zero;
+    public TimeSpan OldestQueuedAge
+    {
+        get
+        {
+            lock (_queueLock)
+                return _queue.Count > 0 ? time.GetElapsedTime(_queue.PeekFront().ReceivedAt) : TimeSpan.Zero;
+        }
+    }
+
+    /// <summary>True while the queue stands and serves the newest first.</summary>
+    public bool Congested => Volatile.Read(ref _congested);
+
+    /// <summary>How many times the queue has started standing.</summary>
+    public long CongestedEpisodes => Interlocked.Read(ref _congestedEpisodes);
 
     /// <summary>A worker for a request arriving now, when one is free and nothing waits ahead of it (first come, first served).</summary>
     public bool TryAdmitNow() => Volatile.Read(ref _queued) == 0 && TryAcquire();
@@ -84,12 +106,13 @@ public sealed class WorkerPool(IOptions<ForewarnOptions> options, TimeProvider t
     /// <summary>Queues a request for the next free worker; false when the queue is full (the caller counts QueueFull).</summary>
     public bool TryEnqueue(IQueuedWork work)
     {
-        if (Interlocked.Increment(ref _queued) > _options.QueueCapacity)
+        lock (_queueLock)
         {
-            Interlocked.Decrement(ref _queued);
-            return false;
+            if (_queue.Count >= _options.QueueCapacity)
+                return false;
+            _queue.PushBack(work);
+            Volatile.Write(ref _queued, _queue.Count);
         }
-        _queue.Enqueue(work);
         return true;
     }
 
@@ -116,21 +139,97 @@ public sealed class WorkerPool(IOptions<ForewarnOptions> options, TimeProvider t
     {
         while (Volatile.Read(ref _queued) > 0 && TryAcquire())
         {
-            if (!_queue.TryDequeue(out var work))
+            IQueuedWork? work;
+            List<IQueuedWork>? expired = null;
+            lock (_queueLock)
+            {
+                work = Take(time.GetTimestamp(), ref expired);
+                Volatile.Write(ref _queued, _queue.Count);
+            }
+            // Their clients have stopped waiting for these answers: answering would only delay the requests behind them.
+            if (expired is not null)
+                foreach (var old in expired)
+                    old.Expire();
+            if (work is null)
             {
                 Release(0);
                 return;
             }
-            Interlocked.Decrement(ref _queued);
-            long waited = time.GetTimestamp() - work.ReceivedAt;
-            if (waited * 1000 > (long)_options.QueueTimeoutMs * time.TimestampFrequency)
-            {
-                // Its client has stopped waiting for this answer: answering would only delay the requests behind it.
-                Release(0);
-                work.Expire();
-                continue;
-            }
             work.Run(Begin());
+        }
+    }
+
+    /// <summary>The next request to run (null: none left), under the queue's lock; those past their time go to <paramref name="expired"/>.</summary>
+    private IQueuedWork? Take(long now, ref List<IQueuedWork>? expired)
+    {
+        long frequency = time.TimestampFrequency;
+        long limit = (_congested ? _options.QueueTimeoutUnderLoadMs : _options.QueueTimeoutMs) * frequency / 1000;
+        while (_queue.Count > 0 && now - _queue.PeekFront().ReceivedAt > limit)
+            (expired ??= []).Add(_queue.PopFront());
+        if (_queue.Count == 0)
+        {
+            _standingSince = 0;
+            Volatile.Write(ref _congested, false);
+            return null;
+        }
+        long oldest = now - _queue.PeekFront().ReceivedAt;
+        if (oldest <= _options.QueueTargetMs * frequency / 1000)
+        {
+            _standingSince = 0;
+            Volatile.Write(ref _congested, false);
+        }
+        else if (_standingSince == 0)
+        {
+            _standingSince = now;
+        }
+        else if (!_congested && now - _standingSince >= _options.QueueIntervalMs * frequency / 1000)
+        {
+            Volatile.Write(ref _congested, true);
+            Interlocked.Increment(ref _congestedEpisodes);
+        }
+        return _congested ? _queue.PopBack() : _queue.PopFront();
+    }
+
+    /// <summary>A growable ring of queued requests, taken from either end (used under the queue's lock only).</summary>
+    private sealed class Ring
+    {
+        private IQueuedWork[] _items = new IQueuedWork[64];
+        private int _head;
+
+        public int Count { get; private set; }
+
+        public void PushBack(IQueuedWork work)
+        {
+            if (Count == _items.Length)
+            {
+                var larger = new IQueuedWork[_items.Length * 2];
+                for (int i = 0; i < Count; i++)
+                    larger[i] = _items[(_head + i) % _items.Length];
+                _items = larger;
+                _head = 0;
+            }
+            _items[(_head + Count) % _items.Length] = work;
+            Count++;
+        }
+
+        public IQueuedWork PeekFront() => _items[_head];
+
+        public IQueuedWork PopFront()
+        {
+            var work = _items[_head];
+            _items[_head] = null!;
+            _head = (_head + 1) % _items.Length;
+            Count--;
+            return work;
+        }
+
+        public IQueuedWork PopBack()
+        {
+            int tail = (_head + Count - 1) % _items.Length;
+            var work = _items[tail];
+            _items[tail] = null!;
+            Count--;
+            return work;
         }
     }
 }
