@@ -79,9 +79,10 @@ internal static class FaultsCommand
         var lookup = new Option<double>("--lookup-ms") { Description = "What one user lookup costs (the directory behind the server)", DefaultValueFactory = _ => 4 };
         var workers = new Option<int>("--workers") { Description = "The server's workers", DefaultValueFactory = _ => 4 };
         var json = new Option<bool>("--json") { Description = "Print the result as JSON on standard output" };
+        var set = new Option<string[]>("--set") { Description = "A server setting KEY=VALUE (repeatable), e.g. Forewarn:QueueTargetMs=60000 for a plain FIFO queue" };
         var command = new Command("overload", "Offer a server multiples of its measured capacity in an open loop: goodput, latency, losses against counted drops, memory, recovery")
         {
-            multiples, seconds, lookup, workers, json,
+            multiples, seconds, lookup, workers, json, set,
         };
         command.SetAction(async (result, ct) =>
         {
@@ -101,6 +102,7 @@ internal static class FaultsCommand
                 PhaseSeconds = result.GetValue(seconds),
                 LookupMs = result.GetValue(lookup),
                 Workers = result.GetValue(workers),
+                Settings = result.GetValue(set) ?? [],
             };
             try
             {

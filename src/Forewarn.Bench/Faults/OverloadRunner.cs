@@ -26,6 +26,8 @@ public sealed record OverloadOptions
     public int RecoveryWindows { get; init; } = 30;
     /// <summary>A NAS's timeout: an answer later than this is a failure (goodput counts answers within it).</summary>
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(2);
+    /// <summary>Extra server settings (--set), e.g. to compare queue disciplines in one run.</summary>
+    public IReadOnlyList<string> Settings { get; init; } = [];
     public string Secret { get; init; } = "overload-secret";
     public IPAddress ServerAddress { get; init; } = IPAddress.Parse("127.0.91.1");
 }
@@ -56,7 +58,7 @@ public sealed class OverloadRunner(OverloadOptions options)
     {
         Directory.CreateDirectory(options.WorkDirectory);
         await using var node = await ServerNode.PrepareAsync(0, options.ServerAddress, options.ServerCommand, options.WorkDirectory, options.Secret,
-            [$"Forewarn:Workers={options.Workers}", "Forewarn:Advisory:Enabled=false"], cancellationToken).ConfigureAwait(false);
+            [$"Forewarn:Workers={options.Workers}", "Forewarn:Advisory:Enabled=false", .. options.Settings], cancellationToken).ConfigureAwait(false);
         await node.StartAsync(cancellationToken).ConfigureAwait(false);
         var server = new IPEndPoint(options.ServerAddress, 1812);
         // Warm the request path before the directory slows down (the first requests pay for compilation).
