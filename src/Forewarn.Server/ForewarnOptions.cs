@@ -84,7 +84,11 @@ public sealed class ForewarnOptions : IValidatableObject
     [Range(1, 60_000)]
     public int QueueIntervalMs { get; set; } = 100;
 
-    /// <summary>While the queue stands, a request that has waited longer than this is dropped (QueueTimeout): its NAS has likely retransmitted or given up.</summary>
+    /// <summary>
+    /// While the queue stands, a request that has waited longer than this is dropped (QueueTimeout): the
+    /// workers cannot carry everything, and a fresh request is the one they can still answer well within
+    /// its NAS's timeout (typically 2–5 s), where an old one would be answered late and delay the rest.
+    /// </summary>
     [Range(1, 600_000)]
     public int QueueTimeoutUnderLoadMs { get; set; } = 250;
 

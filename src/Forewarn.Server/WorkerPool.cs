@@ -146,16 +146,16 @@ public sealed class WorkerPool(IOptions<ForewarnOptions> options, TimeProvider t
                 work = Take(time.GetTimestamp(), ref expired);
                 Volatile.Write(ref _queued, _queue.Count);
             }
+            // Nothing left to run: the worker goes back first, so that a request queued meanwhile by a
+            // thread that found no free worker is taken by this loop's next round (or by that thread).
+            if (work is null)
+                Release(0);
             // Their clients have stopped waiting for these answers: answering would only delay the requests behind them.
             if (expired is not null)
                 foreach (var old in expired)
                     old.Expire();
-            if (work is null)
-            {
-                Release(0);
-                return;
-            }
-            work.Run(Begin());
+            if (work is not null)
+                work.Run(Begin());
         }
     }
 

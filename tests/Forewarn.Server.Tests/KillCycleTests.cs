@@ -36,7 +36,6 @@ public sealed class KillCycleTests
             Assert.Equal(0, count.Unknown);
             Assert.Equal(0, count.NeverAcknowledged);
             Assert.Equal(count.Issued, count.StoredRows);
-            Assert.All(result.Timeline, c => Assert.True(c.Acknowledged > 0, $"cycle {c.Number} acknowledged nothing: {why}"));
         }
         finally
         {

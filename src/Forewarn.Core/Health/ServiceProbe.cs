@@ -23,38 +23,45 @@ public sealed class ServiceProbe(string name, ProbeKind kind, IHealthCheck check
     public IHealthCheck Check { get; } = check;
 
     // A check still running from an earlier round (one that ignored its cancellation: a synchronous
-    // driver call blocked on a lock, a hung NFS read) and when it started.
-    private Task<HealthCheckResult>? _running;
+    // driver call blocked on a lock, a hung NFS read), when it started, and whether a round has already
+    // counted it as a failure.
+    private Task<(HealthCheckResult Result, double Milliseconds)>? _running;
     private long _runningSince;
+    private bool _runningCounted;
 
     /// <summary>
     /// Runs the check once with a time limit and remembers the outcome. The limit holds even for a check
     /// that ignores its cancellation token: it runs on a thread of its own and is waited for at most
     /// <paramref name="timeout"/>; one still running is not started again but waited for again, and
-    /// each round it is still running counts as another failure.
+    /// each round it is still running counts as another failure. A check that a round has already
+    /// counted as timed out is not counted again when it ends: the next round starts a fresh one.
     /// </summary>
     public async Task RunAsync(TimeSpan timeout, TimeProvider time, CancellationToken cancellationToken)
     {
+        if (_running is { IsCompleted: true } && _runningCounted)
+            _running = null;
         if (_running is null)
         {
             _runningSince = time.GetTimestamp();
+            _runningCounted = false;
             // On a thread of its own, not the pool's: most checks block (a synchronous SQLite write and its
             // fsync), and a blocked check must not take a thread the request path needs.
-            _running = Task.Factory.StartNew(() => CheckOnceAsync(timeout, cancellationToken).GetAwaiter().GetResult(),
+            _running = Task.Factory.StartNew(() => CheckOnceAsync(timeout, time, cancellationToken).GetAwaiter().GetResult(),
                 CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         }
-        long start = _runningSince;
         HealthCheckResult result;
+        double ms;
         try
         {
-            result = await _running.WaitAsync(timeout, time, cancellationToken).ConfigureAwait(false);
+            (result, ms) = await _running.WaitAsync(timeout, time, cancellationToken).ConfigureAwait(false);
             _running = null;
         }
         catch (TimeoutException)
         {
-            result = HealthCheckResult.Unhealthy($"no answer within {timeout.TotalSeconds:0.#} s (still waiting after {time.GetElapsedTime(start).TotalSeconds:0.#} s)");
+            ms = time.GetElapsedTime(_runningSince).TotalMilliseconds;
+            result = HealthCheckResult.Unhealthy($"no answer within {timeout.TotalSeconds:0.#} s (still waiting after {ms / 1000:0.#} s)");
+            _runningCounted = true;
         }
-        double ms = time.GetElapsedTime(start).TotalMilliseconds;
         if (result.Status == HealthStatus.Healthy)
         {
             _failuresInARow = 0;
@@ -73,25 +80,29 @@ public sealed class ServiceProbe(string name, ProbeKind kind, IHealthCheck check
         }
     }
 
-    private async Task<HealthCheckResult> CheckOnceAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    /// <summary>One run of the check, with its own duration (from when it started, not from when a round began waiting).</summary>
+    private async Task<(HealthCheckResult, double)> CheckOnceAsync(TimeSpan timeout, TimeProvider time, CancellationToken cancellationToken)
     {
+        long started = time.GetTimestamp();
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         cts.CancelAfter(timeout);
+        HealthCheckResult result;
         try
         {
-            return await Check.CheckHealthAsync(new HealthCheckContext
+            result = await Check.CheckHealthAsync(new HealthCheckContext
             {
                 Registration = new HealthCheckRegistration(Name, Check, HealthStatus.Unhealthy, null),
             }, cts.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            return HealthCheckResult.Unhealthy($"no answer within {timeout.TotalSeconds:0.#} s");
+            result = HealthCheckResult.Unhealthy($"no answer within {timeout.TotalSeconds:0.#} s");
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            return HealthCheckResult.Unhealthy(e.Message, e);
+            result = HealthCheckResult.Unhealthy(e.Message, e);
         }
+        return (result, time.GetElapsedTime(started).TotalMilliseconds);
     }
 
     /// <summary>Failed checks since the last good one.</summary>

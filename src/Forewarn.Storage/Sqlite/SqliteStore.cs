@@ -397,23 +397,23 @@ public sealed class SqliteStore : IForewarnStore
 
     /// <summary>
     /// The window starts with the keys of what was stored in its span before a restart, so a retransmission
-    /// after a crash is still recognised. The span ends at the newest record or now, whichever is later,
-    /// and starts a window before the earlier of the two: after the wall clock was stepped back it still
-    /// holds what was stored before the step, and after a step forward, what was stored last.
+    /// after a crash is still recognised. The span is a window before now or before the newest record,
+    /// whichever is earlier, up to the newest (so a step of the wall clock between the crash and the
+    /// restart, either way, still finds what was stored last), in insertion order; every key loaded counts
+    /// as just stored, since the wall-clock times of a stepped clock cannot say how old they are. Keeping
+    /// a few minutes too many is harmless; forgetting the last ones is not.
     /// </summary>
     private RecentKeys LoadRecentKeys()
     {
         var recent = new RecentKeys();
         long now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         long newest = Convert.ToInt64(Scalar(_accountingConnection!, "SELECT coalesce(max(received_at), 0) FROM accounting"), CultureInfo.InvariantCulture);
-        long window = (long)RecentKeys.Window.TotalMilliseconds;
-        long end = Math.Max(now, newest);
         long tick = Environment.TickCount64;
-        using var command = Command(_accountingConnection!, "SELECT received_at, dedup_key FROM accounting WHERE received_at >= $since ORDER BY received_at",
-            ("$since", Math.Min(now, newest) - window));
+        using var command = Command(_accountingConnection!, "SELECT dedup_key FROM accounting WHERE received_at >= $since ORDER BY id",
+            ("$since", Math.Min(now, newest) - (long)RecentKeys.Window.TotalMilliseconds));
         using var reader = command.ExecuteReader();
         while (reader.Read())
-            recent.Add(RecentKeys.Of(reader.GetString(1)), tick - Math.Clamp(end - reader.GetInt64(0), 0, window));
+            recent.Add(RecentKeys.Of(reader.GetString(0)), tick);
         return recent;
     }
 
