@@ -172,6 +172,32 @@ public class HealthTests
         Assert.InRange(change.LeadTime!.Value.TotalSeconds, (crossedAt - movedAt)!.Value.TotalSeconds - 0.11, (crossedAt - movedAt)!.Value.TotalSeconds + 0.11);
     }
 
+    /// <summary>
+    /// The forecast moves to Defer; the falling score wobbles back into Hold for a while (the zone steps
+    /// back), then crosses the failover threshold: the lead time is still the forecast's, measured to
+    /// that crossing (a CI run lost it when the step back closed the lead).
+    /// </summary>
+    [Fact]
+    public void Forecast_LeadTime_SurvivesAStepBackOnTheWay()
+    {
+        var m = Monitor(new Thresholds { Failover = 0.25, ConnectNew = 0.45, ConnectReturning = 0.5 }, forecastHorizon: 5);
+        Hold(m, 0.9, 3);
+        for (int i = 0; i < 100 && m.Current.Zone != Zone.Defer; i++)
+        {
+            _load.Headroom = Math.Max(0.46, 0.9 - 0.03 * i);
+            m.Tick();
+            _time.Advance(TimeSpan.FromMilliseconds(100));
+        }
+        var first = Assert.Single(m.Current.RecentChanges);
+        Assert.Equal(ZoneCause.Forecast, first.Cause);
+        Assert.Equal((Zone.Accept, Zone.Defer), (first.From, first.To));
+        Assert.Equal(Zone.Hold, Hold(m, 0.35, 8));
+        Assert.Null(first.LeadTime);
+        Hold(m, 0.1, 2);
+        Assert.True(first.LeadTime is not null, string.Join("; ", m.Current.RecentChanges));
+        Assert.True(first.LeadTime > TimeSpan.FromSeconds(8), $"lead {first.LeadTime}");
+    }
+
     [Fact]
     public void Forecast_StaysSilent_OnNoise()
     {

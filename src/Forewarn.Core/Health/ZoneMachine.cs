@@ -128,7 +128,9 @@ public sealed class ZoneMachine(string className, Thresholds thresholds, HealthO
         Current = to;
         _improvingRun = 0;
         _enteredAt = now;
-        _pendingLead = cause == ZoneCause.Forecast ? change : null;
+        // Another move leaves a forecast's open lead alone: it closes when the score crosses, or when the zone is back where the forecast found it.
+        if (cause == ZoneCause.Forecast)
+            _pendingLead = change;
         return change;
     }
 
@@ -142,9 +144,12 @@ public sealed class ZoneMachine(string className, Thresholds thresholds, HealthO
             pending.LeadTime = time.GetUtcNow() - pending.At;
             _pendingLead = null;
         }
-        else if (Rank(Current) < Rank(pending.To))
+        else if (Rank(Current) <= Rank(pending.From))
         {
-            _pendingLead = null; // recovered before the actual score ever crossed: no lead to report
+            // Back where the forecast found it before the actual score ever crossed: no lead to report.
+            // A step back on the way (Defer to Hold while the score still falls) keeps the lead open:
+            // the forecast's claim is about the score, and the score may still reach its zone.
+            _pendingLead = null;
         }
     }
 
