@@ -144,4 +144,24 @@ internal static class CommonOptions
         secret = secret?.TrimEnd('\r');
         return true;
     }
+
+    /// <summary>
+    /// A TACACS+ enable secret from --enable-secret-file or $FOREWARN_ENABLE_SECRET (never typed on the
+    /// command line), hashed with PBKDF2; null hash when neither is given.
+    /// </summary>
+    public static bool TryEnableHash(string? file, int iterations, out string? hash, out string error)
+    {
+        hash = null;
+        if (!CommonOptions.TryReadSecret(null, file, "FOREWARN_ENABLE_SECRET", out var secret, out error))
+            return false;
+        if (secret is null)
+            return true;
+        if (secret.Length == 0)
+        {
+            error = "the enable secret may not be empty.";
+            return false;
+        }
+        hash = Forewarn.Core.Aaa.PasswordHasher.Hash(secret, iterations);
+        return true;
+    }
 }

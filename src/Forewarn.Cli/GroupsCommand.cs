@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Forewarn.Server;
 using Forewarn.Core.Store;
 using Forewarn.Protocol.Radius.Dictionary;
 
@@ -22,7 +23,7 @@ internal static class GroupsCommand
                 || !ItemParsing.TryParseChecks(result.GetValue(check) ?? [], out var checks, out error)
                 || !ItemParsing.TryParseArguments(result.GetValue(arguments) ?? [], out var tacacs, out error)
                 || !CommonOptions.TryPasswordIterations(result, null, out int iterations, out error)
-                || !ItemParsing.TryEnableHash(result.GetValue(enableSecretFile), iterations, out var enableHash, out error))
+                || !CommonOptions.TryEnableHash(result.GetValue(enableSecretFile), iterations, out var enableHash, out error))
                 return CommonOptions.Fail(error);
             var bindings = (result.GetValue(commandSets) ?? []).Select(CommandSetBinding.Parse).ToList();
             if (bindings.FirstOrDefault(b => b.CommandSet.Length == 0 || b.DeviceGroup is { Length: 0 }) is { } bad)

@@ -10,6 +10,7 @@ root.Subcommands.Add(UsersCommand.Create());
 root.Subcommands.Add(GroupsCommand.Create());
 root.Subcommands.Add(GroupsCommand.CreateCommandSets());
 root.Subcommands.Add(ClientsCommand.Create());
+root.Subcommands.Add(AdminsCommand.Create());
 root.Subcommands.Add(AccountingCommand.Create());
 root.Subcommands.Add(CertsCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());

@@ -162,6 +162,11 @@ internal static class ServeCommand
             Console.WriteLine($"Ready: {(tls ? "tacacs-tls" : "tacacs")} {endpoint}");
         if (host.Services.GetRequiredService<Forewarn.Server.Advisories.AdvisoryService>().Endpoint is { } advisory)
             Console.WriteLine($"Ready: advisory {advisory}");
+        if (host.Services.GetService<Forewarn.Server.Health.AdminServer>()?.Url is { } console)
+        {
+            bool noAdmins = new Forewarn.Server.AdminConsole.AdminAccounts(dataDirectory).All().Count == 0;
+            Console.WriteLine($"Ready: console {console}/" + (noAdmins ? $" (no administrator yet: forewarn admins add NAME --data {dataDirectory})" : ""));
+        }
         if (configure is not null && host.Services.GetService<Forewarn.Client.ForewarnClient>()?.AdvisoryEndpoint is { } upstreamAdvisories)
             Console.WriteLine($"Ready: advisories from upstream servers on {upstreamAdvisories}");
         await host.WaitForShutdownAsync(CancellationToken.None).ConfigureAwait(false);

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Forewarn.Server;
 using Forewarn.Core.Aaa;
 using Forewarn.Core.Store;
 using Forewarn.Protocol.Radius.Dictionary;
@@ -35,7 +36,7 @@ internal static class UsersCommand
             if (user is null)
                 return CommonOptions.Fail($"no user '{result.GetValue(name)}'.");
             if (!CommonOptions.TryPasswordIterations(result, result.GetValue(Iterations), out int iterations, out var error)
-                || !ItemParsing.TryEnableHash(result.GetValue(EnableSecretFile), iterations, out var enableHash, out error)
+                || !CommonOptions.TryEnableHash(result.GetValue(EnableSecretFile), iterations, out var enableHash, out error)
                 || !ItemParsing.TryParseArguments(result.GetValue(TacacsArguments) ?? [], out var arguments, out error))
                 return CommonOptions.Fail(error);
             var updated = user with
@@ -216,7 +217,7 @@ internal static class UsersCommand
         if (!CommonOptions.TryPasswordIterations(result, result.GetValue(Iterations), out int iterations, out error))
             return false;
         if (!ItemParsing.TryParseArguments(result.GetValue(TacacsArguments) ?? [], out var arguments, out error)
-            || !ItemParsing.TryEnableHash(result.GetValue(EnableSecretFile), iterations, out var enableHash, out error))
+            || !CommonOptions.TryEnableHash(result.GetValue(EnableSecretFile), iterations, out var enableHash, out error))
             return false;
         var credential = Credentials.Create(password, methods, CommonOptions.OpenSealer(result), iterations);
         user = new UserRecord(name, methods, credential, result.GetValue(Group), replies, checks, EnableHash: enableHash, Arguments: arguments);

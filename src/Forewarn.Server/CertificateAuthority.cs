@@ -60,6 +60,29 @@ public sealed class CertificateAuthority
         return (certificateFile, keyFile);
     }
 
+    /// <summary>
+    /// The console's HTTPS certificate, tls/admin.pem and admin.key, issued by the CA for the address it
+    /// listens on (and localhost and this machine's name); made when missing, kept otherwise.
+    /// </summary>
+    public (string Certificate, string Key) EnsureAdmin(System.Net.IPAddress listen)
+    {
+        string certificateFile = Path.Combine(Directory, "admin.pem"), keyFile = Path.Combine(Directory, "admin.key");
+        if (File.Exists(certificateFile) && File.Exists(keyFile))
+            return (certificateFile, keyFile);
+        if (!File.Exists(CaFile) || !File.Exists(CaKeyFile))
+            EnsureServer(Environment.MachineName);
+        if (!File.Exists(CaFile) || !File.Exists(CaKeyFile))
+            throw new StartupException($"the Forewarn CA in '{Directory}' is incomplete (ca.pem or ca.key is missing): restore it, or remove the folder to make a new CA.");
+        using var ca = X509Certificate2.CreateFromPemFile(CaFile, CaKeyFile);
+        using var caKey = ca.GetRSAPrivateKey() ?? throw new StartupException($"'{CaKeyFile}' is not an RSA key.");
+        using var key = RSA.Create(2048);
+        using var certificate = Issue(ca, caKey, key, Environment.MachineName, serverAuth: true, TimeSpan.FromDays(825),
+            [listen.Equals(System.Net.IPAddress.Any) ? System.Net.IPAddress.Loopback : listen, System.Net.IPAddress.Loopback]);
+        WritePem(keyFile, key.ExportPkcs8PrivateKeyPem(), secret: true);
+        WritePem(certificateFile, certificate.ExportCertificatePem(), secret: false);
+        return (certificateFile, keyFile);
+    }
+
     private static X509Certificate2 CreateCa(RSA key)
     {
         var request = new CertificateRequest($"CN=Forewarn private CA ({Environment.MachineName})", key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
@@ -70,7 +93,7 @@ public sealed class CertificateAuthority
         return request.CreateSelfSigned(now, now.AddYears(10));
     }
 
-    private static X509Certificate2 Issue(X509Certificate2 ca, RSA caKey, RSA key, string name, bool serverAuth, TimeSpan validity)
+    private static X509Certificate2 Issue(X509Certificate2 ca, RSA caKey, RSA key, string name, bool serverAuth, TimeSpan validity, System.Net.IPAddress[]? addresses = null)
     {
         var subject = new X500DistinguishedNameBuilder();
         subject.AddCommonName(name);
@@ -81,7 +104,15 @@ public sealed class CertificateAuthority
             [new Oid(serverAuth ? "1.3.6.1.5.5.7.3.1" : "1.3.6.1.5.5.7.3.2")], false));
         var san = new SubjectAlternativeNameBuilder();
         if (serverAuth)
+        {
             san.AddDnsName(name);
+            if (addresses is not null)
+            {
+                san.AddDnsName("localhost");
+                foreach (var address in addresses.Distinct())
+                    san.AddIpAddress(address);
+            }
+        }
         else if (name.Contains('@'))
             san.AddEmailAddress(name);
         else

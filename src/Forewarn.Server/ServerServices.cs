@@ -56,6 +56,7 @@ public static class ServerServices
             TimeSpan.FromSeconds(sp.GetRequiredService<IOptions<ForewarnOptions>>().Value.DuplicateWindowSeconds)));
         services.AddSingleton<ServerCounters>();
         services.AddSingleton<CredentialVerifier>();
+        services.AddSingleton(sp => new AuthLog(sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<AccessHandler>();
         services.AddSingleton<AccountingWriter>();
         services.AddSingleton<AccountingHandler>();

@@ -26,16 +26,18 @@ public readonly record struct Handled(int Length, long DeliberateTicks = 0)
 /// first, reply items, method keys and Proxy-State) or an Access-Reject with Reply-Message.
 /// The packet has been validated and its client's Message-Authenticator policy enforced already.
 /// </summary>
-public sealed partial class AccessHandler(CredentialVerifier credentials, ReplyCompiler replies, TimeProvider time, ILogger<AccessHandler> logger, Eap.EapService? eap = null)
+public sealed partial class AccessHandler(CredentialVerifier credentials, ReplyCompiler replies, TimeProvider time, ILogger<AccessHandler> logger, Eap.EapService? eap = null, AuthLog? authLog = null)
 {
     private const string FailureMessage = "Authentication failed";
+    private static readonly string[] MethodNames = ["none", "PAP", "CHAP", "MS-CHAP", "MS-CHAPv2"];
     /// <summary>One reject line per reason per 10 s, with a count of the others: a flood of bad logins cannot fill the disk.</summary>
     private readonly Logging.LogLimiter _rejects = new(time, TimeSpan.FromSeconds(10));
 
     public async ValueTask<Handled> HandleAsync(ReadOnlyMemory<byte> request, RadiusClient client, Memory<byte> response, CancellationToken cancellationToken)
     {
+        long started = time.GetTimestamp();
         if (eap is not null && RadiusPacket.FromValidated(request.Span).HasAttribute(AttributeTypes.EapMessage))
-            return await HandleEapAsync(request, client, response, cancellationToken).ConfigureAwait(false);
+            return await HandleEapAsync(request, client, response, started, cancellationToken).ConfigureAwait(false);
         // The slow paths live in their own methods: a lambda here would allocate its closure on every request.
         string? userName = ReadUserName(request.Span);
         if (!credentials.TryFindCached(userName, out var user, out var group))
@@ -49,9 +51,9 @@ public sealed partial class AccessHandler(CredentialVerifier credentials, ReplyC
             {
                 try
                 {
-                    long started = time.GetTimestamp();
+                    long deriving = time.GetTimestamp();
                     papVerdict = await credentials.DeriveAsync(client.Name, hash, given).ConfigureAwait(false);
-                    deliberate = time.GetTimestamp() - started;
+                    deliberate = time.GetTimestamp() - deriving;
                 }
                 finally
                 {
@@ -59,7 +61,7 @@ public sealed partial class AccessHandler(CredentialVerifier credentials, ReplyC
                 }
             }
         }
-        return new Handled(Respond(request.Span, client, userName, user, group, response.Span, papVerdict), deliberate);
+        return new Handled(Respond(request.Span, client, userName, user, group, response.Span, papVerdict, started), deliberate);
     }
 
     /// <summary>
@@ -92,14 +94,14 @@ public sealed partial class AccessHandler(CredentialVerifier credentials, ReplyC
         return packet.TryGetAttribute(AttributeTypes.UserName, out var name) && name.Length > 0 ? Encoding.UTF8.GetString(name) : null;
     }
 
-    private int Respond(ReadOnlySpan<byte> request, RadiusClient client, string? userName, UserRecord? user, GroupRecord? group, Span<byte> response, bool? papVerdict)
+    private int Respond(ReadOnlySpan<byte> request, RadiusClient client, string? userName, UserRecord? user, GroupRecord? group, Span<byte> response, bool? papVerdict, long started)
     {
         var packet = RadiusPacket.FromValidated(request);
         var method = DetectMethod(packet);
         if (userName is null)
-            return Reject(packet, client, method, response, "no User-Name", userName);
+            return Reject(packet, client, method, response, "no User-Name", userName, started);
         if (CredentialVerifier.Refusal(user, method) is { } refusal)
-            return Reject(packet, client, method, response, refusal, userName);
+            return Reject(packet, client, method, response, refusal, userName, started);
 
         Span<byte> ntHash = stackalloc byte[16];
         Span<byte> cleartext = stackalloc byte[256];
@@ -117,9 +119,9 @@ public sealed partial class AccessHandler(CredentialVerifier credentials, ReplyC
             _ => false,
         };
         if (!verified)
-            return Reject(packet, client, method, response, "wrong credentials", userName);
+            return Reject(packet, client, method, response, "wrong credentials", userName, started);
         if (!ChecksPass(packet, client, user.Checks, out var failed) || (group is not null && !ChecksPass(packet, client, group.Checks, out failed)))
-            return Reject(packet, client, method, response, $"check item failed: {failed}", userName);
+            return Reject(packet, client, method, response, $"check item failed: {failed}", userName, started);
 
         var writer = new RadiusWriter(response, RadiusCode.AccessAccept, packet.Identifier);
         writer.AddMessageAuthenticator();
@@ -132,6 +134,7 @@ public sealed partial class AccessHandler(CredentialVerifier credentials, ReplyC
         AddReplyItems(ref writer, packet, client, user.Reply, user.Name);
         CopyProxyState(ref writer, packet);
         LogAccepted(userName, client.Name, method);
+        authLog?.Record("radius", client.Name, client.DeviceGroup, userName, MethodNames[(int)method], AuthResult.Accept, null, started);
         return writer.Complete(client.Secret, packet.Authenticator);
     }
 
@@ -299,8 +302,9 @@ public sealed partial class AccessHandler(CredentialVerifier credentials, ReplyC
         }
     }
 
-    private int Reject(RadiusPacket packet, RadiusClient client, AuthMethod method, Span<byte> response, string reason, string? userName)
+    private int Reject(RadiusPacket packet, RadiusClient client, AuthMethod method, Span<byte> response, string reason, string? userName, long started)
     {
+        authLog?.Record("radius", client.Name, client.DeviceGroup, userName, MethodNames[(int)method], AuthResult.Reject, reason, started);
         if (logger.IsEnabled(LogLevel.Information) && _rejects.ShouldLog(reason, out long others))
             LogReject(logger, userName is null ? "(none)" : Logging.LogText.Escape(userName), client.Name, method, reason, others);
         var writer = new RadiusWriter(response, RadiusCode.AccessReject, packet.Identifier);
@@ -325,13 +329,13 @@ public sealed partial class AccessHandler(CredentialVerifier credentials, ReplyC
     /// State, or the end: Access-Accept with EAP-Success, the MSK as MS-MPPE-Recv-Key and -Send-Key (RFC
     /// 2548 §2.4), the user's name and reply items; or Access-Reject with EAP-Failure.
     /// </summary>
-    private async ValueTask<Handled> HandleEapAsync(ReadOnlyMemory<byte> request, RadiusClient client, Memory<byte> response, CancellationToken cancellationToken)
+    private async ValueTask<Handled> HandleEapAsync(ReadOnlyMemory<byte> request, RadiusClient client, Memory<byte> response, long started, CancellationToken cancellationToken)
     {
         var (message, state) = ReadEap(request.Span);
         var round = await eap!.ProcessAsync(message, state, client, cancellationToken).ConfigureAwait(false);
         if (round.Drop)
             return 0;
-        return WriteEap(request.Span, client, response.Span, round);
+        return WriteEap(request.Span, client, response.Span, round, started);
     }
 
     private static (byte[] Message, byte[]? State) ReadEap(ReadOnlySpan<byte> request)
@@ -349,7 +353,7 @@ public sealed partial class AccessHandler(CredentialVerifier credentials, ReplyC
         return (message.ToArray(), state);
     }
 
-    private int WriteEap(ReadOnlySpan<byte> request, RadiusClient client, Span<byte> response, Eap.EapService.Round round)
+    private int WriteEap(ReadOnlySpan<byte> request, RadiusClient client, Span<byte> response, Eap.EapService.Round round, long started)
     {
         var packet = RadiusPacket.FromValidated(request);
         var result = round.Result;
@@ -376,6 +380,7 @@ public sealed partial class AccessHandler(CredentialVerifier credentials, ReplyC
                     AddReplyItems(ref writer, packet, client, result.Group.Reply, result.User!.Name);
                 if (result.User is not null)
                     AddReplyItems(ref writer, packet, client, result.User.Reply, result.User.Name);
+                authLog?.Record("radius", client.Name, client.DeviceGroup, result.UserName, result.Method ?? "EAP", AuthResult.Accept, null, started);
                 if (logger.IsEnabled(LogLevel.Debug))
                 {
                     var escaped = Logging.LogText.Escape(result.UserName ?? "(none)");
@@ -385,6 +390,7 @@ public sealed partial class AccessHandler(CredentialVerifier credentials, ReplyC
             default:
                 writer.AddText(AttributeTypes.ReplyMessage, FailureMessage);
                 string reason = result.Reason ?? "failed";
+                authLog?.Record("radius", client.Name, client.DeviceGroup, result.UserName, result.Method ?? "EAP", AuthResult.Reject, reason, started);
                 if (logger.IsEnabled(LogLevel.Information) && _rejects.ShouldLog(reason, out long others))
                 {
                     var escaped = Logging.LogText.Escape(result.UserName ?? "(none)");

@@ -28,6 +28,9 @@ public sealed record HealthSnapshot(
     public bool WarmingUp { get; init; }
 }
 
+/// <summary>One tick as the console's chart draws it.</summary>
+public readonly record struct HealthPoint(DateTimeOffset At, double Score, double Sustained, double Predicted, Zone Zone);
+
 /// <summary>
 /// The monitor loop's body, free of timers and sockets: each <see cref="Tick"/> samples every probe
 /// (system probes as their best reading over <see cref="HealthOptions.SystemSustainSeconds"/>), folds
@@ -56,6 +59,9 @@ public sealed partial class HealthMonitor : IDisposable
     private readonly long _started;
     private readonly RecentValues?[] _sustain;
     private readonly RecentValues _recentScores;
+    // The last ten minutes of ticks (at the default 10 Hz), for the console's chart.
+    private readonly HealthPoint[] _history = new HealthPoint[6000];
+    private long _historyNext;
     private readonly TickTrace? _trace;
     private HealthSnapshot? _current;
 
@@ -89,6 +95,26 @@ public sealed partial class HealthMonitor : IDisposable
     public event Action<ZoneChange>? ZoneChanged;
 
     public HealthSnapshot Current => _current ?? Tick();
+
+    /// <summary>The ticks after <paramref name="after"/>, oldest first, at most one per <paramref name="step"/> (the chart's resolution).</summary>
+    public IReadOnlyList<HealthPoint> History(DateTimeOffset after, TimeSpan step)
+    {
+        var points = new List<HealthPoint>();
+        lock (_lock)
+        {
+            long first = Math.Max(0, _historyNext - _history.Length);
+            DateTimeOffset last = DateTimeOffset.MinValue;
+            for (long i = first; i < _historyNext; i++)
+            {
+                var point = _history[i % _history.Length];
+                if (point.At <= after || point.At - last < step)
+                    continue;
+                points.Add(point);
+                last = point.At;
+            }
+        }
+        return points;
+    }
 
     public IReadOnlyList<IProbe> Probes => _probes;
 
@@ -227,6 +253,10 @@ public sealed partial class HealthMonitor : IDisposable
             WarmingUp = warmingUp,
         };
         _current = snapshot;
+        lock (_lock)
+        {
+            _history[_historyNext++ % _history.Length] = new HealthPoint(snapshot.At, score, sustained, predicted, snapshot.Zone);
+        }
         _trace?.Write(snapshot, _time.GetElapsedTime(_started, now).TotalSeconds);
         return snapshot;
     }

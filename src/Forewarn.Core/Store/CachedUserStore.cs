@@ -93,6 +93,7 @@ public sealed class CachedUserStore(IUserStore inner, Func<CancellationToken, Ta
     public Task<bool> UpdateUserAsync(UserRecord user, CancellationToken cancellationToken = default) => Changed(inner.UpdateUserAsync(user, cancellationToken));
     public Task<bool> RemoveUserAsync(string name, CancellationToken cancellationToken = default) => Changed(inner.RemoveUserAsync(name, cancellationToken));
     public Task<IReadOnlyList<UserRecord>> ListUsersAsync(CancellationToken cancellationToken = default) => inner.ListUsersAsync(cancellationToken);
+    public Task<bool> RemoveGroupAsync(string name, CancellationToken cancellationToken = default) => Changed(inner.RemoveGroupAsync(name, cancellationToken));
     public async Task SetGroupAsync(GroupRecord group, CancellationToken cancellationToken = default)
     {
         await inner.SetGroupAsync(group, cancellationToken).ConfigureAwait(false);

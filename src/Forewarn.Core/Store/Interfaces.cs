@@ -19,6 +19,8 @@ public interface IUserStore
     Task<bool> RemoveUserAsync(string name, CancellationToken cancellationToken = default);
     Task<IReadOnlyList<UserRecord>> ListUsersAsync(CancellationToken cancellationToken = default);
     Task SetGroupAsync(GroupRecord group, CancellationToken cancellationToken = default);
+    /// <summary>Removes a group; its members keep naming it and simply get nothing from it. False when there was none.</summary>
+    Task<bool> RemoveGroupAsync(string name, CancellationToken cancellationToken = default);
     Task<IReadOnlyList<GroupRecord>> ListGroupsAsync(CancellationToken cancellationToken = default);
     /// <summary>Round-trips a trivial query: the "user store answers" health check.</summary>
     Task<bool> PingAsync(CancellationToken cancellationToken = default);
@@ -38,6 +40,8 @@ public interface IClientStore
     Task<IReadOnlyList<ClientRecord>> ListClientsAsync(CancellationToken cancellationToken = default);
     Task<bool> AddClientAsync(ClientRecord client, CancellationToken cancellationToken = default);
     Task<bool> RemoveClientAsync(string name, CancellationToken cancellationToken = default);
+    /// <summary>Replaces the client of the same name (address, secret, group, policy and the rest) in one statement; false when there is none.</summary>
+    Task<bool> UpdateClientAsync(ClientRecord client, CancellationToken cancellationToken = default);
     /// <summary>Changes whenever clients are added or removed, so a running server can reload cheaply.</summary>
     Task<long> ClientsVersionAsync(CancellationToken cancellationToken = default);
 }

@@ -62,17 +62,26 @@ public sealed class AdminAccess
         }
     }
 
-    /// <summary>Null when the request may proceed; else the status code and a message for the caller.</summary>
-    public (int Status, string Message)? Check(HttpContext context, IReadOnlyCollection<string> allowedHosts)
+    /// <summary>Null when the Host header names this admin address; else the refusal.</summary>
+    public static (int Status, string Message)? CheckHost(HttpContext context, IReadOnlyCollection<string> allowedHosts)
     {
         var host = context.Request.Host.Value ?? "";
-        if (!allowedHosts.Contains(host, StringComparer.OrdinalIgnoreCase))
-            return (StatusCodes.Status421MisdirectedRequest, $"the Host header '{host}' is not this admin API's address");
+        return allowedHosts.Contains(host, StringComparer.OrdinalIgnoreCase)
+            ? null
+            : (StatusCodes.Status421MisdirectedRequest, $"the Host header '{host}' is not this admin API's address");
+    }
+
+    /// <summary>Whether the request carries an Authorization header at all (a script), as against a console session.</summary>
+    public static bool HasBearer(HttpContext context) => context.Request.Headers.Authorization.Count > 0;
+
+    /// <summary>Null when the request's bearer token is this server's; else the refusal.</summary>
+    public (int Status, string Message)? CheckToken(HttpContext context)
+    {
         var header = context.Request.Headers.Authorization.ToString();
         const string prefix = "Bearer ";
         var presented = header.StartsWith(prefix, StringComparison.Ordinal) ? Encoding.UTF8.GetBytes(header[prefix.Length..].Trim()) : [];
         if (!CryptographicOperations.FixedTimeEquals(presented, _token))
-            return (StatusCodes.Status401Unauthorized, "a valid admin token is required (Authorization: Bearer ...; the server writes it to admin.token in its data directory)");
+            return (StatusCodes.Status401Unauthorized, "a valid admin token is required (Authorization: Bearer ...; the server writes it to admin.token in its data directory), or a console login");
         return null;
     }
 

@@ -30,6 +30,15 @@ public sealed class AdminOptions
 
     /// <summary>The private key of a PEM <see cref="CertificateFile"/>, when it is a separate file.</summary>
     public string? CertificateKeyFile { get; set; }
+
+    /// <summary>
+    /// HTTPS without a certificate of your own: the server issues one from its private CA (tls/ca.pem,
+    /// the CA EAP uses) for the listen address into tls/admin.pem; browsers trust it once ca.pem is imported.
+    /// </summary>
+    public bool Https { get; set; }
+
+    /// <summary>Whether the console is served over TLS.</summary>
+    public bool UsesTls => CertificateFile is { Length: > 0 } || Https;
 }
 
 /// <summary>Checks the admin settings before anything starts, so that a mistake is one clear line.</summary>
@@ -41,9 +50,9 @@ internal sealed class AdminOptionsValidator : Microsoft.Extensions.Options.IVali
             return Microsoft.Extensions.Options.ValidateOptionsResult.Fail($"Forewarn:Admin:Listen '{options.Listen}' is not address:port.");
         if (options.CertificateFile is { Length: > 0 } file && !File.Exists(file))
             return Microsoft.Extensions.Options.ValidateOptionsResult.Fail($"Forewarn:Admin:CertificateFile '{file}' does not exist.");
-        if (!IPAddress.IsLoopback(endpoint.Address) && (options.CertificateFile is not { Length: > 0 } || options.Token is not { Length: > 0 }))
+        if (!IPAddress.IsLoopback(endpoint.Address) && !options.UsesTls)
             return Microsoft.Extensions.Options.ValidateOptionsResult.Fail(
-                $"the admin API may listen on {endpoint}, beyond loopback, only with TLS (Forewarn:Admin:CertificateFile) and a configured token (Forewarn:Admin:Token).");
+                $"the admin API and console may listen on {endpoint}, beyond loopback, only with TLS (Forewarn:Admin:Https=true for a certificate from the server's own CA, or Forewarn:Admin:CertificateFile).");
         return Microsoft.Extensions.Options.ValidateOptionsResult.Success;
     }
 }
@@ -101,31 +110,43 @@ public sealed partial class AdminServer(
         builder.Logging.ClearProviders();
         if (!IPEndPoint.TryParse(options.Listen, out var endpoint))
             throw new StartupException($"Forewarn:Admin:Listen '{options.Listen}' is not address:port.");
-        var certificate = Certificate();
-        if (!IPAddress.IsLoopback(endpoint.Address) && (certificate is null || options.Token is not { Length: > 0 }))
-            throw new StartupException($"the admin API may listen on {endpoint}, beyond loopback, only with TLS (Forewarn:Admin:CertificateFile) and a configured token (Forewarn:Admin:Token).");
+        var certificate = Certificate(endpoint.Address);
+        if (!IPAddress.IsLoopback(endpoint.Address) && certificate is null)
+            throw new StartupException($"the admin API and console may listen on {endpoint}, beyond loopback, only with TLS (Forewarn:Admin:Https=true, or Forewarn:Admin:CertificateFile).");
         builder.WebHost.ConfigureKestrel(k => k.Listen(endpoint, listen =>
         {
             if (certificate is not null)
                 listen.UseHttps(certificate);
         }));
         // /metrics: the server's instruments (ServerMetrics) in Prometheus's text format, behind the same token.
+        ForwardServices(builder.Services);
+        builder.Services.ConfigureHttpJsonOptions(json =>
+        {
+            json.SerializerOptions.NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals;
+            json.SerializerOptions.Converters.Add(new System.Text.Json.Serialization.JsonStringEnumConverter());
+        });
+        builder.Services.AddOpenApi("v1", o => o.AddDocumentTransformer((document, _, _) =>
+        {
+            document.Info.Title = "Forewarn admin API";
+            document.Info.Description = "The console's API: health, the authentication log, users, groups, clients, accounting, audit, drain, resume and drills. " +
+                "Authenticate with the admin token (Authorization: Bearer; admin.token in the data directory) or a console session (cookie, plus X-CSRF-Token on changes).";
+            return Task.CompletedTask;
+        }));
         builder.Services.AddOpenTelemetry().ConfigureResource(r => r.AddService("forewarn")).WithMetrics(metrics => metrics.AddMeter(ServerMetrics.Prefix + ".*").AddPrometheusExporter(o => o.ScrapeResponseCacheDurationMilliseconds = 0));
         var app = builder.Build();
-        var access = AdminAccess.Load(options, server.DataDirectory);
+        var gate = new AdminConsole.ConsoleAccess(AdminAccess.Load(options, server.DataDirectory), app.Services.GetRequiredService<AdminConsole.ConsoleSessions>(),
+            app.Services.GetRequiredService<AdminConsole.AuditLog>());
         IReadOnlyCollection<string>? hosts = null;
-        app.Use(async (context, next) =>
+        app.Use((context, next) =>
         {
             hosts ??= AdminAccess.HostsFor(new IPEndPoint(endpoint.Address, context.Connection.LocalPort));
-            if (access.Check(context, hosts) is { } refused)
-            {
-                context.Response.StatusCode = refused.Status;
-                await context.Response.WriteAsJsonAsync(new { error = refused.Message }, context.RequestAborted).ConfigureAwait(false);
-                return;
-            }
-            await next(context).ConfigureAwait(false);
+            return gate.InvokeAsync(context, next, hosts);
         });
-        app.MapGet("/api/status", () => Results.Json(Status(), AdminJson.Options));
+        AdminConsole.ConsoleAssets.Map(app);
+        app.MapOpenApi(AdminConsole.ConsoleApi.OpenApiPath);
+        AdminConsole.ConsoleApi.Map(app, Status);
+        // The first version's paths, which scripts may use: the same as /api/v1/status, drain, resume and drill.
+        app.MapGet("/api/status", () => Results.Json(Status(), AdminJson.Options)).ExcludeFromDescription();
         _meter = ServerMetrics.Observe(Status);
         app.MapPrometheusScrapingEndpoint();
         // An action answers with the state after it: the monitor's next tick, which has taken it into account.
@@ -138,20 +159,8 @@ public sealed partial class AdminServer(
                 await Task.Delay(20, CancellationToken.None).ConfigureAwait(false);
             return Results.Json(Status(), AdminJson.Options);
         }
-        app.MapPost("/api/drain", (Delegate)((HttpContext context) => AfterNextTickAsync(monitor.Drain, context.RequestAborted)));
-        app.MapPost("/api/resume", (Delegate)((HttpContext context) => AfterNextTickAsync(monitor.Resume, context.RequestAborted)));
-        app.MapPost("/api/drill", async (string kind, double seconds, double? intensity, HttpContext context) =>
-        {
-            if (!options.Drills)
-                return Results.Json(new { error = "drills are disabled: they degrade real work; set Forewarn:Admin:Drills=true to rehearse" }, statusCode: StatusCodes.Status403Forbidden);
-            if (!Enum.TryParse<DrillKind>(kind.Replace("-", "", StringComparison.Ordinal), ignoreCase: true, out var drillKind))
-                return Results.BadRequest(new { error = $"unknown drill '{kind}': score, slow-store, cpu-hog, fail-accounting, gc or loss" });
-            if (seconds is <= 0 or > 3600)
-                return Results.BadRequest(new { error = "seconds must be between 0 and 3600" });
-            LogDrill(logger, drillKind, seconds);
-            return await AfterNextTickAsync(() => drills.Start(drillKind, seconds, intensity ?? 1), context.RequestAborted).ConfigureAwait(false);
-        });
-        app.MapDelete("/api/drill", (Delegate)((HttpContext context) => AfterNextTickAsync(drills.Stop, context.RequestAborted)));
+        foreach (var prefix in new[] { "/api", "/api/v1" })
+            MapControls(app, prefix, AfterNextTickAsync, prefix == "/api");
         try
         {
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -167,10 +176,66 @@ public sealed partial class AdminServer(
         LogListening(logger, Url);
     }
 
-    private System.Security.Cryptography.X509Certificates.X509Certificate2? Certificate()
+    /// <summary>The main host's services the console's endpoints use, made resolvable in the admin app's own container.</summary>
+    private void ForwardServices(IServiceCollection admin)
+    {
+        admin.AddSingleton(_ => services.GetRequiredService<Core.Store.IForewarnStore>());
+        admin.AddSingleton(_ => monitor);
+        admin.AddSingleton(_ => services.GetRequiredService<Core.Aaa.AuthLog>());
+        admin.AddSingleton(_ => services.GetRequiredService<Core.Deferrals.ClientRegistry>());
+        admin.AddSingleton(_ => services.GetRequiredService<TimeProvider>());
+        admin.AddSingleton(_ => services.GetRequiredService<Protocol.Radius.Dictionary.RadiusDictionary>());
+        admin.AddSingleton(_ => services.GetRequiredService<Core.Aaa.PasswordSealer>());
+        admin.AddSingleton(_ => server);
+        admin.AddSingleton(_ => new AdminConsole.AdminAccounts(server.DataDirectory));
+        admin.AddSingleton(sp => new AdminConsole.ConsoleSessions(sp.GetRequiredService<TimeProvider>()));
+        admin.AddSingleton(sp => new AdminConsole.LoginGuard(sp.GetRequiredService<TimeProvider>()));
+        admin.AddSingleton(_ => new AdminConsole.AuditLog(server.DataDirectory, logger));
+    }
+
+    /// <summary>Drain, resume and drills; each answers with the state after the monitor has taken it into account.</summary>
+    private void MapControls(WebApplication app, string prefix, Func<Action, CancellationToken, Task<IResult>> afterNextTick, bool legacy)
+    {
+        var drain = app.MapPost(prefix + "/drain", (Delegate)((HttpContext context) => afterNextTick(monitor.Drain, context.RequestAborted)));
+        var resume = app.MapPost(prefix + "/resume", (Delegate)((HttpContext context) => afterNextTick(monitor.Resume, context.RequestAborted)));
+        var start = app.MapPost(prefix + "/drill", async (string kind, double seconds, double? intensity, HttpContext context) =>
+        {
+            if (!options.Drills)
+                return Results.Json(new { error = "drills are disabled: they degrade real work; set Forewarn:Admin:Drills=true to rehearse" }, statusCode: StatusCodes.Status403Forbidden);
+            if (!Enum.TryParse<DrillKind>(kind.Replace("-", "", StringComparison.Ordinal), ignoreCase: true, out var drillKind))
+                return Results.BadRequest(new { error = $"unknown drill '{kind}': score, slow-store, cpu-hog, fail-accounting, gc or loss" });
+            if (seconds is <= 0 or > 3600)
+                return Results.BadRequest(new { error = "seconds must be between 0 and 3600" });
+            LogDrill(logger, drillKind, seconds);
+            context.Items[AdminConsole.ConsoleAccess.AuditTarget] = kind;
+            return await afterNextTick(() => drills.Start(drillKind, seconds, intensity ?? 1), context.RequestAborted).ConfigureAwait(false);
+        });
+        var stop = app.MapDelete(prefix + "/drill", (Delegate)((HttpContext context) => afterNextTick(drills.Stop, context.RequestAborted)));
+        if (legacy)
+        {
+            drain.ExcludeFromDescription();
+            resume.ExcludeFromDescription();
+            start.ExcludeFromDescription();
+            stop.ExcludeFromDescription();
+        }
+        else
+        {
+            drain.WithSummary("Planned maintenance: defer every client gracefully");
+            resume.WithSummary("End a drain: the zones follow the score again");
+            start.WithSummary("Rehearse a degradation (kind: score, slow-store, cpu-hog, fail-accounting, gc, loss), refused unless Forewarn:Admin:Drills is true");
+            stop.WithSummary("End the running drill");
+        }
+    }
+
+    private System.Security.Cryptography.X509Certificates.X509Certificate2? Certificate(IPAddress listen)
     {
         if (options.CertificateFile is not { Length: > 0 } file)
-            return null;
+        {
+            if (!options.Https)
+                return null;
+            var (made, key) = new CertificateAuthority(server.DataDirectory).EnsureAdmin(listen);
+            return System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPemFile(made, key);
+        }
         if (!File.Exists(file))
             throw new StartupException($"Forewarn:Admin:CertificateFile '{file}' does not exist.");
         if (file.EndsWith(".pfx", StringComparison.OrdinalIgnoreCase) || file.EndsWith(".p12", StringComparison.OrdinalIgnoreCase))

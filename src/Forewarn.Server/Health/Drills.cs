@@ -33,6 +33,7 @@ public sealed class DrillingUserStore(IUserStore inner, DrillState drill, TimePr
     public Task<bool> RemoveUserAsync(string name, CancellationToken cancellationToken = default) => inner.RemoveUserAsync(name, cancellationToken);
     public Task<IReadOnlyList<UserRecord>> ListUsersAsync(CancellationToken cancellationToken = default) => inner.ListUsersAsync(cancellationToken);
     public Task SetGroupAsync(GroupRecord group, CancellationToken cancellationToken = default) => inner.SetGroupAsync(group, cancellationToken);
+    public Task<bool> RemoveGroupAsync(string name, CancellationToken cancellationToken = default) => inner.RemoveGroupAsync(name, cancellationToken);
     public Task<IReadOnlyList<GroupRecord>> ListGroupsAsync(CancellationToken cancellationToken = default) => inner.ListGroupsAsync(cancellationToken);
     /// <summary>A slow store is slow for the health check's query too.</summary>
     public async Task<bool> PingAsync(CancellationToken cancellationToken = default)

@@ -267,6 +267,9 @@ public sealed class PostgresStore : IForewarnStore, IClusterMembership
             ("name", group.Name), ("reply", ItemText.Format(group.Reply)), ("checks", ItemText.Format(group.Checks)),
             ("enable", group.EnableHash), ("arguments", ItemText.Format(group.Arguments)), ("sets", ItemText.Format(group.CommandSets)));
 
+    public async Task<bool> RemoveGroupAsync(string name, CancellationToken cancellationToken = default) =>
+        await NonQueryAsync("DELETE FROM groups WHERE name = @name", cancellationToken, ("name", name)).ConfigureAwait(false) == 1;
+
     public async Task<IReadOnlyList<GroupRecord>> ListGroupsAsync(CancellationToken cancellationToken = default) =>
         await ListAsync($"SELECT {GroupColumns} FROM groups ORDER BY name", ReadGroup, cancellationToken).ConfigureAwait(false);
 
@@ -312,6 +315,13 @@ public sealed class PostgresStore : IForewarnStore, IClusterMembership
     public async Task<bool> AddClientAsync(ClientRecord client, CancellationToken cancellationToken = default) =>
         await NonQueryAsync("INSERT INTO clients (name, address, secret, device_group, message_authenticator, class, advisory_port, advisory_secret, tacacs_key, tacacs_unencrypted) " +
             "VALUES (@name, @address, @secret, @group, @ma, @class, @port, @advisory, @tacacs, @unencrypted) ON CONFLICT DO NOTHING", cancellationToken,
+            ("name", client.Name), ("address", client.Address), ("secret", client.Secret), ("group", client.DeviceGroup),
+            ("ma", client.MessageAuthenticator.ToString()), ("class", client.Class), ("port", client.AdvisoryPort), ("advisory", client.AdvisorySecret),
+            ("tacacs", client.TacacsKey), ("unencrypted", client.TacacsUnencrypted)).ConfigureAwait(false) == 1;
+
+    public async Task<bool> UpdateClientAsync(ClientRecord client, CancellationToken cancellationToken = default) =>
+        await NonQueryAsync("UPDATE clients SET address = @address, secret = @secret, device_group = @group, message_authenticator = @ma, class = @class, advisory_port = @port, " +
+            "advisory_secret = @advisory, tacacs_key = @tacacs, tacacs_unencrypted = @unencrypted WHERE name = @name", cancellationToken,
             ("name", client.Name), ("address", client.Address), ("secret", client.Secret), ("group", client.DeviceGroup),
             ("ma", client.MessageAuthenticator.ToString()), ("class", client.Class), ("port", client.AdvisoryPort), ("advisory", client.AdvisorySecret),
             ("tacacs", client.TacacsKey), ("unencrypted", client.TacacsUnencrypted)).ConfigureAwait(false) == 1;

@@ -239,6 +239,13 @@ public sealed class SqliteStore : IForewarnStore
         return Task.CompletedTask;
     }
 
+    public Task<bool> RemoveGroupAsync(string name, CancellationToken cancellationToken = default)
+    {
+        using var lease = Lease();
+        using var command = Command(lease.Connection, "DELETE FROM groups WHERE name = $name", ("$name", name));
+        return Task.FromResult(command.ExecuteNonQuery() == 1);
+    }
+
     public Task<IReadOnlyList<GroupRecord>> ListGroupsAsync(CancellationToken cancellationToken = default)
     {
         using var lease = Lease();
@@ -319,6 +326,18 @@ public sealed class SqliteStore : IForewarnStore
         using var command = Command(lease.Connection,
             "INSERT OR IGNORE INTO clients (name, address, secret, device_group, message_authenticator, class, advisory_port, advisory_secret, tacacs_key, tacacs_unencrypted) " +
             "VALUES ($name, $address, $secret, $group, $ma, $class, $port, $advisory, $tacacs, $unencrypted)",
+            ("$name", client.Name), ("$address", client.Address), ("$secret", client.Secret), ("$group", client.DeviceGroup),
+            ("$ma", client.MessageAuthenticator.ToString()), ("$class", client.Class), ("$port", client.AdvisoryPort), ("$advisory", client.AdvisorySecret),
+            ("$tacacs", client.TacacsKey), ("$unencrypted", client.TacacsUnencrypted ? 1 : 0));
+        return Task.FromResult(command.ExecuteNonQuery() == 1);
+    }
+
+    public Task<bool> UpdateClientAsync(ClientRecord client, CancellationToken cancellationToken = default)
+    {
+        using var lease = Lease();
+        using var command = Command(lease.Connection,
+            "UPDATE clients SET address = $address, secret = $secret, device_group = $group, message_authenticator = $ma, class = $class, advisory_port = $port, " +
+            "advisory_secret = $advisory, tacacs_key = $tacacs, tacacs_unencrypted = $unencrypted WHERE name = $name",
             ("$name", client.Name), ("$address", client.Address), ("$secret", client.Secret), ("$group", client.DeviceGroup),
             ("$ma", client.MessageAuthenticator.ToString()), ("$class", client.Class), ("$port", client.AdvisoryPort), ("$advisory", client.AdvisorySecret),
             ("$tacacs", client.TacacsKey), ("$unencrypted", client.TacacsUnencrypted ? 1 : 0));

@@ -25,7 +25,7 @@ public sealed class AuthenSession
 /// <see cref="CredentialVerifier"/>, the same code RADIUS uses. Password changes and sendauth are refused
 /// with a message. A reply with <see cref="AuthenReply.Status"/> other than GETUSER/GETPASS ends the session.
 /// </summary>
-public sealed partial class TacacsAuthenticator(CredentialVerifier credentials, TimeProvider time, ILogger<TacacsAuthenticator> logger)
+public sealed partial class TacacsAuthenticator(CredentialVerifier credentials, TimeProvider time, ILogger<TacacsAuthenticator> logger, AuthLog? authLog = null)
 {
     private const string FailureMessage = "Authentication failed";
     private const int MaxUserPrompts = 3;
@@ -197,6 +197,7 @@ public sealed partial class TacacsAuthenticator(CredentialVerifier credentials, 
 
     private AuthenReply Pass(RadiusClient client, string userName, AuthenStart start)
     {
+        authLog?.Record("tacacs", client.Name, client.DeviceGroup, userName, MethodName(start), AuthResult.Accept, null, 0);
         if (logger.IsEnabled(LogLevel.Debug))
         {
             var escaped = Logging.LogText.Escape(userName);
@@ -207,6 +208,7 @@ public sealed partial class TacacsAuthenticator(CredentialVerifier credentials, 
 
     private AuthenReply Fail(RadiusClient client, string? userName, AuthenStart start, string reason, string message)
     {
+        authLog?.Record("tacacs", client.Name, client.DeviceGroup, userName, MethodName(start), AuthResult.Reject, reason, 0);
         if (logger.IsEnabled(LogLevel.Information) && _failures.ShouldLog(reason, out long others))
         {
             var escaped = userName is null ? "(none)" : Logging.LogText.Escape(userName);
@@ -214,6 +216,18 @@ public sealed partial class TacacsAuthenticator(CredentialVerifier credentials, 
         }
         return new AuthenReply(AuthenStatus.Fail, 0, Encoding.UTF8.GetBytes(message), []);
     }
+
+    /// <summary>The log's method: the authentication type, and "enable" for a privilege escalation.</summary>
+    private static string MethodName(AuthenStart start) => (start.Action, start.AuthenType, start.Service) switch
+    {
+        (_, _, AuthenService.Enable) => "enable",
+        (_, AuthenType.Ascii, _) => "ASCII",
+        (_, AuthenType.Pap, _) => "PAP",
+        (_, AuthenType.Chap, _) => "CHAP",
+        (_, AuthenType.MsChap, _) => "MS-CHAP",
+        (_, AuthenType.MsChapV2, _) => "MS-CHAPv2",
+        _ => start.AuthenType.ToString(),
+    };
 
     [LoggerMessage(EventId = 110, Level = LogLevel.Debug, Message = "TACACS+ authentication passed for {User} from {Client} ({Type}, service {Service})")]
     private static partial void LogPass(ILogger logger, string user, string client, AuthenType type, AuthenService service);

@@ -1,10 +1,10 @@
 using Forewarn.Core.Store;
 using Forewarn.Protocol.Radius.Dictionary;
 
-namespace Forewarn.Cli;
+namespace Forewarn.Server;
 
 /// <summary>Parses --reply and --check values, checking each against the dictionary so that mistakes surface now, not at login.</summary>
-internal static class ItemParsing
+public static class ItemParsing
 {
     public static bool TryParseReplies(IEnumerable<string> texts, RadiusDictionary dictionary, out List<ReplyItem> items, out string error)
     {
@@ -64,26 +64,6 @@ internal static class ItemParsing
             }
             arguments.Add(argument!);
         }
-        return true;
-    }
-
-    /// <summary>
-    /// A TACACS+ enable secret from --enable-secret-file or $FOREWARN_ENABLE_SECRET (never typed on the
-    /// command line), hashed with PBKDF2; null hash when neither is given.
-    /// </summary>
-    public static bool TryEnableHash(string? file, int iterations, out string? hash, out string error)
-    {
-        hash = null;
-        if (!CommonOptions.TryReadSecret(null, file, "FOREWARN_ENABLE_SECRET", out var secret, out error))
-            return false;
-        if (secret is null)
-            return true;
-        if (secret.Length == 0)
-        {
-            error = "the enable secret may not be empty.";
-            return false;
-        }
-        hash = Forewarn.Core.Aaa.PasswordHasher.Hash(secret, iterations);
         return true;
     }
 }

@@ -1,0 +1,74 @@
+namespace Forewarn.Core.Aaa;
+
+/// <summary>How an authentication ended.</summary>
+public enum AuthResult { Accept, Reject }
+
+/// <summary>
+/// One authentication as the console shows it. <see cref="LatencyMs"/> is the time the server took to
+/// decide, from the handler's start (store lookup and password derivation included; the wait for a
+/// worker is the <c>queue</c> probe's); null where a person typed between the rounds (TACACS+ ASCII login).
+/// </summary>
+public readonly record struct AuthEvent(
+    long Sequence,
+    DateTimeOffset At,
+    string Protocol,
+    string Client,
+    string? DeviceGroup,
+    string? User,
+    string Method,
+    AuthResult Result,
+    string? Reason,
+    double? LatencyMs);
+
+/// <summary>
+/// The last <see cref="Capacity"/> authentications in memory, for the console's live log and its
+/// failure and rate summaries. Recording takes a short lock and copies references the handler already
+/// holds (the user name it read, the client's name, a constant reason): no allocation on the accept
+/// path. Readers page by <see cref="AuthEvent.Sequence"/>, so a browser polling every second asks only
+/// for what is new. Nothing here is durable: the log file and the accounting store are the record.
+/// </summary>
+public sealed class AuthLog(TimeProvider time, int capacity = AuthLog.DefaultCapacity)
+{
+    public const int DefaultCapacity = 20_000;
+
+    private readonly Lock _gate = new();
+    private readonly AuthEvent[] _ring = new AuthEvent[Math.Max(16, capacity)];
+    private long _next = 1;
+
+    public int Capacity => _ring.Length;
+
+    /// <summary>The sequence number the next event will have.</summary>
+    public long Next
+    {
+        get
+        {
+            lock (_gate)
+                return _next;
+        }
+    }
+
+    public void Record(string protocol, string client, string? deviceGroup, string? user, string method, AuthResult result, string? reason, long startedAt)
+    {
+        double? latency = startedAt == 0 ? null : time.GetElapsedTime(startedAt).TotalMilliseconds;
+        var at = time.GetUtcNow();
+        lock (_gate)
+        {
+            long sequence = _next++;
+            _ring[sequence % _ring.Length] = new AuthEvent(sequence, at, protocol, client, deviceGroup, user, method, result, reason, latency);
+        }
+    }
+
+    /// <summary>Events after <paramref name="after"/> (a sequence number; 0 for all kept), oldest first, at most <paramref name="limit"/> of the newest.</summary>
+    public IReadOnlyList<AuthEvent> Since(long after, int limit)
+    {
+        lock (_gate)
+        {
+            long first = Math.Max(Math.Max(after + 1, _next - _ring.Length), _next - Math.Max(0, limit));
+            first = Math.Max(first, 1);
+            var events = new AuthEvent[Math.Max(0, _next - first)];
+            for (long s = first; s < _next; s++)
+                events[s - first] = _ring[s % _ring.Length];
+            return events;
+        }
+    }
+}
