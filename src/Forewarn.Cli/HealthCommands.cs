@@ -19,15 +19,15 @@ internal static class HealthCommands
     public static IEnumerable<Command> Create()
     {
         var status = new Command("status", "Show the running server's score, probes, zones, forecast and lead times") { Admin, Token, Json };
-        status.SetAction((result, ct) => CallAsync(result, HttpMethod.Get, "/api/status", ct));
+        status.SetAction((result, ct) => CallAsync(result, HttpMethod.Get, "/api/v1/status", ct));
         yield return status;
 
         var drain = new Command("drain", "Planned maintenance: defer every client gracefully") { Admin, Token, Json };
-        drain.SetAction((result, ct) => CallAsync(result, HttpMethod.Post, "/api/drain", ct));
+        drain.SetAction((result, ct) => CallAsync(result, HttpMethod.Post, "/api/v1/drain", ct));
         yield return drain;
 
         var resume = new Command("resume", "End a drain: zones follow the score again") { Admin, Token, Json };
-        resume.SetAction((result, ct) => CallAsync(result, HttpMethod.Post, "/api/resume", ct));
+        resume.SetAction((result, ct) => CallAsync(result, HttpMethod.Post, "/api/v1/resume", ct));
         yield return resume;
 
         var kind = new Option<string>("--kind") { Description = "score (synthetic), slow-store, cpu-hog, fail-accounting, gc (full collections, noise) or loss (the intensity is the share of received RADIUS datagrams dropped)", DefaultValueFactory = _ => "score" };
@@ -36,9 +36,9 @@ internal static class HealthCommands
         var stop = new Option<bool>("--stop") { Description = "End the running drill" };
         var drill = new Command("drill", "Rehearse: inject a degradation the monitor must see") { kind, seconds, intensity, stop, Admin, Token, Json };
         drill.SetAction((result, ct) => result.GetValue(stop)
-            ? CallAsync(result, HttpMethod.Delete, "/api/drill", ct)
+            ? CallAsync(result, HttpMethod.Delete, "/api/v1/drill", ct)
             : CallAsync(result, HttpMethod.Post, string.Create(CultureInfo.InvariantCulture,
-                $"/api/drill?kind={Uri.EscapeDataString(result.GetValue(kind)!)}&seconds={result.GetValue(seconds)}&intensity={result.GetValue(intensity)}"), ct));
+                $"/api/v1/drill?kind={Uri.EscapeDataString(result.GetValue(kind)!)}&seconds={result.GetValue(seconds)}&intensity={result.GetValue(intensity)}"), ct));
         yield return drill;
     }
 

@@ -76,7 +76,7 @@ internal static class ServeCommand
         var status = new Command("status", "Show the running relay's upstream servers, moves and accounting spool") { };
         foreach (var option in HealthCommands.ClientOptions())
             status.Options.Add(option);
-        status.SetAction((result, cancellationToken) => HealthCommands.CallAsync(result, HttpMethod.Get, "/api/status", cancellationToken));
+        status.SetAction((result, cancellationToken) => HealthCommands.CallAsync(result, HttpMethod.Get, "/api/v1/status", cancellationToken));
         command.Subcommands.Add(status);
         return command;
     }

@@ -241,7 +241,14 @@ public sealed class RadiusServer(
                 case Datagrams.Result.TimedOut:
                     pool.Pump();
                     // A socket .NET has made non-blocking would return at once: wait here instead of spinning.
-                    socket.Poll(250_000, SelectMode.SelectRead);
+                    // A stop (or a failed start) may dispose the socket meanwhile: the loop then sees _stopping.
+                    try
+                    {
+                        socket.Poll(250_000, SelectMode.SelectRead);
+                    }
+                    catch (ObjectDisposedException)
+                    {
+                    }
                     return false;
                 default:
                     if (!_stopping)

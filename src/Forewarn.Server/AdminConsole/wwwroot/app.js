@@ -173,7 +173,7 @@ function drawChart(history) {
     for (let i = 1; i <= points.length; i++) {
       if (i === points.length || points[i].zone !== points[start].zone) {
         const color = { Accept: '#e3f4ea', Hold: '#fbefd9', AdmitThenDefer: '#fbefd9', Defer: '#f9dede' }[points[start].zone] || '#eee';
-        const x0 = x(points[start].at), x1 = x(points[i - 1].at);
+        const x0 = x(points[start].at), x1 = x(points[i < points.length ? i : i - 1].at);
         children.push(svg('rect', { x: x0, y: 0, width: Math.max(1, x1 - x0), height: H, fill: color, 'data-zone': points[start].zone }));
         start = i;
       }
