@@ -83,6 +83,11 @@ public sealed partial class MetricsTests : IDisposable
         Assert.True(Value(text, "forewarn_responses_total", "result=\"accounting-response\"") == 4, text);
         Assert.True(Value(text, "forewarn_accounting_commit_duration_seconds_count") >= 1, text);
         Assert.Equal(0, Value(text, "forewarn_accounting_queue_depth"));
+        // What the FreeRADIUS exporter cannot say: why logins failed, and who sent what (bounded labels).
+        Assert.Equal(5, Value(text, "forewarn_authentications_total", "protocol=\"radius\"", "result=\"accept\""));
+        Assert.Equal(3, Value(text, "forewarn_authentications_total", "result=\"reject\"", "reason=\"wrong credentials\""));
+        Assert.True(Value(text, "forewarn_client_requests_total", "client=\"localhost\"") >= 12, text);
+        Assert.Equal(1, Value(text, "forewarn_client_nases", "client=\"localhost\"", "state=\"active\""));
     }
 
     /// <summary>The value of the one sample of <paramref name="name"/> whose labels include every one of <paramref name="labels"/>.</summary>

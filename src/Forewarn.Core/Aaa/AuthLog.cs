@@ -34,6 +34,9 @@ public sealed class AuthLog(TimeProvider time, int capacity = AuthLog.DefaultCap
     private readonly Lock _gate = new();
     private readonly AuthEvent[] _ring = new AuthEvent[Math.Max(16, capacity)];
     private long _next = 1;
+    // Totals since start by protocol, result and reason, for /metrics. Reasons are the handlers' constant
+    // sentences, cut at the first ':' (a check item's name, a type number): a bounded set of labels.
+    private readonly Dictionary<(string Protocol, AuthResult Result, string Reason), long> _totals = [];
 
     public int Capacity => _ring.Length;
 
@@ -55,7 +58,23 @@ public sealed class AuthLog(TimeProvider time, int capacity = AuthLog.DefaultCap
         {
             long sequence = _next++;
             _ring[sequence % _ring.Length] = new AuthEvent(sequence, at, protocol, client, deviceGroup, user, method, result, reason, latency);
+            var key = (protocol, result, reason is null ? "" : ReasonClass(reason));
+            _totals[key] = _totals.GetValueOrDefault(key) + 1;
         }
+    }
+
+    /// <summary>A reason without its particulars: "check item failed: NAS-Port-Type == 15" counts as "check item failed".</summary>
+    public static string ReasonClass(string reason)
+    {
+        int colon = reason.IndexOf(':', StringComparison.Ordinal);
+        return colon < 0 ? reason : reason[..colon];
+    }
+
+    /// <summary>Authentications since start by protocol, result and reason class (empty for an accept).</summary>
+    public IReadOnlyList<KeyValuePair<(string Protocol, AuthResult Result, string Reason), long>> Totals()
+    {
+        lock (_gate)
+            return [.. _totals];
     }
 
     /// <summary>Events after <paramref name="after"/> (a sequence number; 0 for all kept), oldest first, at most <paramref name="limit"/> of the newest.</summary>

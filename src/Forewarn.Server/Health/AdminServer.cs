@@ -147,7 +147,7 @@ public sealed partial class AdminServer(
         AdminConsole.ConsoleApi.Map(app, Status);
         // The first version's paths, which scripts may use: the same as /api/v1/status, drain, resume and drill.
         app.MapGet("/api/status", () => Results.Json(Status(), AdminJson.Options)).ExcludeFromDescription();
-        _meter = ServerMetrics.Observe(Status);
+        _meter = ServerMetrics.Observe(Status, services.GetService<Core.Aaa.AuthLog>(), services.GetService<Core.Deferrals.ClientRegistry>());
         app.MapPrometheusScrapingEndpoint();
         // An action answers with the state after it: the monitor's next tick, which has taken it into account.
         async Task<IResult> AfterNextTickAsync(Action action, CancellationToken cancellationToken)

@@ -42,7 +42,7 @@ public static class ServerMetrics
     /// The observed instruments, on a meter of their own that lives as long as the admin API (disposed with
     /// it). <paramref name="status"/> is read once per scrape and shared by every instrument of it.
     /// </summary>
-    public static Meter Observe(Func<ServerStatus> status)
+    public static Meter Observe(Func<ServerStatus> status, Core.Aaa.AuthLog? authentications = null, Core.Deferrals.ClientRegistry? registry = null)
     {
         var meter = new Meter(Prefix + ".Admin");
         ServerStatus? last = null;
@@ -102,8 +102,41 @@ public static class ServerMetrics
             ? new[] { new Measurement<int>(a.ActiveClients - a.DeferredClients, Tag("state", "served")), new Measurement<int>(a.DeferredClients, Tag("state", "deferred")) }
             : [], null, "Clients this server knows, served or deferred");
 
+        if (authentications is not null)
+        {
+            meter.CreateObservableCounter("forewarn.authentications", () => authentications.Totals().Select(t => new Measurement<long>(t.Value,
+                    Tag("protocol", t.Key.Protocol), Tag("result", t.Key.Result == Core.Aaa.AuthResult.Accept ? "accept" : "reject"), Tag("reason", t.Key.Reason))),
+                null, "Authentications decided, by protocol, result and reason (a reject's reason, without its particulars)");
+        }
+        if (registry is not null)
+        {
+            // Per client (the configured client, not each NAS address of a block), the busiest
+            // MaxClientLabels by name and the rest as "other": bounded, whatever the fleet's size.
+            meter.CreateObservableCounter("forewarn.client.requests", () => PerClient(registry, c => c.Requests),
+                null, $"Requests received per configured client (the {MaxClientLabels} busiest; the rest as client=\"(other)\")");
+            meter.CreateObservableGauge("forewarn.client.nases", () => PerClient(registry, _ => 1, byState: true),
+                null, "NAS addresses seen per configured client, by state (active, deferred, invited)");
+        }
         meter.CreateObservableGauge("forewarn.tacacs.connections", () => Now().Tacacs is { } t ? [new Measurement<long>(t.OpenConnections)] : Array.Empty<Measurement<long>>(),
             null, "TACACS+ connections open");
         return meter;
+    }
+
+    /// <summary>The most client label values a per-client instrument shows.</summary>
+    public const int MaxClientLabels = 100;
+
+    private static IEnumerable<Measurement<long>> PerClient(Core.Deferrals.ClientRegistry registry, Func<Core.Deferrals.ActiveClient, long> value, bool byState = false)
+    {
+        var sums = new Dictionary<(string Client, string State), long>();
+        foreach (var nas in registry.All)
+        {
+            var key = (nas.Client.Name, byState ? SnakeCase.ConvertName(nas.State.ToString()) : "");
+            sums[key] = sums.GetValueOrDefault(key) + value(nas);
+        }
+        var busiest = sums.GroupBy(s => s.Key.Client).OrderByDescending(g => g.Sum(s => s.Value)).Take(MaxClientLabels).Select(g => g.Key).ToHashSet(StringComparer.Ordinal);
+        return sums.GroupBy(s => (Client: busiest.Contains(s.Key.Client) ? s.Key.Client : "(other)", s.Key.State))
+            .Select(g => byState
+                ? new Measurement<long>(g.Sum(s => s.Value), Tag("client", g.Key.Client), Tag("state", g.Key.State))
+                : new Measurement<long>(g.Sum(s => s.Value), Tag("client", g.Key.Client)));
     }
 }
