@@ -147,6 +147,18 @@ public sealed class ConsoleTests : IDisposable
         var listed = await Peer.RunAsync("/usr/bin/env", ["dotnet", Forewarn, "clients", "list", "--data", _data]);
         Assert.Contains("sw-1\t192.0.2.10\tgroup=core", listed.Output, StringComparison.Ordinal);
 
+        // TACACS+ command sets: a pattern that cannot run in linear time is refused; a group applies a set per device group.
+        using (var bad = await alice.SendAsync(HttpMethod.Put, "/api/v1/command-sets/readonly", new { rules = new[] { "permit (a+)+\\1" } }))
+            Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        using (var set = await alice.SendAsync(HttpMethod.Put, "/api/v1/command-sets/readonly", new { rules = new[] { "permit ^show ", "deny .*" } }))
+            Assert.Equal(HttpStatusCode.OK, set.StatusCode);
+        using (var group = await alice.SendAsync(HttpMethod.Put, "/api/v1/groups/netops", new { reply = new[] { "Idle-Timeout=600" }, commandSets = new[] { "readonly@core" } }))
+            Assert.Equal(HttpStatusCode.OK, group.StatusCode);
+        var groups = await (await alice.GetAsync("/api/v1/groups")).Content.ReadAsStringAsync();
+        Assert.Contains("\"commandSets\":[\"readonly@core\"]", groups, StringComparison.Ordinal);
+        var sets = await Peer.RunAsync("/usr/bin/env", ["dotnet", Forewarn, "command-sets", "list", "--data", _data]);
+        Assert.Contains("permit ^show", sets.Output, StringComparison.Ordinal);
+
         // An operator reads and may not change.
         using var olga = new Browser(server.Admin);
         using (var login = await olga.LoginAsync("olga", OlgaPassword))

@@ -28,7 +28,12 @@ public sealed record UserView(string Name, string Methods, string Stored, string
 public sealed record UserInput(string? Name, string? Password, string? Methods, string? Group, IReadOnlyList<string>? Reply, IReadOnlyList<string>? Check, bool? Enabled);
 
 public sealed record GroupView(string Name, IReadOnlyList<string> Reply, IReadOnlyList<string> Check, IReadOnlyList<string> CommandSets, int Members);
-public sealed record GroupInput(IReadOnlyList<string>? Reply, IReadOnlyList<string>? Check);
+/// <summary>A group as the console sends it; CommandSets are 'set' or 'set@device-group', in order. What is left out is kept.</summary>
+public sealed record GroupInput(IReadOnlyList<string>? Reply, IReadOnlyList<string>? Check, IReadOnlyList<string>? CommandSets = null);
+
+public sealed record CommandSetView(string Name, IReadOnlyList<string> Rules);
+/// <summary>Rules as 'permit REGEX' or 'deny REGEX', in order: the first that matches decides, no match denies.</summary>
+public sealed record CommandSetInput(IReadOnlyList<string> Rules);
 
 public sealed record ClientView(string Name, string Address, string? DeviceGroup, string MessageAuthenticator, string? Class, int AdvisoryPort, bool PerNasAdvisoryKeys, bool OwnTacacsKey);
 /// <summary>A client as the console sends it. On a change, a secret left out is kept.</summary>
@@ -68,6 +73,7 @@ internal static class ConsoleApi
         MapLog(api);
         MapUsers(api);
         MapGroups(api);
+        MapCommandSets(api);
         MapClients(api);
         MapAccounting(api);
         api.MapGet("/audit", (AuditLog audit, int? limit) => TypedResults.Ok(audit.Recent(Math.Clamp(limit ?? 200, 1, 1000))))
@@ -333,16 +339,55 @@ internal static class ConsoleApi
                     return Bad(error);
                 checks = parsed;
             }
-            // TACACS+ settings (enable secret, arguments, command sets) are kept: the command line sets them.
-            await store.SetGroupAsync((existing ?? new GroupRecord(name, [], [])) with { Reply = replies, Checks = checks }, ct).ConfigureAwait(false);
+            IReadOnlyList<CommandSetBinding>? bindings = existing?.CommandSets;
+            if (input.CommandSets is not null)
+            {
+                var names = input.CommandSets.Where(c => c.Trim().Length > 0).Select(CommandSetBinding.Parse).ToList();
+                if (names.FirstOrDefault(b => b.CommandSet.Length == 0 || b.DeviceGroup is { Length: 0 }) is { } empty)
+                    return Bad($"'{empty}' is not 'set' or 'set@device-group'.");
+                bindings = names;
+            }
+            // The enable secret and service arguments are kept: the command line sets them (a secret is not typed into a page).
+            await store.SetGroupAsync((existing ?? new GroupRecord(name, [], [])) with { Reply = replies, Checks = checks, CommandSets = bindings }, ct).ConfigureAwait(false);
             return TypedResults.Ok();
-        }).WithSummary("Add a group or change its reply and check items (its TACACS+ settings are kept)");
+        }).WithSummary("Add a group or change its reply and check items and TACACS+ command sets (its enable secret and service arguments are kept)");
 
         api.MapDelete("/groups/{name}", async Task<Results<NoContent, NotFound<ErrorView>>> (string name, HttpContext context, IForewarnStore store, CancellationToken ct) =>
         {
             Audit(context, name);
             return await store.RemoveGroupAsync(name, ct).ConfigureAwait(false) ? TypedResults.NoContent() : TypedResults.NotFound(new ErrorView($"no group '{name}'."));
         }).WithSummary("Remove a group (its members keep naming it and get nothing from it)");
+    }
+
+    // ---- TACACS+ command sets ----------------------------------------------------------------
+
+    private static void MapCommandSets(RouteGroupBuilder api)
+    {
+        api.MapGet("/command-sets", async (IForewarnStore store, CancellationToken ct) =>
+            TypedResults.Ok((await store.ListCommandSetsAsync(ct).ConfigureAwait(false)).Select(c => new CommandSetView(c.Name, [.. c.Rules.Select(r => r.ToString())])).ToList()))
+            .WithSummary("TACACS+ command sets: ordered permit/deny rules over the command line");
+
+        api.MapPut("/command-sets/{name}", async Task<Results<Ok<CommandSetView>, BadRequest<ErrorView>>> (string name, CommandSetInput input, HttpContext context, IForewarnStore store, CancellationToken ct) =>
+        {
+            Audit(context, name);
+            if (name.Trim().Length == 0 || name.Contains('@', StringComparison.Ordinal) || name.Any(char.IsControl))
+                return Bad("a command set's name may not be empty or hold '@' or control characters.");
+            var rules = new List<CommandRule>();
+            foreach (var text in (input.Rules ?? []).Where(r => r.Trim().Length > 0))
+            {
+                if (!CommandRule.TryParse(text, out var rule, out var error))
+                    return Bad(error + ".");
+                rules.Add(rule!);
+            }
+            await store.SetCommandSetAsync(new CommandSet(name.Trim(), rules), ct).ConfigureAwait(false);
+            return TypedResults.Ok(new CommandSetView(name.Trim(), [.. rules.Select(r => r.ToString())]));
+        }).WithSummary("Create or replace a command set; a running server applies it within a second");
+
+        api.MapDelete("/command-sets/{name}", async Task<Results<NoContent, NotFound<ErrorView>>> (string name, HttpContext context, IForewarnStore store, CancellationToken ct) =>
+        {
+            Audit(context, name);
+            return await store.RemoveCommandSetAsync(name, ct).ConfigureAwait(false) ? TypedResults.NoContent() : TypedResults.NotFound(new ErrorView($"no command set '{name}'."));
+        }).WithSummary("Remove a command set (groups naming it then deny what it permitted)");
     }
 
     // ---- clients and device groups ------------------------------------------------------------

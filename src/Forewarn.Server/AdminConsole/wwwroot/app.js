@@ -297,7 +297,13 @@ async function removeItem(path, name, what, refresh) {
 }
 
 async function refreshGroups() {
-  const groups = await api('GET', '/groups');
+  const [groups, sets] = await Promise.all([api('GET', '/groups'), api('GET', '/command-sets')]);
+  fill('sets-table', sets, (tr, c) => {
+    cell(tr, c.name); cell(tr, c.rules.join('; '));
+    const actions = cell(tr, '');
+    actions.append(button('Edit', () => { $('set-name').value = c.name; $('set-rules').value = c.rules.join('\n'); }), ' ',
+      button('Remove', () => removeItem('/command-sets/', c.name, 'command set', refreshGroups), 'danger'));
+  });
   fill('groups-table', groups, (tr, g) => {
     cell(tr, g.name); cell(tr, g.reply.join('; ')); cell(tr, g.check.join('; ')); cell(tr, g.commandSets.join(', ')); cell(tr, g.members);
     const actions = cell(tr, '');
@@ -305,6 +311,7 @@ async function refreshGroups() {
       $('group-name').value = g.name;
       $('group-reply').value = g.reply.map(r => r.replace(' = ', '=')).join('\n');
       $('group-check').value = g.check.map(c => c.replace(' == ', '==').replace(' != ', '!=')).join('\n');
+      $('group-sets').value = g.commandSets.join('\n');
     }), ' ', button('Remove', () => removeItem('/groups/', g.name, 'group', refreshGroups), 'danger'));
   });
 }
@@ -312,10 +319,20 @@ async function refreshGroups() {
 $('group-form').addEventListener('submit', async e => {
   e.preventDefault();
   try {
-    await api('PUT', '/groups/' + encodeURIComponent($('group-name').value), { reply: lines($('group-reply').value), check: lines($('group-check').value) });
+    await api('PUT', '/groups/' + encodeURIComponent($('group-name').value),
+      { reply: lines($('group-reply').value), check: lines($('group-check').value), commandSets: lines($('group-sets').value) });
     $('group-error').textContent = 'Saved.';
     await refreshGroups();
   } catch (err) { $('group-error').textContent = err.message; }
+});
+
+$('set-form').addEventListener('submit', async e => {
+  e.preventDefault();
+  try {
+    await api('PUT', '/command-sets/' + encodeURIComponent($('set-name').value), { rules: lines($('set-rules').value) });
+    $('set-error').textContent = 'Saved.';
+    await refreshGroups();
+  } catch (err) { $('set-error').textContent = err.message; }
 });
 
 async function refreshClients() {
