@@ -137,6 +137,7 @@ public static class ServerServices
         services.AddSingleton<IValidateOptions<AlertOptions>, AlertOptionsValidator>();
         services.AddSingleton(sp => sp.GetRequiredService<IOptions<AlertOptions>>().Value);
         services.AddSingleton(sp => new SyslogAlertSink(sp.GetRequiredService<AlertOptions>().Syslog));
+        services.AddSingleton(sp => new SmtpAlertSink(sp.GetRequiredService<AlertOptions>().Smtp, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<SmtpAlertSink>>()));
         services.AddSingleton<IEnumerable<IAlertSink>>(sp => [.. AlertSinks(sp)]);
         services.AddSingleton<AlertHub>();
         services.AddSingleton(sp => new HealthMonitor(
@@ -158,7 +159,7 @@ public static class ServerServices
         return services;
     }
 
-    /// <summary>Every sink configured: the webhook, a syslog collector.</summary>
+    /// <summary>Every sink configured: the webhook, a syslog collector, mail.</summary>
     private static IEnumerable<IAlertSink> AlertSinks(IServiceProvider sp)
     {
         if (sp.GetRequiredService<HealthOptions>().AlertWebhook is not null)
@@ -166,6 +167,8 @@ public static class ServerServices
         var alerts = sp.GetRequiredService<AlertOptions>();
         if (alerts.Syslog.Enabled)
             yield return sp.GetRequiredService<SyslogAlertSink>();
+        if (alerts.Smtp.Enabled)
+            yield return sp.GetRequiredService<SmtpAlertSink>();
     }
 
     /// <summary>Default clients for a fresh data directory: localhost with FreeRADIUS's well-known secret, so radtest works at once.</summary>

@@ -3,13 +3,15 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.RegularExpressions;
+using Forewarn.Core.Health;
 using Forewarn.Server.Alerts;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Forewarn.Server.Tests;
 
 /// <summary>
-/// Alerts of a real `forewarn serve` (raised by the operator's drain and resume) reaching a real syslog
-/// collector's UDP and TCP sockets.
+/// Alerts of a real `forewarn serve` (raised by the operator's drain and resume) reaching real peers: a
+/// syslog collector's UDP and TCP sockets, and an SMTP server (Python's smtpd).
 /// </summary>
 public sealed partial class AlertSinkTests : IDisposable
 {
@@ -114,6 +116,60 @@ public sealed partial class AlertSinkTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// Four alerts of one source in quick succession (drain, resume, drain, resume) under a 15 s bound: one
+    /// mail at once, and one more when the interval ends that carries the last and counts the two before it.
+    /// </summary>
+    [SkippableFact]
+    public async Task Smtp_ABurstOfOneSource_IsOneMail_ThenOneSummary()
+    {
+        await using var smtp = await SmtpPeer.StartAsync();
+        await using var server = await ServerProcess.StartAsync(_data,
+            "--set", "Forewarn:Alerts:Smtp:Host=127.0.0.1", "--set", $"Forewarn:Alerts:Smtp:Port={smtp.Port}",
+            "--set", "Forewarn:Alerts:Smtp:From=Forewarn <forewarn@example.org>", "--set", "Forewarn:Alerts:Smtp:To:0=admin@example.org",
+            "--set", "Forewarn:Alerts:Smtp:MinimumSeverity=Info", "--set", "Forewarn:Alerts:Smtp:MinimumIntervalSeconds=15");
+        static List<MimeKit.MimeMessage> FromOperator(IReadOnlyList<MimeKit.MimeMessage> messages) =>
+            [.. messages.Where(m => m.Subject?.Contains(" operator: ", StringComparison.Ordinal) == true)];
+
+        await server.PostAsync("/api/drain");
+        var first = Assert.Single(FromOperator(await smtp.WaitForAsync(m => FromOperator(m).Count >= 1, TimeSpan.FromSeconds(30))));
+        Assert.Equal($"[Forewarn {Environment.MachineName}] Info operator: drain requested: every client is deferred", first.Subject);
+        Assert.Equal("forewarn@example.org", first.From.Mailboxes.Single().Address);
+        Assert.Equal("admin@example.org", first.To.Mailboxes.Single().Address);
+        Assert.Equal("admin@example.org", first.Headers["X-Envelope-To"]);
+
+        await server.PostAsync("/api/resume");
+        await server.PostAsync("/api/drain");
+        await server.PostAsync("/api/resume");
+        Assert.Equal(4, (await server.StatusAsync()).Health.RecentAlerts.Count(a => a.Source == "operator"));
+        var mails = FromOperator(await smtp.WaitForAsync(m => FromOperator(m).Count >= 2, TimeSpan.FromSeconds(60)));
+        Assert.Equal(2, mails.Count);
+        var summary = mails[1];
+        Assert.Equal($"[Forewarn {Environment.MachineName}] Info operator: resume requested: zones follow the score again", summary.Subject);
+        Assert.Contains("and 2 more since", summary.TextBody, StringComparison.Ordinal);
+        Assert.Contains("drain requested", summary.TextBody, StringComparison.Ordinal);
+        // Nothing else follows: the burst was two mails.
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        Assert.Equal(2, FromOperator(smtp.Messages()).Count);
+    }
+
+    /// <summary>The sink itself against the real SMTP server: below the minimum severity nothing is sent; a second alert of the source within the interval waits.</summary>
+    [SkippableFact]
+    public async Task Smtp_MailsFromTheMinimumSeverity_OneMailPerSourceAtOnce()
+    {
+        await using var smtp = await SmtpPeer.StartAsync();
+        using var sink = new SmtpAlertSink(new SmtpOptions { Host = "127.0.0.1", Port = smtp.Port, From = "forewarn@example.org", To = ["admin@example.org", "ops@example.org"] },
+            TimeProvider.System, NullLogger<SmtpAlertSink>.Instance);
+        await sink.SendAsync(new Alert(DateTimeOffset.UtcNow, AlertSeverity.Info, "operator", "drain requested"), CancellationToken.None);
+        await sink.SendAsync(new Alert(DateTimeOffset.UtcNow, AlertSeverity.Warning, "disk-space", "12 h of accounting left\n(at 3 MiB/h)"), CancellationToken.None);
+        await sink.SendAsync(new Alert(DateTimeOffset.UtcNow, AlertSeverity.Critical, "disk-space", "held for the summary"), CancellationToken.None);
+        // The sink returns once the server accepted the mail; smtpd wrote it before answering.
+        var mail = Assert.Single(smtp.Messages());
+        Assert.Equal($"[Forewarn {Environment.MachineName}] Warning disk-space: 12 h of accounting left", mail.Subject);
+        Assert.Contains("(at 3 MiB/h)", mail.TextBody, StringComparison.Ordinal);
+        Assert.Equal("admin@example.org,ops@example.org", mail.Headers["X-Envelope-To"]);
+    }
+
     [SkippableFact]
     public async Task BadAlertSettings_RefuseToStart_WithOneSentence()
     {
@@ -124,6 +180,11 @@ public sealed partial class AlertSinkTests : IDisposable
         var syslog = await Serve("Forewarn:Alerts:Syslog:Collector=127.0.0.1:99999");
         Assert.True(syslog.ExitCode == 2, syslog.ToString());
         Assert.Contains("Forewarn:Alerts:Syslog:Collector '127.0.0.1:99999' is not host:port", syslog.Error, StringComparison.Ordinal);
-        Assert.DoesNotContain("   at ", syslog.Error + syslog.Output, StringComparison.Ordinal);
+
+        var smtp = await Serve("Forewarn:Alerts:Smtp:Host=127.0.0.1");
+        Assert.True(smtp.ExitCode == 2, smtp.ToString());
+        Assert.Contains("mail needs a sender", smtp.Error, StringComparison.Ordinal);
+        Assert.Contains("mail needs at least one recipient", smtp.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", smtp.Error + smtp.Output, StringComparison.Ordinal);
     }
 }
