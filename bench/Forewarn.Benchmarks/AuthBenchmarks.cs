@@ -98,6 +98,7 @@ public class AuthBenchmarks : IDisposable
         public Task<bool> RemoveUserAsync(string name, CancellationToken cancellationToken = default) => throw new NotSupportedException();
         public Task<IReadOnlyList<UserRecord>> ListUsersAsync(CancellationToken cancellationToken = default) => throw new NotSupportedException();
         public Task SetGroupAsync(GroupRecord group, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+        public Task<bool> RemoveGroupAsync(string name, CancellationToken cancellationToken = default) => throw new NotSupportedException();
         public Task<IReadOnlyList<GroupRecord>> ListGroupsAsync(CancellationToken cancellationToken = default) => throw new NotSupportedException();
         public Task<bool> PingAsync(CancellationToken cancellationToken = default) => Task.FromResult(true);
     }

@@ -129,6 +129,7 @@ internal static class ServeCommand
             _ = host.Services.GetRequiredService<IOptions<Forewarn.Core.Health.HealthOptions>>().Value;
             _ = host.Services.GetRequiredService<IOptions<Forewarn.Server.Advisories.AdvisoryOptions>>().Value;
             _ = host.Services.GetRequiredService<IOptions<Forewarn.Server.Health.AdminOptions>>().Value;
+            _ = host.Services.GetRequiredService<IOptions<Forewarn.Server.Alerts.AlertOptions>>().Value;
             if (configure is not null)
                 _ = host.Services.GetRequiredService<IOptions<RelayOptions>>().Value;
         }

@@ -39,6 +39,9 @@ internal static partial class LogMessages
     [LoggerMessage(EventId = 9, Level = LogLevel.Information, Message = "Client {Client} sent a Message-Authenticator: it is now required on its Access-Requests")]
     public static partial void LearnedMessageAuthenticator(ILogger logger, string client);
 
+    [LoggerMessage(EventId = 302, Level = LogLevel.Warning, Message = "Alert mail for {Source} ({Alerts} alerts held back by the rate bound) not sent")]
+    public static partial void AlertMailFailed(ILogger logger, string source, int alerts, Exception exception);
+
     [LoggerMessage(EventId = 10, Level = LogLevel.Information, Message = "Stopped: {InFlight} requests finished, accounting flushed")]
     public static partial void Stopped(ILogger logger, int inFlight);
 }

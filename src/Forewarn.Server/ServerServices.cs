@@ -4,6 +4,7 @@ using Forewarn.Core.Clients;
 using Forewarn.Core.Store;
 using Forewarn.Core.Health;
 using Forewarn.Protocol.Radius.Dictionary;
+using Forewarn.Server.Alerts;
 using Forewarn.Server.Health;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -132,9 +133,12 @@ public static class ServerServices
             () => sp.GetRequiredService<LatencyWindow>().Percentiles().Count));
         services.AddSingleton<SharedHttpClient>();
         services.AddSingleton<IHttpClientFactoryLite>(sp => sp.GetRequiredService<SharedHttpClient>());
-        services.AddSingleton<IEnumerable<IAlertSink>>(sp => sp.GetRequiredService<HealthOptions>().AlertWebhook is null
-            ? []
-            : [new WebhookAlertSink(sp.GetRequiredService<HealthOptions>(), sp.GetRequiredService<IHttpClientFactoryLite>())]);
+        services.AddOptions<AlertOptions>().Bind(configuration.GetSection(AlertOptions.Section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<AlertOptions>, AlertOptionsValidator>();
+        services.AddSingleton(sp => sp.GetRequiredService<IOptions<AlertOptions>>().Value);
+        services.AddSingleton(sp => new SyslogAlertSink(sp.GetRequiredService<AlertOptions>().Syslog));
+        services.AddSingleton(sp => new SmtpAlertSink(sp.GetRequiredService<AlertOptions>().Smtp, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<SmtpAlertSink>>()));
+        services.AddSingleton<IEnumerable<IAlertSink>>(sp => [.. AlertSinks(sp)]);
         services.AddSingleton<AlertHub>();
         services.AddSingleton(sp => new HealthMonitor(
             ProbeSet.Create(sp, sp.GetRequiredService<HealthOptions>(), sp.GetRequiredService<ForewarnOptions>(), sp.GetRequiredService<TimeProvider>()).ToList(),
@@ -153,6 +157,18 @@ public static class ServerServices
         services.AddSingleton<Advisories.AdvisoryService>();
         services.AddHostedService(sp => sp.GetRequiredService<Advisories.AdvisoryService>());
         return services;
+    }
+
+    /// <summary>Every sink configured: the webhook, a syslog collector, mail.</summary>
+    private static IEnumerable<IAlertSink> AlertSinks(IServiceProvider sp)
+    {
+        if (sp.GetRequiredService<HealthOptions>().AlertWebhook is not null)
+            yield return new WebhookAlertSink(sp.GetRequiredService<HealthOptions>(), sp.GetRequiredService<IHttpClientFactoryLite>());
+        var alerts = sp.GetRequiredService<AlertOptions>();
+        if (alerts.Syslog.Enabled)
+            yield return sp.GetRequiredService<SyslogAlertSink>();
+        if (alerts.Smtp.Enabled)
+            yield return sp.GetRequiredService<SmtpAlertSink>();
     }
 
     /// <summary>Default clients for a fresh data directory: localhost with FreeRADIUS's well-known secret, so radtest works at once.</summary>
