@@ -77,6 +77,24 @@ public sealed class AuthLog(TimeProvider time, int capacity = AuthLog.DefaultCap
             return [.. _totals];
     }
 
+    /// <summary>
+    /// Hands the kept events to <paramref name="visit"/>, newest first, until it returns false, under the
+    /// log's lock (nothing copied: keep the visit short). True when it stopped the walk, false when the
+    /// log ran out first (older events were forgotten, or there were none).
+    /// </summary>
+    public bool Visit(Func<AuthEvent, bool> visit)
+    {
+        lock (_gate)
+        {
+            for (long s = _next - 1; s >= Math.Max(1, _next - _ring.Length); s--)
+            {
+                if (!visit(_ring[s % _ring.Length]))
+                    return true;
+            }
+            return false;
+        }
+    }
+
     /// <summary>Events after <paramref name="after"/> (a sequence number; 0 for all kept), oldest first, at most <paramref name="limit"/> of the newest.</summary>
     public IReadOnlyList<AuthEvent> Since(long after, int limit)
     {

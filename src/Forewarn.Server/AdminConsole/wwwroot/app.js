@@ -239,6 +239,8 @@ $('log-filter').addEventListener('submit', e => e.preventDefault());
 
 async function refreshSummary() {
   const s = await api('GET', '/log/summary?minutes=5');
+  // A busy server keeps fewer than five minutes: the span says what the figures cover.
+  document.querySelectorAll('.span-minutes').forEach(e => e.textContent = '(' + (s.minutes >= 1 ? fixed(s.minutes, 1) + ' min' : fixed(s.minutes * 60, 0) + ' s') + ')');
   fill('failures', s.failures, (tr, f) => { cell(tr, f.reason); cell(tr, f.count); });
   const rate = (tr, r) => { cell(tr, r.name); cell(tr, fixed(r.perMinute, 1)); cell(tr, r.accepts); cell(tr, r.rejects); };
   fill('rates-nas', s.byClient, rate);
