@@ -20,12 +20,12 @@ internal static class AdminsCommand
     {
         var command = new Command("admins", "Manage the console's administrator accounts");
         var name = new Argument<string>("name") { Description = "The account's name (letters, digits, '.', '_', '-', '@')" };
-        var role = new Option<string>("--role") { Description = "admin (reads and changes) or operator (reads only)", DefaultValueFactory = _ => "admin" };
+        var role = new Option<string?>("--role") { Description = "admin (reads and changes) or operator (reads only); add: admin unless given, passwd: the account's own unless given" };
 
         var add = new Command("add", "Add an administrator (the first one makes the console usable)") { name, role, PasswordFile };
-        add.SetAction(result => Change(result, result.GetValue(name)!, result.GetValue(role)!, replace: false));
+        add.SetAction(result => Change(result, result.GetValue(name)!, result.GetValue(role), replace: false));
         var passwd = new Command("passwd", "Change an administrator's password (and role with --role)") { name, role, PasswordFile };
-        passwd.SetAction(result => Change(result, result.GetValue(name)!, result.GetValue(role)!, replace: true));
+        passwd.SetAction(result => Change(result, result.GetValue(name)!, result.GetValue(role), replace: true));
 
         var list = new Command("list", "List administrators");
         list.SetAction(result =>
@@ -54,14 +54,18 @@ internal static class AdminsCommand
     private static AdminAccounts Accounts(ParseResult result) =>
         new(Forewarn.Server.DataDirectory.Ensure(CommonOptions.DataDirectoryOf(result)));
 
-    private static int Change(ParseResult result, string name, string roleText, bool replace)
+    private static int Change(ParseResult result, string name, string? roleText, bool replace)
     {
-        if (!Enum.TryParse<AdminRole>(roleText, ignoreCase: true, out var role) || !Enum.IsDefined(role))
+        var role = AdminRole.Admin;
+        if (roleText is not null && (!Enum.TryParse(roleText, ignoreCase: true, out role) || !Enum.IsDefined(role) || int.TryParse(roleText, out _)))
             return CommonOptions.Fail($"--role '{roleText}' is neither admin nor operator.");
         if (AdminAccounts.ValidateName(name) is { } nameError)
             return CommonOptions.Fail(nameError);
         var accounts = Accounts(result);
-        bool exists = accounts.All().Any(a => a.Name == name);
+        var current = accounts.Find(name);
+        bool exists = current is not null;
+        if (replace && roleText is null && current is not null)
+            role = current.Role;
         if (replace && !exists)
             return CommonOptions.Fail($"no administrator '{name}' (forewarn admins add makes one).");
         if (!replace && exists)

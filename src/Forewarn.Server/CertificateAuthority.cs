@@ -60,29 +60,6 @@ public sealed class CertificateAuthority
         return (certificateFile, keyFile);
     }
 
-    /// <summary>
-    /// The console's HTTPS certificate, tls/admin.pem and admin.key, issued by the CA for the address it
-    /// listens on (and localhost and this machine's name); made when missing, kept otherwise.
-    /// </summary>
-    public (string Certificate, string Key) EnsureAdmin(System.Net.IPAddress listen)
-    {
-        string certificateFile = Path.Combine(Directory, "admin.pem"), keyFile = Path.Combine(Directory, "admin.key");
-        if (File.Exists(certificateFile) && File.Exists(keyFile))
-            return (certificateFile, keyFile);
-        if (!File.Exists(CaFile) || !File.Exists(CaKeyFile))
-            EnsureServer(Environment.MachineName);
-        if (!File.Exists(CaFile) || !File.Exists(CaKeyFile))
-            throw new StartupException($"the Forewarn CA in '{Directory}' is incomplete (ca.pem or ca.key is missing): restore it, or remove the folder to make a new CA.");
-        using var ca = X509Certificate2.CreateFromPemFile(CaFile, CaKeyFile);
-        using var caKey = ca.GetRSAPrivateKey() ?? throw new StartupException($"'{CaKeyFile}' is not an RSA key.");
-        using var key = RSA.Create(2048);
-        using var certificate = Issue(ca, caKey, key, Environment.MachineName, serverAuth: true, TimeSpan.FromDays(825),
-            [listen.Equals(System.Net.IPAddress.Any) ? System.Net.IPAddress.Loopback : listen, System.Net.IPAddress.Loopback]);
-        WritePem(keyFile, key.ExportPkcs8PrivateKeyPem(), secret: true);
-        WritePem(certificateFile, certificate.ExportCertificatePem(), secret: false);
-        return (certificateFile, keyFile);
-    }
-
     private static X509Certificate2 CreateCa(RSA key)
     {
         var request = new CertificateRequest($"CN=Forewarn private CA ({Environment.MachineName})", key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
@@ -93,7 +70,7 @@ public sealed class CertificateAuthority
         return request.CreateSelfSigned(now, now.AddYears(10));
     }
 
-    private static X509Certificate2 Issue(X509Certificate2 ca, RSA caKey, RSA key, string name, bool serverAuth, TimeSpan validity, System.Net.IPAddress[]? addresses = null)
+    private static X509Certificate2 Issue(X509Certificate2 ca, RSA caKey, RSA key, string name, bool serverAuth, TimeSpan validity)
     {
         var subject = new X500DistinguishedNameBuilder();
         subject.AddCommonName(name);
@@ -104,15 +81,7 @@ public sealed class CertificateAuthority
             [new Oid(serverAuth ? "1.3.6.1.5.5.7.3.1" : "1.3.6.1.5.5.7.3.2")], false));
         var san = new SubjectAlternativeNameBuilder();
         if (serverAuth)
-        {
             san.AddDnsName(name);
-            if (addresses is not null)
-            {
-                san.AddDnsName("localhost");
-                foreach (var address in addresses.Distinct())
-                    san.AddIpAddress(address);
-            }
-        }
         else if (name.Contains('@'))
             san.AddEmailAddress(name);
         else
@@ -128,7 +97,7 @@ public sealed class CertificateAuthority
         return request.Create(ca.SubjectName, generator, now, notAfter, RandomNumberGenerator.GetBytes(16));
     }
 
-    private static void CreateDirectory(string path)
+    internal static void CreateDirectory(string path)
     {
         if (OperatingSystem.IsWindows())
             System.IO.Directory.CreateDirectory(path);
@@ -137,7 +106,7 @@ public sealed class CertificateAuthority
     }
 
     /// <summary>Written beside and renamed into place, keys created 0600 before a byte is written.</summary>
-    private static void WritePem(string path, string pem, bool secret)
+    internal static void WritePem(string path, string pem, bool secret)
     {
         string temporary = path + ".tmp";
         var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };

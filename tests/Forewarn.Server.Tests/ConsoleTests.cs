@@ -198,6 +198,22 @@ public sealed class ConsoleTests : IDisposable
         if (OperatingSystem.IsLinux())
             Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(_data, "audit.log")));
 
+        // Odd input is a clear answer, never a 500: a null in a list is skipped, a number that is not one is the default.
+        using (var nulls = await alice.SendAsync(HttpMethod.Post, "/api/v1/users", new { name = "erin", password = "erin's secret", reply = new string?[] { null, "Session-Timeout=30" } }))
+            Assert.Equal(HttpStatusCode.Created, nulls.StatusCode);
+        using (var nan = await alice.GetAsync("/api/v1/health/history?seconds=NaN"))
+            Assert.Equal(HttpStatusCode.OK, nan.StatusCode);
+        using (var noName = await new Browser(server.Admin).LoginAsync("no such\nname", "whatever"))
+            Assert.Equal(HttpStatusCode.BadRequest, noName.StatusCode);
+
+        // A password changed on the command line ends the account's open sessions; passwd keeps the role.
+        var passwd = await Peer.RunAsync("/usr/bin/env", ["dotnet", Forewarn, "admins", "passwd", "olga", "--password-file", "-", "--data", _data], "a new operator password\n");
+        Assert.True(passwd.ExitCode == 0, passwd.ToString());
+        using (var ended = await olga.GetAsync("/api/v1/users"))
+            Assert.Equal(HttpStatusCode.Unauthorized, ended.StatusCode);
+        var admins = await Peer.RunAsync("/usr/bin/env", ["dotnet", Forewarn, "admins", "list", "--data", _data]);
+        Assert.Contains("olga\toperator", admins.Output, StringComparison.Ordinal);
+
         // Logged out, the cookie opens nothing.
         using (var logout = await alice.SendAsync(HttpMethod.Post, "/api/v1/logout"))
             Assert.Equal(HttpStatusCode.NoContent, logout.StatusCode);
@@ -228,6 +244,36 @@ public sealed class ConsoleTests : IDisposable
             Assert.Equal(HttpStatusCode.OK, login.StatusCode);
         var audit = await (await other.GetAsync("/api/v1/audit")).Content.ReadAsStringAsync();
         Assert.Contains("locked after 5 failed logins", audit, StringComparison.Ordinal);
+    }
+
+    /// <summary>Beyond loopback the console needs TLS: Forewarn:Admin:Https makes a self-signed certificate of its own for the address, and the cookie is Secure.</summary>
+    [Fact]
+    public async Task Console_OverHttps_WithItsOwnCertificate_SetsASecureCookie()
+    {
+        await AddAdminAsync(_data, "alice", AlicePassword);
+        await using var server = await ServerProcess.StartAsync(_data, "--set", "Forewarn:Admin:Https=true", "--set", "Forewarn:Admin:Listen=127.0.0.1:0");
+        Assert.Equal("https", server.Admin.Scheme);
+        using var expected = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPem(File.ReadAllText(Path.Combine(_data, "tls", "admin.pem")));
+        System.Security.Cryptography.X509Certificates.X509Certificate2? presented = null;
+        using var handler = new HttpClientHandler
+        {
+            // Trust exactly the certificate the server made (as a browser that imported it would).
+            ServerCertificateCustomValidationCallback = (_, certificate, _, _) =>
+            {
+                presented = certificate is null ? null : new System.Security.Cryptography.X509Certificates.X509Certificate2(certificate);
+                return certificate is not null && certificate.Thumbprint == expected.Thumbprint;
+            },
+            CookieContainer = new CookieContainer(),
+        };
+        using var http = new HttpClient(handler) { BaseAddress = server.Admin };
+        using var login = await http.PostAsJsonAsync("/api/v1/login", new { name = "alice", password = AlicePassword });
+        Assert.Equal(HttpStatusCode.OK, login.StatusCode);
+        Assert.Contains("secure", login.Headers.GetValues("Set-Cookie").Single(), StringComparison.OrdinalIgnoreCase);
+        var names = presented!.Extensions.OfType<System.Security.Cryptography.X509Certificates.X509SubjectAlternativeNameExtension>().Single();
+        Assert.Contains(IPAddress.Loopback, names.EnumerateIPAddresses());
+        Assert.NotEqual(System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPem(File.ReadAllText(Path.Combine(_data, "tls", "ca.pem"))).Subject, presented.Issuer);
+        using var users = await http.GetAsync("/api/v1/users");
+        Assert.Equal(HttpStatusCode.OK, users.StatusCode);
     }
 
     private static async Task<T> UntilAsync<T>(Func<Task<T?>> attempt) where T : class

@@ -30,8 +30,10 @@ public sealed record TacacsLoadOptions
     public string Command { get; init; } = "show running-config";
     /// <summary>Single-connect connections; sessions are spread over them.</summary>
     public int Connections { get; init; } = 4;
-    /// <summary>Closed loop: sessions kept in flight (over all connections).</summary>
+    /// <summary>Closed loop: sessions kept in flight (over all connections). With a <see cref="Rate"/>, the most in flight at once.</summary>
     public int Outstanding { get; init; } = 64;
+    /// <summary>Sessions per second on a fixed schedule (open loop, up to <see cref="Outstanding"/> in flight); 0 for a closed loop.</summary>
+    public double Rate { get; init; }
     public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(10);
     public TimeSpan Warmup { get; init; } = TimeSpan.FromSeconds(1);
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(5);
@@ -92,11 +94,31 @@ public sealed class TacacsLoad(TacacsLoadOptions options)
             }
         }
 
+        // Open loop: the n-th session is due n / Rate seconds after the start, whoever is free to send it;
+        // latency is measured from when it was due, so a server that falls behind shows it.
+        long issued = 0, origin = Stopwatch.GetTimestamp();
+
         async Task LoopAsync()
         {
             while (!linked.IsCancellationRequested)
             {
                 long started = Stopwatch.GetTimestamp();
+                if (options.Rate > 0)
+                {
+                    long due = origin + (long)(Interlocked.Increment(ref issued) / options.Rate * Stopwatch.Frequency);
+                    if (due > started)
+                    {
+                        try
+                        {
+                            await Task.Delay(TimeSpan.FromSeconds((due - started) / (double)Stopwatch.Frequency), linked.Token).ConfigureAwait(false);
+                        }
+                        catch (OperationCanceledException)
+                        {
+                            return;
+                        }
+                    }
+                    started = due;
+                }
                 try
                 {
                     var (passed, status) = await OneAsync().ConfigureAwait(false);

@@ -79,19 +79,24 @@ public sealed class AuthLog(TimeProvider time, int capacity = AuthLog.DefaultCap
 
     /// <summary>
     /// Hands the kept events to <paramref name="visit"/>, newest first, until it returns false, under the
-    /// log's lock (nothing copied: keep the visit short). True when it stopped the walk, false when the
-    /// log ran out first (older events were forgotten, or there were none).
+    /// log's lock (nothing copied: keep the visit short). Returns the sequence number the next event will
+    /// have, read under the same lock (a reader pages from it without missing one); <paramref name="stopped"/>
+    /// is true when the visit stopped the walk, false when the log ran out first.
     /// </summary>
-    public bool Visit(Func<AuthEvent, bool> visit)
+    public long Visit(Func<AuthEvent, bool> visit, out bool stopped)
     {
         lock (_gate)
         {
+            stopped = false;
             for (long s = _next - 1; s >= Math.Max(1, _next - _ring.Length); s--)
             {
                 if (!visit(_ring[s % _ring.Length]))
-                    return true;
+                {
+                    stopped = true;
+                    break;
+                }
             }
-            return false;
+            return _next;
         }
     }
 

@@ -49,6 +49,13 @@ public sealed class RadiusClient
     /// <summary>Set once this client has sent a valid Message-Authenticator in an Access-Request (policy Auto).</summary>
     public bool SeenMessageAuthenticator { get; set; }
 
+    private long _requests;
+
+    /// <summary>Requests received from this client's NASes since it was loaded (a reload of the clients starts it again).</summary>
+    public long Requests => Interlocked.Read(ref _requests);
+
+    public void CountRequest() => Interlocked.Increment(ref _requests);
+
     public bool RequiresMessageAuthenticator =>
         Policy == MessageAuthenticatorPolicy.Require || (Policy == MessageAuthenticatorPolicy.Auto && SeenMessageAuthenticator);
 

@@ -95,6 +95,7 @@ public sealed class ClientRegistry(TimeProvider time)
         if (!request)
             return active;
         active.CountRequest();
+        client.CountRequest();
         if (active.State == ClientState.Deferred)
             DeferredClientSeen?.Invoke(active, at);
         return active;

@@ -62,6 +62,9 @@ public sealed partial class AdminAccounts(string dataDirectory)
         }
     }
 
+    /// <summary>The account of that name as the file holds it now, or null.</summary>
+    public AdminAccount? Find(string name) => All().FirstOrDefault(a => string.Equals(a.Name, name, StringComparison.Ordinal));
+
     /// <summary>The account when the password is its own; else null, after the same work either way.</summary>
     public AdminAccount? Verify(string name, string password)
     {
@@ -80,6 +83,7 @@ public sealed partial class AdminAccounts(string dataDirectory)
             throw new ArgumentException(passwordError);
         lock (_gate)
         {
+            using var exclusive = Exclusive();
             var accounts = All().ToList();
             int existing = accounts.FindIndex(a => a.Name == name);
             if (existing >= 0 && !replace)
@@ -100,6 +104,7 @@ public sealed partial class AdminAccounts(string dataDirectory)
     {
         lock (_gate)
         {
+            using var exclusive = Exclusive();
             var accounts = All().ToList();
             if (accounts.RemoveAll(a => a.Name == name) == 0)
                 return false;
@@ -114,9 +119,32 @@ public sealed partial class AdminAccounts(string dataDirectory)
     public static string? ValidatePassword(string password) =>
         password.Length >= MinimumPasswordLength ? null : $"an administrator's password needs at least {MinimumPasswordLength} characters.";
 
+    /// <summary>
+    /// admins.json.lock, held open exclusively while the file is read, changed and replaced: two
+    /// `forewarn admins` at once change it one after the other instead of losing one's change.
+    /// </summary>
+    private FileStream Exclusive()
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        var options = new FileStreamOptions { Mode = FileMode.OpenOrCreate, Access = FileAccess.ReadWrite, Share = FileShare.None };
+        if (!OperatingSystem.IsWindows())
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        while (true)
+        {
+            try
+            {
+                return new FileStream(Path + ".lock", options);
+            }
+            catch (IOException) when (DateTime.UtcNow < deadline)
+            {
+                Thread.Sleep(50);
+            }
+        }
+    }
+
     private void Write(List<AdminAccount> accounts)
     {
-        var temporary = Path + ".tmp";
+        var temporary = $"{Path}.{Environment.ProcessId}.tmp";
         var created = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write, Options = FileOptions.WriteThrough };
         if (!OperatingSystem.IsWindows())
             created.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
@@ -140,6 +168,10 @@ public sealed partial class AdminAccounts(string dataDirectory)
         catch (JsonException e)
         {
             throw new InvalidDataException($"{path} is not a list of administrators ({e.Message}); fix it or remove it and add them again with forewarn admins add.");
+        }
+        catch (Exception e) when (e is UnauthorizedAccessException or IOException)
+        {
+            throw new InvalidDataException($"{path} cannot be read ({e.Message}): it must belong to the user the server runs as (forewarn admins as that user, or chown it).");
         }
     }
 

@@ -55,7 +55,12 @@ public sealed partial class AuditLog : IDisposable
             while (_recent.Count > Remembered)
                 _recent.Dequeue();
         }
-        LogEntry(_logger, who, action, target ?? "", status);
+        if (_logger.IsEnabled(LogLevel.Information))
+        {
+            // Names from a request may hold anything: escaped, they cannot forge a line of the log.
+            string escapedWho = Core.Logging.LogText.Escape(who), escapedTarget = Core.Logging.LogText.Escape(target ?? "");
+            LogEntry(_logger, escapedWho, action, escapedTarget, status);
+        }
     }
 
     /// <summary>The newest entries first.</summary>

@@ -27,7 +27,7 @@ public sealed record AdminPrincipal(string Name, AdminRole Role, ConsoleSession?
 /// A bearer token that is present but wrong is refused even when a cookie is there too: a script's
 /// mistake should not pass as a browser's session.
 /// </summary>
-internal sealed class ConsoleAccess(AdminAccess tokens, ConsoleSessions sessions, AuditLog audit)
+internal sealed class ConsoleAccess(AdminAccess tokens, ConsoleSessions sessions, AdminAccounts accounts, AuditLog audit)
 {
     public async Task InvokeAsync(HttpContext context, RequestDelegate next, IReadOnlyCollection<string> hosts)
     {
@@ -54,7 +54,25 @@ internal sealed class ConsoleAccess(AdminAccess tokens, ConsoleSessions sessions
         }
         else if (sessions.Find(context.Request.Cookies[ConsoleSessions.CookieName]) is { } session)
         {
-            who = new AdminPrincipal(session.Admin, session.Role, session);
+            // The account as the file holds it now: removed, or its password changed, the session ends;
+            // its role is the file's (a demotion takes effect at the next request).
+            AdminAccount? account;
+            try
+            {
+                account = accounts.Find(session.Admin);
+            }
+            catch (InvalidDataException e)
+            {
+                await RefuseAsync(context, StatusCodes.Status503ServiceUnavailable, e.Message).ConfigureAwait(false);
+                return;
+            }
+            if (account is null || account.PasswordHash != session.PasswordHash)
+            {
+                sessions.End(session.Id);
+                await RefuseAsync(context, StatusCodes.Status401Unauthorized, "this session has ended: the account was removed or its password changed; log in again").ConfigureAwait(false);
+                return;
+            }
+            who = new AdminPrincipal(session.Admin, account.Role, session);
         }
         else
         {
@@ -82,13 +100,30 @@ internal sealed class ConsoleAccess(AdminAccess tokens, ConsoleSessions sessions
             await RefuseAsync(context, StatusCodes.Status403Forbidden, "an operator account may read, not change: ask an admin").ConfigureAwait(false);
             return;
         }
+        // Written before the answer leaves; an endpoint that throws is audited as a 500 (its answer never starts).
+        bool audited = false;
+        void Audit(int status)
+        {
+            if (audited)
+                return;
+            audited = true;
+            // The endpoint may name what it changed (a user, a client) and any detail worth keeping.
+            audit.Write(who.Name, who.Role, from, action, context.Items[AuditTarget] as string, status, context.Items[AuditDetail] as string);
+        }
         context.Response.OnStarting(() =>
         {
-            // The endpoint may name what it changed (a user, a client) and any detail worth keeping.
-            audit.Write(who.Name, who.Role, from, action, context.Items[AuditTarget] as string, context.Response.StatusCode, context.Items[AuditDetail] as string);
+            Audit(context.Response.StatusCode);
             return Task.CompletedTask;
         });
-        await next(context).ConfigureAwait(false);
+        try
+        {
+            await next(context).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            Audit(StatusCodes.Status500InternalServerError);
+            throw;
+        }
     }
 
     /// <summary>Keys an endpoint sets in HttpContext.Items for its audit line.</summary>

@@ -67,7 +67,7 @@ internal static class ConsoleApi
         {
             var zones = monitor.Current.Zones;
             var zone = zones.Count > 0 ? zones[0] : null;
-            var points = monitor.History(DateTimeOffset.UtcNow.AddSeconds(-Math.Clamp(seconds ?? 300, 1, 600)), TimeSpan.FromMilliseconds(seconds > 120 ? 500 : 100));
+            var points = monitor.History(DateTimeOffset.UtcNow.AddSeconds(-Math.Clamp(Finite(seconds, 300), 1, 600)), TimeSpan.FromMilliseconds(Finite(seconds, 300) > 120 ? 500 : 100));
             return TypedResults.Ok(new HistoryView(points, zone?.Thresholds.Failover ?? 0, zone?.Thresholds.ConnectNew ?? 0, zone?.Thresholds.ConnectReturning ?? 0));
         }).WithSummary("Score, sustained score, forecast and zone of the default class, up to the last 10 minutes");
         MapLog(api);
@@ -93,6 +93,12 @@ internal static class ConsoleApi
 
     private static BadRequest<ErrorView> Bad(string error) => TypedResults.BadRequest(new ErrorView(error));
 
+    /// <summary>The lines of a list field that say something: a JSON null or a blank line is skipped, not a 500.</summary>
+    private static IEnumerable<string> NonBlank(IEnumerable<string?>? lines) => (lines ?? []).Where(l => l is not null && l.Trim().Length > 0)!;
+
+    /// <summary>A number from the query, or the default when it is absent or not finite (NaN, infinity).</summary>
+    private static double Finite(double? value, double otherwise) => value is { } v && double.IsFinite(v) ? v : otherwise;
+
     // ---- session --------------------------------------------------------------------------
 
     private static void MapSession(RouteGroupBuilder api)
@@ -101,23 +107,44 @@ internal static class ConsoleApi
             LoginRequest request, HttpContext context, AdminAccounts accounts, ConsoleSessions sessions, LoginGuard guard, AuditLog audit) =>
         {
             var from = ConsoleAccess.From(context);
-            if (request.Name is not { Length: > 0 } || request.Password is not { Length: > 0 })
-                return Bad("a login needs a name and a password.");
-            if (guard.Refusal(request.Name, from) is { } refusal)
+            // Only a name an account could have, and a password of sane length, reach the guard, the audit log and PBKDF2.
+            if (request?.Name is not { Length: > 0 } name || AdminAccounts.ValidateName(name) is not null
+                || request.Password is not { Length: > 0 and <= 1024 } password)
+                return Bad("a login needs an administrator's name and a password (at most 1,024 characters).");
+            if (!await guard.Verifying.WaitAsync(TimeSpan.FromSeconds(15), context.RequestAborted).ConfigureAwait(false))
+                return TypedResults.Json(new ErrorView("too many logins at once: try again in a moment"), statusCode: StatusCodes.Status503ServiceUnavailable);
+            AdminAccount? account;
+            string? refusal;
+            TimeSpan pause = TimeSpan.Zero;
+            try
             {
-                audit.Write(request.Name, null, from, "login", null, StatusCodes.Status429TooManyRequests, refusal);
+                refusal = guard.Refusal(name, from);
+                // PBKDF2 at 600,000 iterations: off the request thread's hands, as any slow work.
+                account = refusal is null ? await Task.Run(() => accounts.Verify(name, password)).ConfigureAwait(false) : null;
+                if (account is not null)
+                    guard.Succeeded(account.Name);
+                else if (refusal is null)
+                    pause = guard.Failed(name, from);
+            }
+            catch (InvalidDataException e)
+            {
+                return TypedResults.Json(new ErrorView(e.Message), statusCode: StatusCodes.Status503ServiceUnavailable);
+            }
+            finally
+            {
+                guard.Verifying.Release();
+            }
+            if (refusal is not null)
+            {
+                audit.Write(name, null, from, "login", null, StatusCodes.Status429TooManyRequests, refusal);
                 return TypedResults.Json(new ErrorView(refusal), statusCode: StatusCodes.Status429TooManyRequests);
             }
-            // PBKDF2 at 600,000 iterations: off the request thread's hands, as any slow work.
-            var account = await Task.Run(() => accounts.Verify(request.Name, request.Password)).ConfigureAwait(false);
             if (account is null)
             {
-                var pause = guard.Failed(request.Name, from);
-                audit.Write(request.Name, null, from, "login", null, StatusCodes.Status401Unauthorized, "wrong name or password");
+                audit.Write(name, null, from, "login", null, StatusCodes.Status401Unauthorized, "wrong name or password");
                 await Task.Delay(pause, context.RequestAborted).ConfigureAwait(false);
                 return TypedResults.Unauthorized();
             }
-            guard.Succeeded(account.Name);
             var session = sessions.Start(account, from);
             context.Response.Cookies.Append(ConsoleSessions.CookieName, session.Id, new CookieOptions
             {
@@ -153,12 +180,11 @@ internal static class ConsoleApi
         api.MapGet("/log", (AuthLog log, long? after, int? limit, string? user, string? client, string? result, string? protocol, string? reason) =>
         {
             int take = Math.Clamp(limit ?? 500, 1, 5000);
-            long first = after ?? 0, next = 0;
+            long first = after ?? 0;
             var found = new List<AuthEvent>(Math.Min(take, 256));
             // Newest first, until the page is full or the walk reaches what the caller has seen.
-            log.Visit(e =>
+            long next = log.Visit(e =>
             {
-                next = Math.Max(next, e.Sequence + 1);
                 if (e.Sequence <= first)
                     return false;
                 if ((user is not { Length: > 0 } || e.User?.Contains(user, StringComparison.OrdinalIgnoreCase) == true)
@@ -168,14 +194,14 @@ internal static class ConsoleApi
                     && (reason is not { Length: > 0 } || e.Reason?.Contains(reason, StringComparison.OrdinalIgnoreCase) == true))
                     found.Add(e);
                 return found.Count < take;
-            });
+            }, out _);
             found.Reverse();
-            return TypedResults.Ok(new LogPage(Math.Max(next, log.Next), found));
+            return TypedResults.Ok(new LogPage(next, found));
         }).WithSummary("Authentications after the sequence number 'after' (oldest first; the newest 'limit'), filtered by user, client, result (accept|reject), protocol (radius|tacacs) or reason");
 
         api.MapGet("/log/summary", (AuthLog log, double? minutes) =>
         {
-            double span = Math.Clamp(minutes ?? 5, 0.1, 60);
+            double span = Math.Clamp(Finite(minutes, 5), 0.1, 60);
             // Counted in one pass under the log's lock: a busy server keeps 20,000 events, none copied.
             int count = 0;
             var failures = new Dictionary<string, int>(StringComparer.Ordinal);
@@ -189,7 +215,7 @@ internal static class ConsoleApi
             var now = DateTimeOffset.UtcNow;
             var since = now.AddMinutes(-span);
             var oldest = now;
-            bool whole = log.Visit(e =>
+            log.Visit(e =>
             {
                 if (e.At < since)
                     return false;
@@ -201,9 +227,9 @@ internal static class ConsoleApi
                 Add(byClient, e.Client, accept);
                 Add(byGroup, e.DeviceGroup ?? "(none)", accept);
                 return true;
-            });
+            }, out bool reachedTheSpansStart);
             // A busy server has forgotten part of the span: the rates are over what the log still holds.
-            if (!whole && count == log.Capacity)
+            if (!reachedTheSpansStart && count == log.Capacity)
                 span = Math.Max((now - oldest).TotalMinutes, 1.0 / 60);
             static List<RateRow> Rates(Dictionary<string, (int Accepts, int Rejects)> rows, double span) =>
                 [.. rows.Select(r => new RateRow(r.Key, r.Value.Accepts + r.Value.Rejects, r.Value.Accepts, r.Value.Rejects, (r.Value.Accepts + r.Value.Rejects) / span))
@@ -252,7 +278,7 @@ internal static class ConsoleApi
             return TypedResults.Created($"/api/v1/users/{Uri.EscapeDataString(user!.Name)}", View(user));
         }).WithSummary("Add a user (the password is stored in the least revealing form its methods allow)");
 
-        api.MapPut("/users/{name}", async Task<Results<Ok<UserView>, BadRequest<ErrorView>, NotFound<ErrorView>>> (string name, UserInput input, HttpContext context, IServiceProvider services, CancellationToken ct) =>
+        api.MapPut("/users/{name}", async Task<Results<Ok<UserView>, BadRequest<ErrorView>, NotFound<ErrorView>, Conflict<ErrorView>>> (string name, UserInput input, HttpContext context, IServiceProvider services, CancellationToken ct) =>
         {
             Audit(context, name, input.Password is { Length: > 0 } ? "password changed" : null);
             var store = services.GetRequiredService<IForewarnStore>();
@@ -260,7 +286,8 @@ internal static class ConsoleApi
                 return TypedResults.NotFound(new ErrorView($"no user '{name}'."));
             if (!TryBuildUser(services, name, input, existing, out var user, out var error))
                 return Bad(error);
-            await store.UpdateUserAsync(user!, ct).ConfigureAwait(false);
+            if (!await store.UpdateUserAsync(user!, ct).ConfigureAwait(false))
+                return TypedResults.Conflict(new ErrorView($"user '{name}' is not in Forewarn's own table (a user from a FreeRADIUS site's radcheck is changed there)."));
             return TypedResults.Ok(View(user!));
         }).WithSummary("Change a user: what is left out is kept");
 
@@ -303,13 +330,13 @@ internal static class ConsoleApi
         IReadOnlyList<CheckItem> checks = existing?.Checks ?? [];
         if (input.Reply is not null)
         {
-            if (!ItemParsing.TryParseReplies(input.Reply.Where(r => r.Trim().Length > 0), dictionary, out var parsed, out error))
+            if (!ItemParsing.TryParseReplies(NonBlank(input.Reply), dictionary, out var parsed, out error))
                 return false;
             replies = parsed;
         }
         if (input.Check is not null)
         {
-            if (!ItemParsing.TryParseChecks(input.Check.Where(c => c.Trim().Length > 0), out var parsed, out error))
+            if (!ItemParsing.TryParseChecks(NonBlank(input.Check), out var parsed, out error))
                 return false;
             checks = parsed;
         }
@@ -358,20 +385,20 @@ internal static class ConsoleApi
             IReadOnlyList<CheckItem> checks = existing?.Checks ?? [];
             if (input.Reply is not null)
             {
-                if (!ItemParsing.TryParseReplies(input.Reply.Where(r => r.Trim().Length > 0), dictionary, out var parsed, out var error))
+                if (!ItemParsing.TryParseReplies(NonBlank(input.Reply), dictionary, out var parsed, out var error))
                     return Bad(error);
                 replies = parsed;
             }
             if (input.Check is not null)
             {
-                if (!ItemParsing.TryParseChecks(input.Check.Where(c => c.Trim().Length > 0), out var parsed, out var error))
+                if (!ItemParsing.TryParseChecks(NonBlank(input.Check), out var parsed, out var error))
                     return Bad(error);
                 checks = parsed;
             }
             IReadOnlyList<CommandSetBinding>? bindings = existing?.CommandSets;
             if (input.CommandSets is not null)
             {
-                var names = input.CommandSets.Where(c => c.Trim().Length > 0).Select(CommandSetBinding.Parse).ToList();
+                var names = NonBlank(input.CommandSets).Select(CommandSetBinding.Parse).ToList();
                 if (names.FirstOrDefault(b => b.CommandSet.Length == 0 || b.DeviceGroup is { Length: 0 }) is { } empty)
                     return Bad($"'{empty}' is not 'set' or 'set@device-group'.");
                 bindings = names;
@@ -402,7 +429,7 @@ internal static class ConsoleApi
             if (name.Trim().Length == 0 || name.Contains('@', StringComparison.Ordinal) || name.Any(char.IsControl))
                 return Bad("a command set's name may not be empty or hold '@' or control characters.");
             var rules = new List<CommandRule>();
-            foreach (var text in (input.Rules ?? []).Where(r => r.Trim().Length > 0))
+            foreach (var text in NonBlank(input.Rules))
             {
                 if (!CommandRule.TryParse(text, out var rule, out var error))
                     return Bad(error + ".");
@@ -456,10 +483,11 @@ internal static class ConsoleApi
             try
             {
                 if (!await store.UpdateClientAsync(client!, ct).ConfigureAwait(false))
-                    return TypedResults.NotFound(new ErrorView($"no client '{name}'."));
+                    return TypedResults.NotFound(new ErrorView($"client '{name}' is not in Forewarn's own table (a FreeRADIUS site's nas row is changed there)."));
             }
-            catch (Exception e) when (e is Microsoft.Data.Sqlite.SqliteException or Npgsql.PostgresException)
+            catch (Exception e) when (e is Microsoft.Data.Sqlite.SqliteException { SqliteErrorCode: 19 } or Npgsql.PostgresException { SqlState: "23505" })
             {
+                // SQLITE_CONSTRAINT, unique_violation: the address is another client's.
                 return TypedResults.Conflict(new ErrorView($"another client has address {client!.Address} already."));
             }
             return TypedResults.Ok(View(client!));

@@ -6,7 +6,7 @@ using System.Text;
 namespace Forewarn.Server.AdminConsole;
 
 /// <summary>A logged-in administrator: the cookie names it, the CSRF token must come back on every change.</summary>
-public sealed record ConsoleSession(string Id, string Admin, AdminRole Role, string Csrf, IPAddress? From, long Created)
+public sealed record ConsoleSession(string Id, string Admin, AdminRole Role, string Csrf, IPAddress? From, long Created, string PasswordHash = "")
 {
     public long LastSeen { get; set; } = Created;
 }
@@ -35,7 +35,7 @@ public sealed class ConsoleSessions(TimeProvider time)
     {
         if (_sessions.Count >= MaxSessions)
             Sweep();
-        var session = new ConsoleSession(NewToken(), account.Name, account.Role, NewToken(), from, time.GetTimestamp());
+        var session = new ConsoleSession(NewToken(), account.Name, account.Role, NewToken(), from, time.GetTimestamp(), account.PasswordHash);
         _sessions[session.Id] = session;
         return session;
     }
@@ -112,6 +112,13 @@ public sealed class LoginGuard(TimeProvider time)
 
     private readonly ConcurrentDictionary<string, Account> _accounts = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<IPAddress, Source> _sources = new();
+
+    /// <summary>
+    /// One login is verified at a time: the refusal is checked, the password derived (PBKDF2) and the
+    /// failure counted under it, so concurrent guesses cannot all pass the check before any is counted,
+    /// and a flood of logins takes one core at most from the AAA work beside it.
+    /// </summary>
+    public SemaphoreSlim Verifying { get; } = new(1, 1);
 
     /// <summary>Why a login may not even be tried now, or null.</summary>
     public string? Refusal(string name, IPAddress? from)

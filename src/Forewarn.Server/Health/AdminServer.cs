@@ -32,8 +32,8 @@ public sealed class AdminOptions
     public string? CertificateKeyFile { get; set; }
 
     /// <summary>
-    /// HTTPS without a certificate of your own: the server issues one from its private CA (tls/ca.pem,
-    /// the CA EAP uses) for the listen address into tls/admin.pem; browsers trust it once ca.pem is imported.
+    /// HTTPS without a certificate of your own: the server makes a self-signed one for the listen address
+    /// into tls/admin.pem (its own, not from the EAP CA); browsers trust it once it is imported or pinned.
     /// </summary>
     public bool Https { get; set; }
 
@@ -115,6 +115,8 @@ public sealed partial class AdminServer(
             throw new StartupException($"the admin API and console may listen on {endpoint}, beyond loopback, only with TLS (Forewarn:Admin:Https=true, or Forewarn:Admin:CertificateFile).");
         builder.WebHost.ConfigureKestrel(k => k.Listen(endpoint, listen =>
         {
+            // Nothing the console sends is larger than a user with its items: a request body of 1 MiB at most.
+            k.Limits.MaxRequestBodySize = 1 << 20;
             if (certificate is not null)
                 listen.UseHttps(certificate);
         }));
@@ -135,7 +137,7 @@ public sealed partial class AdminServer(
         builder.Services.AddOpenTelemetry().ConfigureResource(r => r.AddService("forewarn")).WithMetrics(metrics => metrics.AddMeter(ServerMetrics.Prefix + ".*").AddPrometheusExporter(o => o.ScrapeResponseCacheDurationMilliseconds = 0));
         var app = builder.Build();
         var gate = new AdminConsole.ConsoleAccess(AdminAccess.Load(options, server.DataDirectory), app.Services.GetRequiredService<AdminConsole.ConsoleSessions>(),
-            app.Services.GetRequiredService<AdminConsole.AuditLog>());
+            app.Services.GetRequiredService<AdminConsole.AdminAccounts>(), app.Services.GetRequiredService<AdminConsole.AuditLog>());
         IReadOnlyCollection<string>? hosts = null;
         app.Use((context, next) =>
         {
@@ -147,7 +149,8 @@ public sealed partial class AdminServer(
         AdminConsole.ConsoleApi.Map(app, Status);
         // The first version's paths, which scripts may use: the same as /api/v1/status, drain, resume and drill.
         app.MapGet("/api/status", () => Results.Json(Status(), AdminJson.Options)).ExcludeFromDescription();
-        _meter = ServerMetrics.Observe(Status, services.GetService<Core.Aaa.AuthLog>(), services.GetService<Core.Deferrals.ClientRegistry>());
+        _meter = ServerMetrics.Observe(Status, services.GetService<Core.Aaa.AuthLog>(), services.GetService<Core.Deferrals.ClientRegistry>(),
+            services.GetService<Core.Clients.ClientDirectory>());
         app.MapPrometheusScrapingEndpoint();
         // An action answers with the state after it: the monitor's next tick, which has taken it into account.
         async Task<IResult> AfterNextTickAsync(Action action, CancellationToken cancellationToken)
@@ -233,7 +236,7 @@ public sealed partial class AdminServer(
         {
             if (!options.Https)
                 return null;
-            var (made, key) = new CertificateAuthority(server.DataDirectory).EnsureAdmin(listen);
+            var (made, key) = AdminConsole.ConsoleCertificate.Ensure(server.DataDirectory, listen);
             return System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPemFile(made, key);
         }
         if (!File.Exists(file))

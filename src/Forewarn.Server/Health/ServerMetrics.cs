@@ -42,7 +42,8 @@ public static class ServerMetrics
     /// The observed instruments, on a meter of their own that lives as long as the admin API (disposed with
     /// it). <paramref name="status"/> is read once per scrape and shared by every instrument of it.
     /// </summary>
-    public static Meter Observe(Func<ServerStatus> status, Core.Aaa.AuthLog? authentications = null, Core.Deferrals.ClientRegistry? registry = null)
+    public static Meter Observe(Func<ServerStatus> status, Core.Aaa.AuthLog? authentications = null, Core.Deferrals.ClientRegistry? registry = null,
+        Core.Clients.ClientDirectory? clients = null)
     {
         var meter = new Meter(Prefix + ".Admin");
         ServerStatus? last = null;
@@ -108,13 +109,17 @@ public static class ServerMetrics
                     Tag("protocol", t.Key.Protocol), Tag("result", t.Key.Result == Core.Aaa.AuthResult.Accept ? "accept" : "reject"), Tag("reason", t.Key.Reason))),
                 null, "Authentications decided, by protocol, result and reason (a reject's reason, without its particulars)");
         }
+        if (clients is not null)
+        {
+            // Per configured client (a block of NASes is one), counted on the client itself so that the
+            // series only grows; the first MaxClientLabels by name are named, the rest summed as "(other)":
+            // bounded whatever the fleet's size, and the same label for a client from scrape to scrape.
+            meter.CreateObservableCounter("forewarn.client.requests", () => PerClient(clients),
+                null, $"Requests received per configured client (the first {MaxClientLabels} by name; the rest as client=\"(other)\")");
+        }
         if (registry is not null)
         {
-            // Per client (the configured client, not each NAS address of a block), the busiest
-            // MaxClientLabels by name and the rest as "other": bounded, whatever the fleet's size.
-            meter.CreateObservableCounter("forewarn.client.requests", () => PerClient(registry, c => c.Requests),
-                null, $"Requests received per configured client (the {MaxClientLabels} busiest; the rest as client=\"(other)\")");
-            meter.CreateObservableGauge("forewarn.client.nases", () => PerClient(registry, _ => 1, byState: true),
+            meter.CreateObservableGauge("forewarn.client.nases", () => NasesPerClient(registry, clients),
                 null, "NAS addresses seen per configured client, by state (active, deferred, invited)");
         }
         meter.CreateObservableGauge("forewarn.tacacs.connections", () => Now().Tacacs is { } t ? [new Measurement<long>(t.OpenConnections)] : Array.Empty<Measurement<long>>(),
@@ -125,18 +130,20 @@ public static class ServerMetrics
     /// <summary>The most client label values a per-client instrument shows.</summary>
     public const int MaxClientLabels = 100;
 
-    private static IEnumerable<Measurement<long>> PerClient(Core.Deferrals.ClientRegistry registry, Func<Core.Deferrals.ActiveClient, long> value, bool byState = false)
+    private static HashSet<string> NamedClients(Core.Clients.ClientDirectory clients) =>
+        clients.All.Select(c => c.Name).Order(StringComparer.Ordinal).Take(MaxClientLabels).ToHashSet(StringComparer.Ordinal);
+
+    private static IEnumerable<Measurement<long>> PerClient(Core.Clients.ClientDirectory clients)
     {
-        var sums = new Dictionary<(string Client, string State), long>();
-        foreach (var nas in registry.All)
-        {
-            var key = (nas.Client.Name, byState ? SnakeCase.ConvertName(nas.State.ToString()) : "");
-            sums[key] = sums.GetValueOrDefault(key) + value(nas);
-        }
-        var busiest = sums.GroupBy(s => s.Key.Client).OrderByDescending(g => g.Sum(s => s.Value)).Take(MaxClientLabels).Select(g => g.Key).ToHashSet(StringComparer.Ordinal);
-        return sums.GroupBy(s => (Client: busiest.Contains(s.Key.Client) ? s.Key.Client : "(other)", s.Key.State))
-            .Select(g => byState
-                ? new Measurement<long>(g.Sum(s => s.Value), Tag("client", g.Key.Client), Tag("state", g.Key.State))
-                : new Measurement<long>(g.Sum(s => s.Value), Tag("client", g.Key.Client)));
+        var named = clients.Count <= MaxClientLabels ? null : NamedClients(clients);
+        return clients.All.GroupBy(c => named is null || named.Contains(c.Name) ? c.Name : "(other)", StringComparer.Ordinal)
+            .Select(g => new Measurement<long>(g.Sum(c => c.Requests), Tag("client", g.Key)));
+    }
+
+    private static IEnumerable<Measurement<long>> NasesPerClient(Core.Deferrals.ClientRegistry registry, Core.Clients.ClientDirectory? clients)
+    {
+        var named = clients is null || clients.Count <= MaxClientLabels ? null : NamedClients(clients);
+        return registry.All.GroupBy(n => (Client: named is null || named.Contains(n.Client.Name) ? n.Client.Name : "(other)", State: SnakeCase.ConvertName(n.State.ToString())))
+            .Select(g => new Measurement<long>(g.Count(), Tag("client", g.Key.Client), Tag("state", g.Key.State)));
     }
 }

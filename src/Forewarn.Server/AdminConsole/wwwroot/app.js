@@ -3,7 +3,7 @@
 // token; a 401 anywhere brings the login form back.
 'use strict';
 
-const state = { csrf: null, role: null, tab: 'dashboard', logNext: 0, logRows: [], timers: [], editingUser: null, editingClient: null };
+const state = { csrf: null, role: null, tab: 'dashboard', logNext: 0, logRows: [], logGeneration: 0, busy: new Set(), timers: [], editingUser: null, editingClient: null };
 const $ = id => document.getElementById(id);
 
 async function api(method, path, body) {
@@ -14,7 +14,11 @@ async function api(method, path, body) {
   if (response.status === 401 && path !== '/login') { showLogin(); throw new Error('not logged in'); }
   const text = await response.text();
   const data = text ? JSON.parse(text) : null;
-  if (!response.ok) throw new Error((data && data.error) || (response.status + ' ' + response.statusText));
+  if (!response.ok) {
+    const error = new Error((data && data.error) || (response.status + ' ' + response.statusText));
+    error.status = response.status;
+    throw error;
+  }
   return data;
 }
 
@@ -76,7 +80,7 @@ $('login-form').addEventListener('submit', async e => {
     $('login-password').value = '';
     await loggedIn(session);
   } catch (err) {
-    $('login-error').textContent = err.message === '401 Unauthorized' ? 'Wrong name or password.' : err.message;
+    $('login-error').textContent = err.status === 401 ? 'Wrong name or password.' : err.message;
   } finally {
     $('login-submit').disabled = false;
   }
@@ -88,7 +92,16 @@ $('logout').addEventListener('click', async () => { try { await api('POST', '/lo
 
 function stopTimers() { state.timers.forEach(clearInterval); state.timers = []; }
 
-function every(ms, f) { f(); state.timers.push(setInterval(f, ms)); }
+// A poll that is still out when its next turn comes is skipped, not doubled.
+function every(ms, f) {
+  const once = async () => {
+    if (state.busy.has(f)) return;
+    state.busy.add(f);
+    try { await f(); } catch { /* the next turn tries again; a 401 shows the login form */ } finally { state.busy.delete(f); }
+  };
+  once();
+  state.timers.push(setInterval(once, ms));
+}
 
 function show(tab) {
   state.tab = tab;
@@ -218,10 +231,12 @@ function logQuery() {
 
 async function refreshLog() {
   if ($('log-paused').checked) return;
+  const generation = state.logGeneration;
   const q = logQuery();
   q.set('after', state.logNext);
   q.set('limit', 500);
   const page = await api('GET', '/log?' + q);
+  if (generation !== state.logGeneration) return;  // the filter changed while this was out
   state.logNext = page.next - 1;
   if (page.events.length === 0) return;
   state.logRows = page.events.reverse().concat(state.logRows).slice(0, 500);
@@ -232,7 +247,7 @@ async function refreshLog() {
   });
 }
 
-function resetLog() { state.logNext = 0; state.logRows = []; $('log-table').tBodies[0].replaceChildren(); refreshLog(); }
+function resetLog() { state.logGeneration++; state.logNext = 0; state.logRows = []; $('log-table').tBodies[0].replaceChildren(); }
 ['log-user', 'log-client'].forEach(id => $(id).addEventListener('input', resetLog));
 ['log-result', 'log-protocol'].forEach(id => $(id).addEventListener('change', resetLog));
 $('log-filter').addEventListener('submit', e => e.preventDefault());
