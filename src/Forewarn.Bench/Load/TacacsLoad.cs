@@ -124,9 +124,10 @@ public sealed class TacacsLoad(TacacsLoadOptions options)
                     var (passed, status) = await OneAsync().ConfigureAwait(false);
                     if (!Volatile.Read(ref measuring))
                         continue;
-                    long elapsed = Stopwatch.GetTimestamp() - started;
+                    // From when the session was due (a timer may wake a little early: never below zero), at most the histogram's minute.
+                    long elapsed = Math.Max(0, Stopwatch.GetTimestamp() - started);
                     lock (histogram)
-                        histogram.RecordValue(elapsed * TimeSpan.TicksPerSecond / Stopwatch.Frequency);
+                        histogram.RecordValue(Math.Min(elapsed * TimeSpan.TicksPerSecond / Stopwatch.Frequency, TimeSpan.FromMinutes(1).Ticks));
                     Interlocked.Increment(ref completed);
                     if (passed != options.ExpectPass)
                     {
