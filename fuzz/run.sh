@@ -3,7 +3,7 @@
 #
 #   fuzz/run.sh TARGET|all [--seconds S] [--out DIR]
 #
-# Targets: radius, tacacs, advisory, eap (fuzz/Forewarn.Fuzz/Targets.cs says what each checks). Builds the
+# Targets: radius, tacacs, advisory, eap, dictionary (fuzz/Forewarn.Fuzz/Targets.cs says what each checks). Builds the
 # harness into a directory of its own, instruments Forewarn.Protocol.dll there with sharpfuzz (the
 # repository's tool manifest), seeds each target from ../shared/conformance (read in place) and from
 # Forewarn's own encoders, and runs afl-fuzz for S seconds per target (default 60). Prints, per target,
@@ -21,11 +21,11 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-targets=(radius tacacs advisory eap)
+targets=(radius tacacs advisory eap dictionary)
 case "$target" in
   all) ;;
-  radius|tacacs|advisory|eap) targets=("$target") ;;
-  *) echo "usage: $0 radius|tacacs|advisory|eap|all [--seconds S] [--out DIR]" >&2; exit 2 ;;
+  radius|tacacs|advisory|eap|dictionary) targets=("$target") ;;
+  *) echo "usage: $0 radius|tacacs|advisory|eap|dictionary|all [--seconds S] [--out DIR]" >&2; exit 2 ;;
 esac
 
 if ! command -v afl-fuzz >/dev/null 2>&1; then

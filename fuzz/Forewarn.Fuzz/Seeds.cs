@@ -19,6 +19,7 @@ public static class Seeds
             .Append(Convert.FromHexString("c1010101000000010000000d" + "0101010105000000" + "616c696365")),
         "advisory" => Advisories(),
         "eap" => Eap(),
+        "dictionary" => Dictionaries(),
         _ => [],
     };
 
@@ -82,6 +83,52 @@ public static class Seeds
             yield return buffer[..n];                                     // signed: the forgery path's one valid input
             yield return buffer[..(n - AdvisoryCodec.DigestLength)];      // unsigned: the target signs it to reach the parser
         }
+    }
+
+    /// <summary>Debian's freeradius-common dictionaries (read in place, when installed), then small ones written here for each keyword.</summary>
+    private static IEnumerable<byte[]> Dictionaries()
+    {
+        const string debian = "/usr/share/freeradius";
+        if (Directory.Exists(debian))
+        {
+            foreach (var file in Directory.EnumerateFiles(debian, "dictionary*").Order(StringComparer.Ordinal))
+                yield return File.ReadAllBytes(file);
+        }
+        yield return """
+            ATTRIBUTE    Service-Type        6       integer
+            VALUE        Service-Type        Login-User   1
+            VALUE        Service-Type        Framed-User  2
+            ATTRIBUTE    Tunnel-Password     69      string    has_tag,encrypt=2
+            ATTRIBUTE    EAP-Message         79      octets    concat
+            ATTRIBUTE    Framed-IPv6-Prefix  97      ipv6prefix
+            ATTRIBUTE    Event-Timestamp     55      date
+            """u8.ToArray();
+        yield return """
+            VENDOR       Example             32473   format=2,2
+            BEGIN-VENDOR Example
+            ATTRIBUTE    Example-Level       300     short
+            VALUE        Example-Level       High    3
+            ATTRIBUTE    Example-Mac         2       ether
+            ATTRIBUTE    Example-Key         3       octets[4] encrypt=1
+            END-VENDOR   Example
+            """u8.ToArray();
+        yield return """
+            VENDOR       Tlvs                9999    format=1,1,c
+            ATTRIBUTE    Tlvs-Group          1       tlv       Tlvs
+            BEGIN-TLV    Tlvs-Group
+            ATTRIBUTE    Tlvs-Member         1       byte
+            END-TLV      Tlvs-Group
+            ATTRIBUTE    Extended-1          241     extended
+            ATTRIBUTE    Extended-1-Id       241.1   ifid
+            $INCLUDE     dictionary.other
+            """u8.ToArray();
+        yield return """
+            # a comment
+            VALUE      Unknown  Thing  1
+            ATTRIBUTE  Speed    100    integer64
+            VALUE      Speed    56     1
+            VALUE      Speed    0x10   2
+            """u8.ToArray();
     }
 
     private static IEnumerable<byte[]> Eap()

@@ -25,6 +25,7 @@ public static class Targets
         ["tacacs"] = Tacacs,
         ["advisory"] = Advisory,
         ["eap"] = Eap,
+        ["dictionary"] = DictionaryTarget.Run,
     };
 
     private static readonly byte[] Secret = "testing123"u8.ToArray();
@@ -33,7 +34,7 @@ public static class Targets
     // shared memory (a static initialiser would run it first, and crash the fork server).
     private static RadiusDictionary Dictionary => RadiusDictionary.BuiltIn;
 
-    private static void Require(bool condition, string promise)
+    internal static void Require(bool condition, string promise)
     {
         if (!condition)
             throw new InvariantException(promise);

@@ -82,6 +82,64 @@ public class DictionaryTests
         }
     }
 
+    /// <summary>Found by the dictionary fuzz target (dictionary.freeradius.internal, dictionary.vqp): Auth-Type = Accept was sent as attribute 232.</summary>
+    [Theory]
+    [InlineData("ATTRIBUTE Auth-Type 1000 integer\nVALUE Auth-Type Accept 1", "Auth-Type", "Accept")]
+    [InlineData("VENDOR Example 32473\nBEGIN-VENDOR Example\nATTRIBUTE Example-Wide 300 string\nEND-VENDOR Example", "Example-Wide", "x")]
+    public void AttributeNumberedBeyondItsTypeField_IsNotSentUnderAnotherNumber(string text, string name, string value)
+    {
+        var d = RadiusDictionary.LoadText(text, "test");
+        Assert.False(AttributeValue.TryParse(d, name, value, out _, out var error));
+        Assert.Contains("never sent", error, StringComparison.Ordinal);
+        var wide = RadiusDictionary.LoadText("VENDOR Example 32473 format=2,2\nBEGIN-VENDOR Example\nATTRIBUTE Example-Wide 300 string\nEND-VENDOR Example", "test");
+        Assert.True(AttributeValue.TryParse(wide, "Example-Wide", "x", out _, out error), error);
+    }
+
+    /// <summary>Ascend's Send-Secret scheme (encrypt=3) is not implemented: such an attribute is refused rather than sent in the clear.</summary>
+    [Fact]
+    public void HidingForewarnDoesNotImplement_IsRefusedNotSentInTheClear()
+    {
+        var d = RadiusDictionary.LoadText("ATTRIBUTE Ascend-Send-Secret 214 string encrypt=3", "test");
+        Assert.False(AttributeValue.TryParse(d, "Ascend-Send-Secret", "s3cret", out _, out var error));
+        Assert.Contains("encrypt=3", error, StringComparison.Ordinal);
+    }
+
+    /// <summary>Found by the dictionary fuzz target on Debian's dictionary.usr (VALUE USR-Speed-Of-Connection 56 1): a received 56 was shown as "56", which reads back as 1.</summary>
+    [Fact]
+    public void NumberWhoseDigitsNameAnotherValue_IsShownInHexAndReadsBack()
+    {
+        var d = RadiusDictionary.LoadText("ATTRIBUTE USR-Speed-Of-Connection 1 integer\nVALUE USR-Speed-Of-Connection 56 1\nVALUE USR-Speed-Of-Connection 0x38 2", "test");
+        var speed = d.Get("USR-Speed-Of-Connection");
+        Assert.Equal("56", ValueCodec.Format(speed, [0, 0, 0, 1]));
+        Assert.Equal("0x038", ValueCodec.Format(speed, [0, 0, 0, 56]));
+        Assert.True(ValueCodec.TryParse(speed, "0x038", out var value, out _));
+        Assert.Equal([0, 0, 0, 56], value);
+        Assert.True(ValueCodec.TryParse(speed, "56", out value, out _));
+        Assert.Equal([0, 0, 0, 1], value);
+    }
+
+    /// <summary>
+    /// Found by the dictionary fuzz target: a VALUE name given again to another number (dictionary.openser's Sip-Method BYE
+    /// after dictionary.columbia_university's) still showed the first number under it, which then read back as the second.
+    /// </summary>
+    [Fact]
+    public void ValueNameGivenAgain_NamesOnlyTheLaterNumber()
+    {
+        var d = RadiusDictionary.LoadText("ATTRIBUTE Sip-Method 101 integer\nVALUE Sip-Method INVITE 0\nVALUE Sip-Method BYE 1\nVALUE Sip-Method Bye-Again 1\nVALUE Sip-Method BYE 8", "test");
+        var method = d.Get("Sip-Method");
+        Assert.Equal("Bye-Again", ValueCodec.Format(method, [0, 0, 0, 1]));
+        Assert.Equal("BYE", ValueCodec.Format(method, [0, 0, 0, 8]));
+        Assert.True(ValueCodec.TryParse(method, "BYE", out var value, out _));
+        Assert.Equal([0, 0, 0, 8], value);
+    }
+
+    [Fact]
+    public void TextWithoutAFile_RefusesIncludeNamingTheLine()
+    {
+        var e = Assert.Throws<DictionaryException>(() => RadiusDictionary.LoadText("ATTRIBUTE A 1 integer\n$INCLUDE dictionary.other", "operator text"));
+        Assert.StartsWith("operator text:2: $INCLUDE", e.Message, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("Framed-IP-Address", "10.0.0.1", "08060a000001")]
     [InlineData("Framed-IPv6-Prefix", "2001:db8::/32", "61080020" + "20010db8")]
