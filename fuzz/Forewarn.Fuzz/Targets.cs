@@ -26,6 +26,7 @@ public static class Targets
         ["advisory"] = Advisory,
         ["eap"] = Eap,
         ["dictionary"] = DictionaryTarget.Run,
+        ["config"] = ConfigTarget.Run,
     };
 
     private static readonly byte[] Secret = "testing123"u8.ToArray();
