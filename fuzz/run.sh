@@ -3,8 +3,8 @@
 #
 #   fuzz/run.sh TARGET|all [--seconds S] [--out DIR]
 #
-# Targets: radius, tacacs, advisory, eap, dictionary, config (fuzz/Forewarn.Fuzz/Targets.cs says what each
-# checks). Builds the harness into a directory of its own, instruments there with sharpfuzz (the repository's
+# Targets: radius, tacacs, advisory, eap, dictionary, config (fuzz/Forewarn.Fuzz/Targets.cs lists them and
+# says what each checks). Builds the harness into a directory of its own, instruments there with sharpfuzz (the repository's
 # tool manifest) Forewarn.Protocol.dll, Forewarn.Core.dll and Forewarn.Server.dll, and the configuration's
 # JSON provider and binder, seeds each target from ../shared/conformance and Debian's FreeRADIUS
 # dictionaries (read in place) and from Forewarn's own encoders, gives the config target AFL's dictionary

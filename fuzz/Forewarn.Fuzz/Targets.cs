@@ -15,7 +15,8 @@ public sealed class InvariantException(string message) : Exception(message);
 /// One target per parser of untrusted input. Each reads one input and checks what must hold for every
 /// input: nothing throws; what decodes re-encodes to bytes that decode to the same; a forged advisory never
 /// verifies. A target throws only on a broken promise (an <see cref="InvariantException"/>, or an exception
-/// the parser let escape).
+/// the parser let escape). The network's parsers are here; the files operators write have classes of their
+/// own (<see cref="DictionaryTarget"/>, <see cref="ConfigTarget"/>).
 /// </summary>
 public static class Targets
 {
