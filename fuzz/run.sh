@@ -3,10 +3,12 @@
 #
 #   fuzz/run.sh TARGET|all [--seconds S] [--out DIR]
 #
-# Targets: radius, tacacs, advisory, eap (fuzz/Forewarn.Fuzz/Targets.cs says what each checks). Builds the
-# harness into a directory of its own, instruments Forewarn.Protocol.dll there with sharpfuzz (the
-# repository's tool manifest), seeds each target from ../shared/conformance (read in place) and from
-# Forewarn's own encoders, and runs afl-fuzz for S seconds per target (default 60). Prints, per target,
+# Targets: radius, tacacs, advisory, eap, dictionary, config (fuzz/Forewarn.Fuzz/Targets.cs lists them and
+# says what each checks). Builds the harness into a directory of its own, instruments there with sharpfuzz (the repository's
+# tool manifest) Forewarn.Protocol.dll, Forewarn.Core.dll and Forewarn.Server.dll, and the configuration's
+# JSON provider and binder, seeds each target from ../shared/conformance and Debian's FreeRADIUS
+# dictionaries (read in place) and from Forewarn's own encoders, gives the config target AFL's dictionary
+# of setting names, and runs afl-fuzz for S seconds per target (default 60). Prints, per target,
 # executions, paths found, crashes and hangs; a crash or a hang is replayed to show what broke and
 # fails the run. Installs afl++ if missing (needs root or sudo).
 set -euo pipefail
@@ -21,11 +23,11 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-targets=(radius tacacs advisory eap)
+targets=(radius tacacs advisory eap dictionary config)
 case "$target" in
   all) ;;
-  radius|tacacs|advisory|eap) targets=("$target") ;;
-  *) echo "usage: $0 radius|tacacs|advisory|eap|all [--seconds S] [--out DIR]" >&2; exit 2 ;;
+  radius|tacacs|advisory|eap|dictionary|config) targets=("$target") ;;
+  *) echo "usage: $0 radius|tacacs|advisory|eap|dictionary|config|all [--seconds S] [--out DIR]" >&2; exit 2 ;;
 esac
 
 if ! command -v afl-fuzz >/dev/null 2>&1; then
@@ -44,21 +46,27 @@ rm -rf "$work/replay"; cp -a "$bin" "$work/replay"   # uninstrumented: replays a
 harness=(dotnet "$bin/forewarn-fuzz.dll")
 # Seeds first: once instrumented, the assembly writes into AFL's shared memory and runs only under afl-fuzz.
 for t in "${targets[@]}"; do
-  rm -rf "$work/$t/seeds"
+  rm -rf "$work/$t/seeds" "$work/$t/tokens"
   "${harness[@]}" seeds "$t" "$work/$t/seeds" ${conformance:+"$conformance"} >/dev/null
+  "${harness[@]}" tokens "$t" "$work/$t/tokens"
 done
-(cd "$here" && dotnet tool restore >/dev/null && dotnet tool run sharpfuzz "$bin/Forewarn.Protocol.dll" >/dev/null)
+# The packages' copies in $bin are newer than the shared framework's, so they are the ones loaded.
+(cd "$here" && dotnet tool restore >/dev/null &&
+  for assembly in Forewarn.Protocol Forewarn.Core Forewarn.Server Microsoft.Extensions.Configuration.Json Microsoft.Extensions.Configuration.Binder; do
+    dotnet tool run sharpfuzz "$bin/$assembly.dll" >/dev/null
+  done)
 
 export AFL_SKIP_BIN_CHECK=1 AFL_NO_UI=1 AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_AFFINITY=1
 failed=0
-printf '%-9s %8s %12s %9s %7s %8s %6s\n' target seconds executions "exec/s" paths crashes hangs
+printf '%-10s %8s %12s %9s %7s %8s %6s\n' target seconds executions "exec/s" paths crashes hangs
 for t in "${targets[@]}"; do
   rm -rf "$work/$t/findings"
-  afl-fuzz -i "$work/$t/seeds" -o "$work/$t/findings" -t 10000 -m none -V "$seconds" -- "${harness[@]}" run "$t" > "$work/$t/afl.log" 2>&1 || {
+  tokens=(); [ -f "$work/$t/tokens" ] && tokens=(-x "$work/$t/tokens")
+  afl-fuzz -i "$work/$t/seeds" -o "$work/$t/findings" "${tokens[@]}" -t 10000 -m none -V "$seconds" -- "${harness[@]}" run "$t" > "$work/$t/afl.log" 2>&1 || {
     echo "afl-fuzz failed for $t:" >&2; tail -30 "$work/$t/afl.log" >&2; failed=1; continue; }
   stats="$work/$t/findings/default/fuzzer_stats"
   get() { awk -F' *: *' -v k="$1" '$1 == k { print $2 }' "$stats"; }
-  printf '%-9s %8s %12s %9s %7s %8s %6s\n' "$t" "$(get run_time)" "$(get execs_done)" "$(get execs_per_sec)" "$(get corpus_count)" "$(get saved_crashes)" "$(get saved_hangs)"
+  printf '%-10s %8s %12s %9s %7s %8s %6s\n' "$t" "$(get run_time)" "$(get execs_done)" "$(get execs_per_sec)" "$(get corpus_count)" "$(get saved_crashes)" "$(get saved_hangs)"
   for kind in crashes hangs; do
     dir="$work/$t/findings/default/$kind"
     if [ -n "$(ls -A "$dir" 2>/dev/null | grep -v README)" ]; then

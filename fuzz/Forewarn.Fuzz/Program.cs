@@ -3,9 +3,10 @@ using Forewarn.Fuzz;
 // forewarn-fuzz run TARGET               under afl-fuzz (persistent mode; the assemblies instrumented by sharpfuzz)
 // forewarn-fuzz replay TARGET PATH...    each file (or each file of a directory) once; exit 1 if any breaks a promise
 // forewarn-fuzz seeds TARGET DIR [CONFORMANCE]   the starting corpus: built here, and read from ../shared/conformance
+// forewarn-fuzz tokens TARGET FILE       AFL's dictionary (-x) for the target: the words its input is made of (none: no file)
 if (args.Length < 2 || !Targets.All.TryGetValue(args[1], out var target))
 {
-    Console.Error.WriteLine($"usage: forewarn-fuzz run|replay|seeds TARGET ...   (targets: {string.Join(", ", Targets.All.Keys)})");
+    Console.Error.WriteLine($"usage: forewarn-fuzz run|replay|seeds|tokens TARGET ...   (targets: {string.Join(", ", Targets.All.Keys)})");
     return 2;
 }
 switch (args[0])
@@ -42,7 +43,12 @@ switch (args[0])
             File.WriteAllBytes(Path.Combine(args[2], $"seed-{written++:0000}"), seed);
         Console.WriteLine($"{args[1]}: {written} seeds in {args[2]}");
         return written > 0 ? 0 : 1;
+    case "tokens" when args.Length >= 3:
+        var tokens = Seeds.Tokens(args[1]).ToList();
+        if (tokens.Count > 0)
+            File.WriteAllLines(args[2], tokens.Select(t => $"\"{t.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal)}\""));
+        return 0;
     default:
-        Console.Error.WriteLine("usage: forewarn-fuzz run|replay|seeds TARGET ...");
+        Console.Error.WriteLine("usage: forewarn-fuzz run|replay|seeds|tokens TARGET ...");
         return 2;
 }

@@ -1,7 +1,16 @@
 using System.Net;
 using System.Security.Cryptography;
 using System.Text.Json;
+using Forewarn.Core.Aaa;
+using Forewarn.Core.Deferrals;
+using Forewarn.Core.Health;
 using Forewarn.Protocol.Advisory;
+using Forewarn.Server;
+using Forewarn.Server.Advisories;
+using Forewarn.Server.Eap;
+using Forewarn.Server.Health;
+using Forewarn.Server.Tacacs;
+using Microsoft.Extensions.Logging.Console;
 
 namespace Forewarn.Fuzz;
 
@@ -19,8 +28,26 @@ public static class Seeds
             .Append(Convert.FromHexString("c1010101000000010000000d" + "0101010105000000" + "616c696365")),
         "advisory" => Advisories(),
         "eap" => Eap(),
+        "dictionary" => Dictionaries(),
+        "config" => Configurations(),
         _ => [],
     };
+
+    /// <summary>
+    /// Words for AFL's dictionary, which it splices into inputs: for the config target, the settings' names
+    /// (read from the options classes), the sections and the values that bind oddly. Other targets: none.
+    /// </summary>
+    public static IEnumerable<string> Tokens(string target)
+    {
+        if (target != "config")
+            return [];
+        Type[] options = [typeof(ForewarnOptions), typeof(HealthOptions), typeof(Thresholds), typeof(AdvisoryOptions), typeof(PeerOptions), typeof(SelectionOptions),
+            typeof(AdminOptions), typeof(TacacsOptions), typeof(EapOptions), typeof(SlowWorkOptions), typeof(ConsoleLoggerOptions), typeof(SimpleConsoleFormatterOptions)];
+        string[] sections = ["Forewarn", "Tacacs", "Eap", "Admin", "Health", "Advisory", "SlowWork", "Logging", "LogLevel", "Console", "FormatterOptions", "Default"];
+        string[] strings = ["NaN", "Infinity", "-Infinity", "1e309", "-1", "4294967296", "", "0x10", "Verbose", "::", "127.0.0.1:0"];
+        return options.SelectMany(o => o.GetProperties()).Select(p => p.Name).Concat(sections).Concat(strings).Distinct(StringComparer.Ordinal)
+            .Select(text => $"\"{text}\"").Concat(["true", "null", "[]", "{}"]);
+    }
 
     private static IEnumerable<byte[]> Radius(string? conformance)
     {
@@ -82,6 +109,84 @@ public static class Seeds
             yield return buffer[..n];                                     // signed: the forgery path's one valid input
             yield return buffer[..(n - AdvisoryCodec.DigestLength)];      // unsigned: the target signs it to reach the parser
         }
+    }
+
+    /// <summary>Debian's freeradius-common dictionaries (read in place, when installed), then small ones written here for each keyword.</summary>
+    private static IEnumerable<byte[]> Dictionaries()
+    {
+        const string debian = "/usr/share/freeradius";
+        if (Directory.Exists(debian))
+        {
+            foreach (var file in Directory.EnumerateFiles(debian, "dictionary*").Order(StringComparer.Ordinal))
+                yield return File.ReadAllBytes(file);
+        }
+        yield return """
+            ATTRIBUTE    Service-Type        6       integer
+            VALUE        Service-Type        Login-User   1
+            VALUE        Service-Type        Framed-User  2
+            ATTRIBUTE    Tunnel-Password     69      string    has_tag,encrypt=2
+            ATTRIBUTE    EAP-Message         79      octets    concat
+            ATTRIBUTE    Framed-IPv6-Prefix  97      ipv6prefix
+            ATTRIBUTE    Event-Timestamp     55      date
+            """u8.ToArray();
+        yield return """
+            VENDOR       Example             32473   format=2,2
+            BEGIN-VENDOR Example
+            ATTRIBUTE    Example-Level       300     short
+            VALUE        Example-Level       High    3
+            ATTRIBUTE    Example-Mac         2       ether
+            ATTRIBUTE    Example-Key         3       octets[4] encrypt=1
+            END-VENDOR   Example
+            """u8.ToArray();
+        yield return """
+            VENDOR       Tlvs                9999    format=1,1,c
+            ATTRIBUTE    Tlvs-Group          1       tlv       Tlvs
+            BEGIN-TLV    Tlvs-Group
+            ATTRIBUTE    Tlvs-Member         1       byte
+            END-TLV      Tlvs-Group
+            ATTRIBUTE    Extended-1          241     extended
+            ATTRIBUTE    Extended-1-Id       241.1   ifid
+            $INCLUDE     dictionary.other
+            """u8.ToArray();
+        yield return """
+            # a comment
+            VALUE      Unknown  Thing  1
+            ATTRIBUTE  Speed    100    integer64
+            VALUE      Speed    56     1
+            VALUE      Speed    0x10   2
+            """u8.ToArray();
+    }
+
+    /// <summary>forewarn.json as operators write it: docs/configuration.md's example, each section's settings, the logging levels.</summary>
+    private static IEnumerable<byte[]> Configurations()
+    {
+        yield return "{}"u8.ToArray();
+        yield return """{ "Forewarn": { "Listen": ["0.0.0.0", "::"], "Workers": 128, "Dictionaries": ["/usr/share/freeradius/dictionary"] } }"""u8.ToArray();
+        yield return """
+            {
+              "Logging": { "LogLevel": { "Default": "Information", "Forewarn": "Debug" }, "Console": { "LogToStandardErrorThreshold": "Warning", "FormatterOptions": { "IncludeScopes": true } } },
+              "Forewarn": {
+                "AuthPort": 1812, "AcctPort": 1813, "Receivers": 2, "QueueCapacity": 8192, "QueueTimeoutMs": 5000, "DuplicateWindowSeconds": 30,
+                "Postgres": "Host=10.0.0.5;Database=forewarn;Username=forewarn", "FreeRadiusSchema": true, "AccountingSpillAfterMs": 2000,
+                "SlowWork": { "Threads": 2, "QueueCapacity": 1024, "PerClientQueue": 64, "WaitObjectiveMs": 500 },
+                "Tacacs": { "Enabled": true, "Port": 49, "TlsPort": 300, "IdleTimeoutSeconds": 120, "MaxConnections": 4096, "MaxSessionsPerConnection": 32 },
+                "Eap": { "Enabled": true, "Methods": ["peap", "eap-tls"], "FragmentSize": 1024, "IdleSeconds": 30, "MinTlsVersion": "1.2", "MaxTlsVersion": "1.3" },
+                "Admin": { "Listen": "127.0.0.1:0", "Drills": true, "Https": false },
+                "Health": {
+                  "SampleHz": 10, "WarmupSeconds": 5, "ScoreFunction": "weighted-mean", "Weights": { "cpu": 0.5, "latency": 2 },
+                  "Thresholds": { "Failover": 0.25, "ConnectNew": 0.45, "ConnectReturning": 0.5 },
+                  "ClassThresholds": { "gold": { "Failover": 0.1 } }, "Interfaces": ["eth0"], "AlertWebhook": "http://127.0.0.1:9000/alerts",
+                  "ForecastHorizonSeconds": 5, "BreachSamples": 3, "BreachWindowSamples": 5, "LatencyObjectiveMs": 50
+                },
+                "Advisory": {
+                  "Port": 1814, "Carrier": "udp", "ClientPort": 1815, "Address": "192.0.2.1", "PeerSecret": "s3cret",
+                  "Peers": [{ "Address": "192.0.2.2", "AuthPort": 1812, "AdvisoryPort": 1814 }],
+                  "Select": { "Strategy": "list", "Clients": ["core-sw"] }, "BudgetBackoff": 0.95, "PeerHealthIntervalMs": 250, "PeerSilentMs": 1000
+                }
+              }
+            }
+            """u8.ToArray();
+        yield return """{ "Forewarn": { "AuthPort": "abc", "Listen": ["not-an-address"], "Health": { "SampleHz": 0 }, "Admin": { "Listen": "0.0.0.0:8443" } } }"""u8.ToArray();
     }
 
     private static IEnumerable<byte[]> Eap()

@@ -15,7 +15,8 @@ public sealed class InvariantException(string message) : Exception(message);
 /// One target per parser of untrusted input. Each reads one input and checks what must hold for every
 /// input: nothing throws; what decodes re-encodes to bytes that decode to the same; a forged advisory never
 /// verifies. A target throws only on a broken promise (an <see cref="InvariantException"/>, or an exception
-/// the parser let escape).
+/// the parser let escape). The network's parsers are here; the files operators write have classes of their
+/// own (<see cref="DictionaryTarget"/>, <see cref="ConfigTarget"/>).
 /// </summary>
 public static class Targets
 {
@@ -25,6 +26,8 @@ public static class Targets
         ["tacacs"] = Tacacs,
         ["advisory"] = Advisory,
         ["eap"] = Eap,
+        ["dictionary"] = DictionaryTarget.Run,
+        ["config"] = ConfigTarget.Run,
     };
 
     private static readonly byte[] Secret = "testing123"u8.ToArray();
@@ -33,7 +36,7 @@ public static class Targets
     // shared memory (a static initialiser would run it first, and crash the fork server).
     private static RadiusDictionary Dictionary => RadiusDictionary.BuiltIn;
 
-    private static void Require(bool condition, string promise)
+    internal static void Require(bool condition, string promise)
     {
         if (!condition)
             throw new InvariantException(promise);

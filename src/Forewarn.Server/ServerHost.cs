@@ -2,6 +2,8 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
+using Microsoft.Extensions.Options;
 
 namespace Forewarn.Server;
 
@@ -21,21 +23,50 @@ public static class ServerHost
             builder.Configuration.AddJsonFile(Path.GetFullPath(configFile), optional: false);
         builder.Configuration.AddEnvironmentVariables();
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>(overrides) { ["Forewarn:DataDirectory"] = dataDirectory });
-        builder.Logging.AddConfiguration(builder.Configuration.GetSection("Logging"));
-        builder.Logging.AddSimpleConsole(o =>
+        AddLogging(builder.Logging, builder.Configuration, minimumLevel);
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
+        builder.Services.AddSystemd();
+        builder.Services.AddForewarnServer(builder.Configuration);
+        configure?.Invoke(builder.Services, builder.Configuration);
+        CheckLogging(builder.Configuration);
+        return builder.Build();
+    }
+
+    /// <summary>
+    /// Reads the Logging section as the logger factory will when the host is built: a level that is none
+    /// (Verbose) or a console setting out of range is then one sentence, not a stack trace from the host.
+    /// </summary>
+    public static void CheckLogging(IConfiguration configuration)
+    {
+        var services = new ServiceCollection();
+        services.AddLogging(logging => AddLogging(logging, configuration, LogLevel.Information));
+        using var provider = services.BuildServiceProvider();
+        try
+        {
+            _ = provider.GetRequiredService<IOptionsMonitor<LoggerFilterOptions>>().CurrentValue;
+            _ = provider.GetRequiredService<IOptionsMonitor<ConsoleLoggerOptions>>().CurrentValue;
+            _ = provider.GetServices<ConsoleFormatter>().Count();
+        }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+        {
+            // The options' own messages: "Configuration value 'Verbose' is not supported.", "... (Parameter 'value must be larger than zero.')".
+            throw new StartupException($"invalid configuration in the Logging section: {e.Message}");
+        }
+    }
+
+    /// <summary>Console logs, single lines in UTC, levels from the configuration's <c>Logging</c> section.</summary>
+    private static void AddLogging(ILoggingBuilder logging, IConfiguration configuration, LogLevel minimumLevel)
+    {
+        logging.AddConfiguration(configuration.GetSection("Logging"));
+        logging.AddSimpleConsole(o =>
         {
             o.SingleLine = true;
             o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
             o.UseUtcTimestamp = true;
         });
-        builder.Logging.SetMinimumLevel(minimumLevel);
+        logging.SetMinimumLevel(minimumLevel);
         // A start that fails (a port in use, a bad setting) is reported by the command in one sentence; the
         // host's own line would repeat it with a stack trace. A service that dies while running still logs (Critical).
-        builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
-        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
-        builder.Services.AddSystemd();
-        builder.Services.AddForewarnServer(builder.Configuration);
-        configure?.Invoke(builder.Services, builder.Configuration);
-        return builder.Build();
+        logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
     }
 }

@@ -19,6 +19,9 @@ public static class ServerServices
     /// <summary>Everything <c>forewarn serve</c> runs: store, dictionaries, handlers, the UDP server, client reloading.</summary>
     public static IServiceCollection AddForewarnServer(this IServiceCollection services, IConfiguration configuration)
     {
+        ConfigurationShape.Check(configuration, (ForewarnOptions.Section, typeof(ForewarnOptions)), ("Forewarn:Health", typeof(HealthOptions)),
+            ("Forewarn:Admin", typeof(AdminOptions)), ("Forewarn:Advisory", typeof(Advisories.AdvisoryOptions)), (Tacacs.TacacsOptions.Section, typeof(Tacacs.TacacsOptions)),
+            (Eap.EapOptions.Section, typeof(Eap.EapOptions)), ("Forewarn:SlowWork", typeof(SlowWorkOptions)));
         services.AddOptions<ForewarnOptions>().Bind(configuration.GetSection(ForewarnOptions.Section)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<ForewarnOptions>, ForewarnOptionsValidator>();
         services.AddSingleton(TimeProvider.System);

@@ -82,6 +82,59 @@ public class DictionaryTests
         }
     }
 
+    /// <summary>Found by the dictionary fuzz target (dictionary.freeradius.internal, dictionary.vqp): Auth-Type = Accept was sent as attribute 232.</summary>
+    [Theory]
+    [InlineData("ATTRIBUTE Auth-Type 1000 integer\nVALUE Auth-Type Accept 1", "Auth-Type", "Accept")]
+    [InlineData("VENDOR Example 32473\nBEGIN-VENDOR Example\nATTRIBUTE Example-Wide 300 string\nEND-VENDOR Example", "Example-Wide", "x")]
+    public void AttributeNumberedBeyondItsTypeField_IsNotSentUnderAnotherNumber(string text, string name, string value)
+    {
+        var d = RadiusDictionary.LoadText(text, "test");
+        Assert.False(AttributeValue.TryParse(d, name, value, out _, out var error));
+        Assert.Contains("never sent", error, StringComparison.Ordinal);
+        var wide = RadiusDictionary.LoadText("VENDOR Example 32473 format=2,2\nBEGIN-VENDOR Example\nATTRIBUTE Example-Wide 300 string\nEND-VENDOR Example", "test");
+        Assert.True(AttributeValue.TryParse(wide, "Example-Wide", "x", out _, out error), error);
+    }
+
+    /// <summary>Ascend's Send-Secret scheme (encrypt=3) is not implemented: such an attribute is refused rather than sent in the clear.</summary>
+    [Fact]
+    public void HidingForewarnDoesNotImplement_IsRefusedNotSentInTheClear()
+    {
+        var d = RadiusDictionary.LoadText("ATTRIBUTE Ascend-Send-Secret 214 string encrypt=3", "test");
+        Assert.False(AttributeValue.TryParse(d, "Ascend-Send-Secret", "s3cret", out _, out var error));
+        Assert.Contains("encrypt=3", error, StringComparison.Ordinal);
+    }
+
+    private const string Usr = "ATTRIBUTE USR-Speed-Of-Connection 1 integer\nVALUE USR-Speed-Of-Connection 56 1\nVALUE USR-Speed-Of-Connection 0x38 2";
+    private const string Sip = "ATTRIBUTE Sip-Method 101 integer\nVALUE Sip-Method INVITE 0\nVALUE Sip-Method BYE 1\nVALUE Sip-Method Bye-Again 1\nVALUE Sip-Method BYE 8";
+
+    /// <summary>
+    /// Found by the dictionary fuzz target: numbers shown as text that read back as others. Debian's dictionary.usr names a
+    /// value with another number's digits (VALUE USR-Speed-Of-Connection 56 1): 56 is now shown in hex. dictionary.openser
+    /// gives a name again to another number (Sip-Method BYE, after dictionary.columbia_university's): it now names only that one.
+    /// </summary>
+    [Theory]
+    [InlineData(Usr, 1u, "56")]
+    [InlineData(Usr, 56u, "0x038")]
+    [InlineData(Sip, 0u, "INVITE")]
+    [InlineData(Sip, 1u, "Bye-Again")]
+    [InlineData(Sip, 8u, "BYE")]
+    public void EveryNumber_IsShownAsTextThatReadsBackAsIt(string dictionary, uint number, string text)
+    {
+        var attribute = Assert.Single(RadiusDictionary.LoadText(dictionary, "test").Attributes);
+        var wire = new byte[4];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(wire, number);
+        Assert.Equal(text, ValueCodec.Format(attribute, wire));
+        Assert.True(ValueCodec.TryParse(attribute, text, out var value, out var error), error);
+        Assert.Equal(wire, value);
+    }
+
+    [Fact]
+    public void TextWithoutAFile_RefusesIncludeNamingTheLine()
+    {
+        var e = Assert.Throws<DictionaryException>(() => RadiusDictionary.LoadText("ATTRIBUTE A 1 integer\n$INCLUDE dictionary.other", "operator text"));
+        Assert.StartsWith("operator text:2: $INCLUDE", e.Message, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("Framed-IP-Address", "10.0.0.1", "08060a000001")]
     [InlineData("Framed-IPv6-Prefix", "2001:db8::/32", "61080020" + "20010db8")]

@@ -39,6 +39,26 @@ public sealed class OperatorMistakeTests : IDisposable
         Refused(await Run("serve", "--data", _data), "Forewarn:AuthPort");
     }
 
+    /// <summary>
+    /// Found by the config fuzz target. The first five stopped `forewarn serve` with a stack trace (exit 134): a log
+    /// level that is none, a console setting out of range, a section where one value belongs (the binder's message names
+    /// no setting), NaN for a number (it passed every range check, then stopped the health loop). The last was ignored
+    /// without a word, and the server listened on 127.0.0.1.
+    /// </summary>
+    [SkippableTheory]
+    [InlineData("""{ "Logging": { "LogLevel": { "Default": "Verbose" } } }""", "invalid configuration in the Logging section: Configuration value 'Verbose' is not supported.")]
+    [InlineData("""{ "Logging": { "Console": { "MaxQueueLength": 0 } } }""", "invalid configuration in the Logging section: ")]
+    [InlineData("""{ "Forewarn": { "Postgres": { "Host": "db" } } }""", "invalid configuration: Forewarn:Postgres takes one value, not a section or a list.")]
+    [InlineData("""{ "Forewarn": { "Health": { "SampleHz": "NaN" } } }""", "invalid configuration: Forewarn:Health:SampleHz must be a number (is NaN).")]
+    [InlineData("""{ "Forewarn": { "Advisory": { "BudgetBackoff": "NaN" } } }""", "invalid configuration: Forewarn:Advisory: BudgetBackoff is above 0")]
+    [InlineData("""{ "Forewarn": { "Listen": "0.0.0.0" } }""", "invalid configuration: Forewarn:Listen takes a list, [ ... ], not one value.")]
+    public async Task ForewarnJsonTheHostOrTheBinderChokedOn_IsOneSentence(string json, string expected)
+    {
+        Directory.CreateDirectory(_data);
+        await File.WriteAllTextAsync(Path.Combine(_data, "forewarn.json"), json);
+        Refused(await Run("serve", "--data", _data, "--auth-port", "0", "--acct-port", "0", "--advisory-port", "0", "--tacacs-port", "0"), expected);
+    }
+
     /// <summary>EAP's server certificate: a missing file, a key that is not the certificate's, an expired certificate — each one sentence.</summary>
     [SkippableFact]
     public async Task EapCertificateProblems_AreOneSentenceEach()

@@ -173,6 +173,12 @@ public sealed class HealthOptions
 
     public IEnumerable<string> Validate()
     {
+        // "NaN" and "Infinity" bind to a double and pass every range check below; the health loop would stop on them.
+        foreach (var property in typeof(HealthOptions).GetProperties())
+        {
+            if (property.GetValue(this) is double value && !double.IsFinite(value))
+                yield return $"Forewarn:Health:{property.Name} must be a number (is {value}).";
+        }
         foreach (var error in Thresholds.Validate("Forewarn:Health:Thresholds"))
             yield return error;
         foreach (var (name, thresholds) in ClassThresholds)

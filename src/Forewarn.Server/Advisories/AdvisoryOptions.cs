@@ -88,7 +88,8 @@ public sealed class AdvisoryOptions
             yield return "Forewarn:Advisory: PeerHealthIntervalMs must be at least 10 and PeerSilentMs at least twice it (a peer is not silent between two messages).";
         if (PeerClientsPerMessage is < 0 or > 100)
             yield return "Forewarn:Advisory:PeerClientsPerMessage is 0 to 100 (an advisory fits in 1,200 octets).";
-        if (BudgetBackoff is <= 0 or > 1 || BudgetGrowthPerSecond is < 0 or > 1 || BudgetCutSeconds is < 1 or > 600)
+        // Written as the ranges that hold, so that NaN (which no comparison holds for) is refused too.
+        if (BudgetBackoff is not (> 0 and <= 1) || BudgetGrowthPerSecond is not (>= 0 and <= 1) || BudgetCutSeconds is not (>= 1 and <= 600))
             yield return "Forewarn:Advisory: BudgetBackoff is above 0 and at most 1, BudgetGrowthPerSecond 0 to 1, BudgetCutSeconds 1 to 600.";
         if (InviteBatchSize < 1 || InviteSpacingMs < 0 || MaxAttempts < 1 || RetransmitMs < 10)
             yield return "Forewarn:Advisory: batch size, spacing, attempts and retransmit interval must be positive.";

@@ -33,11 +33,31 @@ public sealed record AttributeValue(AttributeDefinition Definition, byte[] Value
             error = $"{definition.Name} is a container or nested attribute and cannot be set directly.";
             return false;
         }
+        if (definition.Number > MaxNumber(dictionary, definition.VendorId))
+        {
+            // FreeRADIUS numbers its server-internal attributes (Auth-Type, 1000) beyond what a packet can carry.
+            error = $"{definition.Name} is number {definition.Number}, more than a packet's type field holds: it is internal to the server and never sent.";
+            return false;
+        }
+        if (definition.Encryption is not (AttributeEncryption.None or AttributeEncryption.UserPassword or AttributeEncryption.TunnelPassword))
+        {
+            error = $"{definition.Name} is to be hidden with encrypt={(int)definition.Encryption}, which Forewarn does not implement; it is not sent in the clear instead.";
+            return false;
+        }
         if (!ValueCodec.TryParse(definition, text, out var value, out error))
             return false;
         attribute = new AttributeValue(definition, value, tag);
         return true;
     }
+
+    /// <summary>The largest number the type field holds: one octet for a standard attribute, the vendor's width (format=t,l) for its own.</summary>
+    private static uint MaxNumber(RadiusDictionary dictionary, uint vendorId) =>
+        vendorId == 0 ? byte.MaxValue : (dictionary.FindVendor(vendorId)?.TypeWidth ?? 1) switch
+        {
+            1 => byte.MaxValue,
+            2 => ushort.MaxValue,
+            _ => uint.MaxValue,
+        };
 
     public override string ToString() =>
         $"{Definition.Name}{(Tag != 0 ? ":" + Tag : "")} = {ValueCodec.Format(Definition, Value)}";

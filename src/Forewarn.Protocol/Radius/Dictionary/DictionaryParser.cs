@@ -71,7 +71,7 @@ internal sealed class DictionaryParser
             case "$INCLUDE-":
                 Require(t, 2, where);
                 if (baseDirectory is null)
-                    throw new DictionaryException($"{where}: $INCLUDE is not allowed in a built-in dictionary.");
+                    throw new DictionaryException($"{where}: $INCLUDE needs a dictionary read from a file (this one is built in or text).");
                 var path = Path.IsPathRooted(t[1]) ? t[1] : Path.Combine(baseDirectory, t[1]);
                 if (File.Exists(path))
                     ParseFile(path);
@@ -239,8 +239,14 @@ internal sealed class DictionaryParser
                 _warnings.Add($"{where}: VALUE {name} for unknown attribute '{attributeName}' ignored.");
                 continue;
             }
-            attribute.ValueNames.TryAdd(value, name);
             attribute.ValuesByName[name] = value;
+        }
+        // A number is shown with its first name that still means it: a name given again to another number
+        // (dictionary.openser after dictionary.columbia_university) names only the later one.
+        foreach (var (attributeName, name, value, _) in _pendingValues)
+        {
+            if (_attributes.TryGetValue(attributeName, out var attribute) && attribute.ValuesByName[name] == value)
+                attribute.ValueNames.TryAdd(value, name);
         }
         _pendingValues.Clear();
         return new RadiusDictionary(_attributes.Values, _vendors.Values, [.. _included]) { Warnings = [.. _warnings] };

@@ -87,5 +87,17 @@ public sealed class RadiusDictionary
         return parser.Build();
     }
 
+    /// <summary>
+    /// One dictionary's text, with no file behind it (a test, the fuzzer): errors name <paramref name="source"/>
+    /// and the line, and $INCLUDE is refused, having no directory to be relative to.
+    /// </summary>
+    public static RadiusDictionary LoadText(string text, string source)
+    {
+        var parser = new DictionaryParser();
+        using var reader = new StringReader(text);
+        parser.Parse(reader, source, baseDirectory: null);
+        return parser.Build();
+    }
+
     internal static Assembly ResourceAssembly => typeof(RadiusDictionary).Assembly;
 }

@@ -219,8 +219,17 @@ public static class ValueCodec
             address[bit / 8] &= (byte)~(0x80 >> (bit % 8));
     }
 
-    private static string Named(AttributeDefinition d, ulong number) =>
-        d.ValueNames.TryGetValue(number, out var name) ? name : number.ToString(CultureInfo.InvariantCulture);
+    private static string Named(AttributeDefinition d, ulong number)
+    {
+        if (d.ValueNames.TryGetValue(number, out var name))
+            return name;
+        // A value may be named with another number's digits (dictionary.usr: VALUE USR-Speed-Of-Connection 56 1):
+        // then this number is shown in hex, which no name takes, so that the text parses back to it.
+        string text = number.ToString(CultureInfo.InvariantCulture);
+        for (int zeros = 0; d.ValuesByName.ContainsKey(text); zeros++)
+            text = "0x" + new string('0', zeros) + number.ToString("x", CultureInfo.InvariantCulture);
+        return text;
+    }
 
     public static string Hex(ReadOnlySpan<byte> value) => "0x" + Convert.ToHexStringLower(value);
 
