@@ -88,6 +88,8 @@ public sealed partial class MetricsTests : IDisposable
         Assert.Equal(3, Value(text, "forewarn_authentications_total", "result=\"reject\"", "reason=\"wrong credentials\""));
         Assert.True(Value(text, "forewarn_client_requests_total", "client=\"localhost\"") >= 12, text);
         Assert.Equal(1, Value(text, "forewarn_client_nases", "client=\"localhost\"", "state=\"active\""));
+        // The first login missed the user cache: the store's own latency was measured.
+        Assert.True(Value(text, "forewarn_store_lookup_duration_seconds_count") >= 1, text);
     }
 
     /// <summary>The value of the one sample of <paramref name="name"/> whose labels include every one of <paramref name="labels"/>.</summary>

@@ -18,6 +18,13 @@ public enum AuthMethod { None, Pap, Chap, MsChap, MsChapV2 }
 /// </summary>
 public sealed class CredentialVerifier(IUserStore users, PasswordHasher hasher, PasswordSealer sealer, SlowWork slow)
 {
+    private static readonly System.Diagnostics.Metrics.Meter Store = new("Forewarn.Store");
+
+    // A lookup that missed the cache: the user store's own latency (SQLite, PostgreSQL, a FreeRADIUS site's tables).
+    private static readonly System.Diagnostics.Metrics.Histogram<double> LookupSeconds = Store.CreateHistogram("forewarn.store.lookup.duration", "s",
+        "A user lookup that missed the cache (user and group), in the user store",
+        advice: new System.Diagnostics.Metrics.InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5] });
+
     /// <summary>The user (DOMAIN\\user falling back to user) and group from memory, when both are cached.</summary>
     public bool TryFindCached(string? userName, out UserRecord? user, out GroupRecord? group)
     {
@@ -45,6 +52,14 @@ public sealed class CredentialVerifier(IUserStore users, PasswordHasher hasher, 
         slow.RunAsync("eap", () => users.FindGroupAsync(name, cancellationToken));
 
     private async ValueTask<(UserRecord?, GroupRecord?)> LookUpAsync(string? userName, CancellationToken cancellationToken)
+    {
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var found = await LookUpInStoreAsync(userName, cancellationToken).ConfigureAwait(false);
+        LookupSeconds.Record(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
+        return found;
+    }
+
+    private async ValueTask<(UserRecord?, GroupRecord?)> LookUpInStoreAsync(string? userName, CancellationToken cancellationToken)
     {
         UserRecord? user = userName is null ? null : await users.FindUserAsync(userName, cancellationToken).ConfigureAwait(false);
         if (user is null && StripDomain(userName) is { } bare)
