@@ -191,26 +191,8 @@ internal static class UsersCommand
     private static bool TryBuild(ParseResult result, string name, string password, out UserRecord? user, out string error)
     {
         user = null;
-        if (name.Trim().Length == 0 || name.Any(char.IsControl))
-        {
-            error = name.Trim().Length == 0 ? "the user name may not be empty." : "the user name may not contain control characters.";
+        if (!ItemParsing.TryUserName(name, out error) || !ItemParsing.TryMethods(result.GetValue(Methods)!, "--methods", out var methods, out error))
             return false;
-        }
-        AuthMethods methods;
-        try
-        {
-            methods = Credentials.ParseMethods(result.GetValue(Methods)!);
-        }
-        catch (FormatException e)
-        {
-            error = e.Message;
-            return false;
-        }
-        if (methods == AuthMethods.None)
-        {
-            error = "--methods names no method.";
-            return false;
-        }
         if (!ItemParsing.TryParseReplies(result.GetValue(Reply) ?? [], RadiusDictionary.BuiltIn, out var replies, out error)
             || !ItemParsing.TryParseChecks(result.GetValue(Check) ?? [], out var checks, out error))
             return false;

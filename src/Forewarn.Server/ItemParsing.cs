@@ -66,4 +66,31 @@ public static class ItemParsing
         }
         return true;
     }
+
+    /// <summary>A user name as the NAS sends it: not empty, no control characters.</summary>
+    public static bool TryUserName(string name, out string error)
+    {
+        error = name.Trim().Length == 0 ? "the user name may not be empty."
+            : name.Any(char.IsControl) ? "the user name may not contain control characters." : "";
+        return error.Length == 0;
+    }
+
+    /// <summary>A method list (pap, chap, …, eap, all) naming at least one method; <paramref name="what"/> names the field in the error.</summary>
+    public static bool TryMethods(string text, string what, out AuthMethods methods, out string error)
+    {
+        error = "";
+        try
+        {
+            methods = Forewarn.Core.Aaa.Credentials.ParseMethods(text);
+        }
+        catch (FormatException e)
+        {
+            methods = AuthMethods.None;
+            error = e.Message;
+            return false;
+        }
+        if (methods == AuthMethods.None)
+            error = $"{what} names no method.";
+        return methods != AuthMethods.None;
+    }
 }

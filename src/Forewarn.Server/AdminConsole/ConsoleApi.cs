@@ -302,29 +302,11 @@ internal static class ConsoleApi
     private static bool TryBuildUser(IServiceProvider services, string name, UserInput input, UserRecord? existing, out UserRecord? user, out string error)
     {
         user = null;
-        if (name.Trim().Length == 0 || name.Any(char.IsControl))
-        {
-            error = name.Trim().Length == 0 ? "the user name may not be empty." : "the user name may not contain control characters.";
+        if (!ItemParsing.TryUserName(name, out error))
             return false;
-        }
         var methods = existing?.Methods ?? AuthMethods.All;
-        if (input.Methods is { Length: > 0 } text)
-        {
-            try
-            {
-                methods = Credentials.ParseMethods(text);
-            }
-            catch (FormatException e)
-            {
-                error = e.Message;
-                return false;
-            }
-        }
-        if (methods == AuthMethods.None)
-        {
-            error = "the methods name no method.";
+        if (input.Methods is { Length: > 0 } text && !ItemParsing.TryMethods(text, "methods", out methods, out error))
             return false;
-        }
         var dictionary = services.GetRequiredService<RadiusDictionary>();
         IReadOnlyList<ReplyItem> replies = existing?.Reply ?? [];
         IReadOnlyList<CheckItem> checks = existing?.Checks ?? [];

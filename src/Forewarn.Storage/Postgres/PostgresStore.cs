@@ -315,16 +315,20 @@ public sealed class PostgresStore : IForewarnStore, IClusterMembership
     public async Task<bool> AddClientAsync(ClientRecord client, CancellationToken cancellationToken = default) =>
         await NonQueryAsync("INSERT INTO clients (name, address, secret, device_group, message_authenticator, class, advisory_port, advisory_secret, tacacs_key, tacacs_unencrypted) " +
             "VALUES (@name, @address, @secret, @group, @ma, @class, @port, @advisory, @tacacs, @unencrypted) ON CONFLICT DO NOTHING", cancellationToken,
-            ("name", client.Name), ("address", client.Address), ("secret", client.Secret), ("group", client.DeviceGroup),
-            ("ma", client.MessageAuthenticator.ToString()), ("class", client.Class), ("port", client.AdvisoryPort), ("advisory", client.AdvisorySecret),
-            ("tacacs", client.TacacsKey), ("unencrypted", client.TacacsUnencrypted)).ConfigureAwait(false) == 1;
+            ClientParameters(client)).ConfigureAwait(false) == 1;
+
+    /// <summary>A client's columns as the insert and the update name them.</summary>
+    private static (string, object?)[] ClientParameters(ClientRecord client) =>
+    [
+        ("name", client.Name), ("address", client.Address), ("secret", client.Secret), ("group", client.DeviceGroup),
+        ("ma", client.MessageAuthenticator.ToString()), ("class", client.Class), ("port", client.AdvisoryPort), ("advisory", client.AdvisorySecret),
+        ("tacacs", client.TacacsKey), ("unencrypted", client.TacacsUnencrypted),
+    ];
 
     public async Task<bool> UpdateClientAsync(ClientRecord client, CancellationToken cancellationToken = default) =>
         await NonQueryAsync("UPDATE clients SET address = @address, secret = @secret, device_group = @group, message_authenticator = @ma, class = @class, advisory_port = @port, " +
             "advisory_secret = @advisory, tacacs_key = @tacacs, tacacs_unencrypted = @unencrypted WHERE name = @name", cancellationToken,
-            ("name", client.Name), ("address", client.Address), ("secret", client.Secret), ("group", client.DeviceGroup),
-            ("ma", client.MessageAuthenticator.ToString()), ("class", client.Class), ("port", client.AdvisoryPort), ("advisory", client.AdvisorySecret),
-            ("tacacs", client.TacacsKey), ("unencrypted", client.TacacsUnencrypted)).ConfigureAwait(false) == 1;
+            ClientParameters(client)).ConfigureAwait(false) == 1;
 
     public async Task<bool> RemoveClientAsync(string name, CancellationToken cancellationToken = default) =>
         await NonQueryAsync("DELETE FROM clients WHERE name = @name", cancellationToken, ("name", name)).ConfigureAwait(false) == 1;

@@ -326,11 +326,17 @@ public sealed class SqliteStore : IForewarnStore
         using var command = Command(lease.Connection,
             "INSERT OR IGNORE INTO clients (name, address, secret, device_group, message_authenticator, class, advisory_port, advisory_secret, tacacs_key, tacacs_unencrypted) " +
             "VALUES ($name, $address, $secret, $group, $ma, $class, $port, $advisory, $tacacs, $unencrypted)",
-            ("$name", client.Name), ("$address", client.Address), ("$secret", client.Secret), ("$group", client.DeviceGroup),
-            ("$ma", client.MessageAuthenticator.ToString()), ("$class", client.Class), ("$port", client.AdvisoryPort), ("$advisory", client.AdvisorySecret),
-            ("$tacacs", client.TacacsKey), ("$unencrypted", client.TacacsUnencrypted ? 1 : 0));
+            ClientParameters(client));
         return Task.FromResult(command.ExecuteNonQuery() == 1);
     }
+
+    /// <summary>A client's columns as the insert and the update name them.</summary>
+    private static (string, object?)[] ClientParameters(ClientRecord client) =>
+    [
+        ("$name", client.Name), ("$address", client.Address), ("$secret", client.Secret), ("$group", client.DeviceGroup),
+        ("$ma", client.MessageAuthenticator.ToString()), ("$class", client.Class), ("$port", client.AdvisoryPort), ("$advisory", client.AdvisorySecret),
+        ("$tacacs", client.TacacsKey), ("$unencrypted", client.TacacsUnencrypted ? 1 : 0),
+    ];
 
     public Task<bool> UpdateClientAsync(ClientRecord client, CancellationToken cancellationToken = default)
     {
@@ -338,9 +344,7 @@ public sealed class SqliteStore : IForewarnStore
         using var command = Command(lease.Connection,
             "UPDATE clients SET address = $address, secret = $secret, device_group = $group, message_authenticator = $ma, class = $class, advisory_port = $port, " +
             "advisory_secret = $advisory, tacacs_key = $tacacs, tacacs_unencrypted = $unencrypted WHERE name = $name",
-            ("$name", client.Name), ("$address", client.Address), ("$secret", client.Secret), ("$group", client.DeviceGroup),
-            ("$ma", client.MessageAuthenticator.ToString()), ("$class", client.Class), ("$port", client.AdvisoryPort), ("$advisory", client.AdvisorySecret),
-            ("$tacacs", client.TacacsKey), ("$unencrypted", client.TacacsUnencrypted ? 1 : 0));
+            ClientParameters(client));
         return Task.FromResult(command.ExecuteNonQuery() == 1);
     }
 
