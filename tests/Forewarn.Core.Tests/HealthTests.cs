@@ -107,6 +107,18 @@ public class HealthTests
     }
 
     [Fact]
+    public void Dwell_HoldsRecoveries_NotABreachRightAfterOne()
+    {
+        var m = Monitor(new Thresholds { Failover = 0.3, ConnectNew = 0.3, ConnectReturning = 0.3 }, dwell: 3);
+        Assert.Equal(Zone.Defer, Hold(m, 0.1, seconds: 4));
+        Assert.Equal(Zone.Accept, Hold(m, 1.0, seconds: 1)); // a lull in the load: recovered after the dwell
+        // Swamped again 0.5 s later: the breach persists (3 of 5 samples) and the zone moves at once,
+        // without waiting for the dwell time of the Accept it had just entered.
+        Assert.Equal(Zone.Defer, Hold(m, 0.05, seconds: 0.5));
+        Assert.Equal(3, m.Current.RecentChanges.Count);
+    }
+
+    [Fact]
     public void OneQuietSample_IsNotARecovery()
     {
         var m = Monitor(new Thresholds { Failover = 0.3, ConnectNew = 0.3, ConnectReturning = 0.3 }, dwell: 1);

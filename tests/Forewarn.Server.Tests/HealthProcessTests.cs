@@ -60,8 +60,12 @@ public sealed class HealthProcessTests(Xunit.Abstractions.ITestOutputHelper outp
             Assert.Contains(name, text.Output, StringComparison.Ordinal);
     }
 
-    /// <summary>Sends PAP Access-Requests at <paramref name="rate"/>(elapsed seconds) per second; answers are read and counted.</summary>
-    private static async Task<(int Sent, int Answered)> LoadAsync(int port, Func<double, double> rate, TimeSpan duration)
+    /// <summary>
+    /// Sends PAP Access-Requests at <paramref name="rate"/>(elapsed seconds) per second; answers are read
+    /// and counted. <c>LongestGap</c> is the longest this sender went without a turn (a stall of the test
+    /// process itself, which the server reads as a lull in the load).
+    /// </summary>
+    private static async Task<(int Sent, int Answered, TimeSpan LongestGap)> LoadAsync(int port, Func<double, double> rate, TimeSpan duration)
     {
         using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
         socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
@@ -87,10 +91,13 @@ public sealed class HealthProcessTests(Xunit.Abstractions.ITestOutputHelper outp
         int sent = 0;
         double credit = 0;
         var last = TimeSpan.Zero;
+        var longestGap = TimeSpan.Zero;
         while (clock.Elapsed < duration)
         {
             await Task.Delay(5);
             var now = clock.Elapsed;
+            if (now - last > longestGap)
+                longestGap = now - last;
             // At most 20 ms of sends at once: if this process stalls, the missed sends are skipped, not
             // released as one burst (a burst would queue at the server and read as a latency breach).
             double perSecond = rate(now.TotalSeconds);
@@ -106,17 +113,34 @@ public sealed class HealthProcessTests(Xunit.Abstractions.ITestOutputHelper outp
         await Task.Delay(500);
         await stop.CancelAsync();
         await reader;
-        return (sent, answered);
+        return (sent, answered, longestGap);
     }
 
     /// <summary>
     /// A slow user store (drill: 12.5 ms per lookup) and a load that ramps up: the workers fill, and the
     /// zone leaves Accept — moved by the forecast — before p99 latency breaches the 50 ms objective.
+    /// The ramp is this test's premise: when the test process itself stalls (measured in CI: 1 s without
+    /// a send, read by the server as a lull, so the score recovered before it crossed), the attempt says
+    /// nothing about the forecast and is made again on a fresh server, at most three times.
     /// </summary>
     [SkippableFact]
     public async Task SlowStore_ExhaustsWorkers_TheForecastMovesTheZoneBeforeLatencyBreaches()
     {
         Assert.Equal(0, (await Peer.RunAsync("/usr/bin/env", ["dotnet", Path.Combine(AppContext.BaseDirectory, "forewarn.dll"), "users", "add", "load", "--password", "pw", "--methods", "pap,mschapv2", "--data", _data])).ExitCode);
+        for (int attempt = 1; ; attempt++)
+        {
+            var (stalled, verdict) = await SlowStoreRampAsync();
+            if (verdict is null)
+                return;
+            if (stalled is null || attempt == 3)
+                Assert.Fail(verdict);
+            output.WriteLine($"attempt {attempt}: the load generator stalled for {stalled.Value.TotalMilliseconds:0} ms, so the ramp was not one; again ({verdict})");
+        }
+    }
+
+    /// <summary>One attempt of the slow-store ramp: null when the forecast led, else why not; and the sender's stall, if it had one.</summary>
+    private async Task<(TimeSpan? Stalled, string? Verdict)> SlowStoreRampAsync()
+    {
         await using var server = await ServerProcess.StartAsync(_data, ["--set", "Forewarn:Admin:Drills=true", "--set", "Forewarn:Workers=4", "--set", "Forewarn:QueueCapacity=2000",
             "--set", "Forewarn:Health:LatencyWindowSeconds=3", "--set", "Forewarn:Health:ForecastHorizonSeconds=8", .. OnlyTheCauseUnderTest]);
         await server.WaitForAsync(s => s.Health.Zone == Zone.Accept && s.Health.Probes.All(p => p.Healthy), TimeSpan.FromSeconds(10));
@@ -155,23 +179,25 @@ public sealed class HealthProcessTests(Xunit.Abstractions.ITestOutputHelper outp
             }
             return (moved, breached, trace);
         });
-        await LoadAsync(server.AuthPort, t => 40 + 25 * t, TimeSpan.FromSeconds(14));
+        var (_, _, longestGap) = await LoadAsync(server.AuthPort, t => 40 + 25 * t, TimeSpan.FromSeconds(14));
         var (polledMove, breachedAt, trace) = await watch;
         foreach (var line in trace)
             output.WriteLine(line);
+        TimeSpan? stalled = longestGap > TimeSpan.FromMilliseconds(250) ? longestGap : null;
         var status = await server.StatusAsync();
-        var change = status.Health.RecentChanges.First(c => c.From == Zone.Accept);
+        var changes = string.Join("; ", status.Health.RecentChanges.Select(c => $"{c.At:HH:mm:ss.f} {c.From}->{c.To} {c.Cause} {c.LeadTime}"));
+        var change = status.Health.RecentChanges.FirstOrDefault(c => c.From == Zone.Accept);
+        if (polledMove is null || change is null)
+            return (stalled, "the zone never left Accept: " + changes);
         // The server's own record of the move: exact even if this process's poller was late.
-        DateTimeOffset? movedAt = polledMove is null ? null : change.At;
-
-        Assert.NotNull(movedAt);
-        Assert.True(breachedAt is null || movedAt < breachedAt, $"zone moved at {movedAt:HH:mm:ss.f}, latency breached at {breachedAt:HH:mm:ss.f}");
+        if (breachedAt is not null && change.At >= breachedAt)
+            return (stalled, $"zone moved at {change.At:HH:mm:ss.f}, latency breached at {breachedAt:HH:mm:ss.f}");
         // The forecast made a move during the ramp (Accept -> Hold or Hold -> Defer), and its lead time was measured.
         var forecast = status.Health.RecentChanges.FirstOrDefault(c => c.Cause == ZoneCause.Forecast && c.LeadTime is not null);
-        Assert.True(forecast is not null, "no forecast move with a lead time: " + string.Join("; ", status.Health.RecentChanges.Select(c => $"{c.From}->{c.To} {c.Cause} {c.LeadTime}")));
-        Assert.True(forecast.LeadTime > TimeSpan.Zero);
-        change = forecast;
-        output.WriteLine($"forecast lead time {change.LeadTime!.Value.TotalSeconds:0.0} s; zone moved {(breachedAt is null ? "and latency never breached" : $"{(breachedAt - movedAt)!.Value.TotalSeconds:0.0} s before latency breached")}");
+        if (forecast is null || forecast.LeadTime <= TimeSpan.Zero)
+            return (stalled, "no forecast move with a lead time: " + changes);
+        output.WriteLine($"forecast lead time {forecast.LeadTime!.Value.TotalSeconds:0.0} s; zone moved {(breachedAt is null ? "and latency never breached" : $"{(breachedAt - change.At)!.Value.TotalSeconds:0.0} s before latency breached")}");
+        return (stalled, null);
     }
 
     /// <summary>
@@ -209,7 +235,7 @@ public sealed class HealthProcessTests(Xunit.Abstractions.ITestOutputHelper outp
                 }
                 await Task.Delay(250);
             }
-            var (sent, answered) = await load;
+            var (sent, answered, _) = await load;
             Assert.True(answered >= sent * 0.99, $"{answered} of {sent} answered");
         }
         finally

@@ -35,8 +35,8 @@ public sealed record ZoneChange(
 
 /// <summary>
 /// The zone of one client class, with hysteresis (the score must clear a boundary by a margin before
-/// the zone improves) and a minimum dwell time (no change until it has passed, except a forced move to
-/// Defer). The forecast may only make things worse: a predicted fall below a boundary moves the zone
+/// the zone improves) and a minimum dwell time (no recovery and no forecast-made move until it has
+/// passed; a breach of the actual score and a forced move to Defer do not wait). The forecast may only make things worse: a predicted fall below a boundary moves the zone
 /// early; recovery waits for the actual score.
 /// </summary>
 public sealed class ZoneMachine(string className, Thresholds thresholds, HealthOptions options, TimeProvider time)
@@ -109,7 +109,11 @@ public sealed class ZoneMachine(string className, Thresholds thresholds, HealthO
         if (target == Current)
             return null;
         bool dwelt = _enteredAt == long.MinValue || time.GetElapsedTime(_enteredAt, now).TotalSeconds >= options.MinimumDwellSeconds;
-        if (!dwelt)
+        // The dwell holds back recoveries and the forecast's guesses, never a breach the sustained score
+        // has already shown: a server that just came back to Accept and is swamped again defers at once
+        // (measured: 3 s more of Accept at score 0 while the dwell ran out after a lull in the load).
+        bool breached = Rank(byScore) > Rank(Current);
+        if (!dwelt && !breached)
             return null;
         if (Rank(target) < Rank(Current))
         {
