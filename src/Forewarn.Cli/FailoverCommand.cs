@@ -12,7 +12,7 @@ internal static class FailoverCommand
     private static readonly Option<int> Devices = new("--devices") { Description = "Simulated network devices, each on its own 127.3.x.y address", DefaultValueFactory = _ => 1000 };
     private static readonly Option<double> Rate = new("--rate") { Description = "Requests per second per device", DefaultValueFactory = _ => 1 };
     private static readonly Option<int> Servers = new("--servers") { Description = "Servers (127.0.80.1 ...); the first is degraded", DefaultValueFactory = _ => 3 };
-    private static readonly Option<string> Kind = new("--degradation") { Description = "workers, cpu-hog, slow-store, fail-accounting, crash, hang, loss (30 % of its datagrams) or overload (offered load ramped to twice its measured capacity)", DefaultValueFactory = _ => "workers" };
+    private static readonly Option<string> Kind = new("--degradation") { Description = "workers, cpu-hog, slow-store, fail-accounting, crash, hang, loss (30 % of its datagrams), overload (offered load ramped to twice its measured capacity), oscillate (its score swung ±0.05 around each threshold) or steady (load swung 50–90 % of its capacity: nothing should happen)", DefaultValueFactory = _ => "workers" };
     private static readonly Option<string> Profile = new("--profile") { Description = "Classic clients: cisco (T=5 s, R=3, no dead time) or rfc5080 (back-off 2..16 s, R=3)", DefaultValueFactory = _ => "cisco" };
     private static readonly Option<double> Ramp = new("--ramp") { Description = "Seconds over which the degradation grows (0: a step)", DefaultValueFactory = _ => 10 };
     private static readonly Option<double> Baseline = new("--baseline") { Description = "Seconds of steady load before the degradation", DefaultValueFactory = _ => 6 };
@@ -172,7 +172,7 @@ internal static class FailoverCommand
         var kind = result.GetValue(Kind)!.Replace("-", "", StringComparison.Ordinal);
         if (!Enum.TryParse<Degradation>(kind, ignoreCase: true, out var degradation))
         {
-            error = $"unknown degradation '{result.GetValue(Kind)}' (workers, cpu-hog, slow-store, fail-accounting, crash, hang, loss, overload).";
+            error = $"unknown degradation '{result.GetValue(Kind)}' (workers, cpu-hog, slow-store, fail-accounting, crash, hang, loss, overload, oscillate, steady).";
             return false;
         }
         options = new FailoverOptions

@@ -30,7 +30,7 @@ internal static class HealthCommands
         resume.SetAction((result, ct) => CallAsync(result, HttpMethod.Post, "/api/v1/resume", ct));
         yield return resume;
 
-        var kind = new Option<string>("--kind") { Description = "score (synthetic), slow-store, cpu-hog, fail-accounting, gc (full collections, noise) or loss (the intensity is the share of received RADIUS datagrams dropped)", DefaultValueFactory = _ => "score" };
+        var kind = new Option<string>("--kind") { Description = "score (synthetic), level (synthetic: the score held at the intensity, 0–1), slow-store, cpu-hog, fail-accounting, gc (full collections, noise) or loss (the intensity is the share of received RADIUS datagrams dropped)", DefaultValueFactory = _ => "score" };
         var seconds = new Option<double>("--seconds") { Description = "How long the drill lasts", DefaultValueFactory = _ => 60 };
         var intensity = new Option<double>("--intensity") { Description = "Strength (slow-store: ×200 ms per lookup)", DefaultValueFactory = _ => 1 };
         var stop = new Option<bool>("--stop") { Description = "End the running drill" };

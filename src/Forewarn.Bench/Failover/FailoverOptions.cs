@@ -37,6 +37,20 @@ public enum Degradation
     /// to twice it, holds, and falls back to its start when healed.
     /// </summary>
     Overload,
+    /// <summary>
+    /// A's score (a synthetic Level drill) swings ± <see cref="FailoverOptions.OscillationAmplitude"/>
+    /// around each threshold in turn — returning clients', new clients', failover — for a third of the
+    /// degradation each, a sine of <see cref="FailoverOptions.OscillationPeriodSeconds"/>: how often a device
+    /// is moved back and forth by a score that hovers at a boundary.
+    /// </summary>
+    Oscillate,
+    /// <summary>
+    /// Nothing breaks and nothing should happen: A's capacity is set and measured as for
+    /// <see cref="Overload"/>, and the fleet's offered load swings between
+    /// <see cref="FailoverOptions.SteadyShare"/> ± <see cref="FailoverOptions.SteadySwing"/> of it (a sine of
+    /// <see cref="FailoverOptions.SteadyPeriodSeconds"/>, Poisson arrivals) for the whole degradation: any advisory is a false alarm.
+    /// </summary>
+    Steady,
 }
 
 /// <summary>
@@ -75,6 +89,17 @@ public sealed record FailoverOptions
     public double OverloadStart { get; init; } = 0.3;
     public double OverloadStepPerSecond { get; init; } = 0.1;
     public double OverloadPeak { get; init; } = 2;
+    /// <summary>Oscillate: the swing of A's score around each threshold (absolute), and its period.</summary>
+    public double OscillationAmplitude { get; init; } = 0.05;
+    public double OscillationPeriodSeconds { get; init; } = 10;
+    /// <summary>Steady: the offered load's middle and swing, as shares of A's measured capacity, and the swing's period.</summary>
+    public double SteadyShare { get; init; } = 0.7;
+    public double SteadySwing { get; init; } = 0.2;
+    public double SteadyPeriodSeconds { get; init; } = 120;
+
+    /// <summary>Whether A's capacity is set (a slow store, few workers) and measured before the fleet starts.</summary>
+    public bool MeasuresCapacity => Degradation is Degradation.Overload or Degradation.Steady;
+
     /// <summary>"udp" or "icmp" (raw sockets: root).</summary>
     public string Carrier { get; init; } = "udp";
     public string Secret { get; init; } = "fleet-secret";
@@ -104,6 +129,10 @@ public sealed record FailoverOptions
             throw new ArgumentException("The profile is cisco or rfc5080.");
         if (Carrier is not ("udp" or "icmp"))
             throw new ArgumentException("The carrier is udp or icmp.");
+        if (OscillationAmplitude is <= 0 or > 0.5 || OscillationPeriodSeconds <= 0)
+            throw new ArgumentException("The oscillation's amplitude is above 0 and at most 0.5, its period above 0.");
+        if (SteadyShare - SteadySwing <= 0 || SteadyPeriodSeconds <= 0)
+            throw new ArgumentException("The steady load's share less its swing must be above 0, its period above 0.");
         if (ServerCommand.Count == 0)
             throw new ArgumentException("The server command is empty.");
     }

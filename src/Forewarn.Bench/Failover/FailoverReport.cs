@@ -43,6 +43,8 @@ public static class FailoverReport
             ("p99 latency before / during the event (ms)", r => $"{F(r.BaselineP99Ms, "0.#")} / {F(r.EventP99Ms, "0.#")}"),
             ("worst score of an alternate while degraded", r => F(r.WorstAlternateScore)),
             ("keepalive messages per device per minute", r => F(r.KeepaliveMessagesPerDeviceMinute, "0.###")),
+            ("times a device left A since the degradation: mean / most", r => $"{F(r.MovesPerDeviceMean)} / {r.MovesPerDeviceMax}"),
+            ("A's zone changes / FAILOVERs sent while degraded", r => FormattableString.Invariant($"{r.ZoneChangesInEvent} / {r.FailoversWhileDegraded:N0}")),
         };
         if (results.Any(r => r.CapacityPerSecond is not null))
         {
@@ -70,6 +72,10 @@ public static class FailoverReport
         text.AppendLine();
         text.AppendLine(CultureInfo.InvariantCulture, $"Command: `{command}`  ");
         text.AppendLine(CultureInfo.InvariantCulture, $"Classic profile: {first.Profile} (T = {F(first.TimeoutSeconds)} s); carrier {first.Carrier}; ramp {F(first.RampSeconds)} s. Times after degradation count from the moment server A was degraded.");
+        if (first.Degradation == "steady")
+            text.AppendLine("Steady: A's store slowed as for the overload run, its capacity measured; the fleet's offered load swung open-loop (Poisson arrivals) between the middle share ± the swing of that capacity for the whole event: every advisory is a false alarm.");
+        if (first.Degradation == "oscillate")
+            text.AppendLine("Oscillate: A's score held by a `level` drill on a sine around the returning clients', the new clients' and the failover threshold in turn, a third of the event each.");
         if (first.Degradation == "overload")
             text.AppendLine("Overload: A's store slowed (a slow-store drill for the whole run); the fleet's offered load ramped open-loop from 0.3x of A's measured capacity to the peak offered (rows below); servers defer with `Select:Strategy=enough` (only the load above the budget learned when the score broke).");
         text.AppendLine();

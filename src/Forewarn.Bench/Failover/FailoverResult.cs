@@ -90,6 +90,12 @@ public sealed record FailoverResult
     public double? GoodputKeptAtPeak { get; init; }
     /// <summary>Overload: of the fleet's requests sent while the offered load stayed at its peak, the share answered within T (by any server).</summary>
     public double? FleetAnsweredWithinTAtPeak { get; init; }
+    /// <summary>How many times a device left A from the degradation on (mean over devices, and the most any device did): a failover/return cycle each.</summary>
+    public double MovesPerDeviceMean { get; init; }
+    public int MovesPerDeviceMax { get; init; }
+    /// <summary>A's zone changes while degraded, and the FAILOVERs it sent then (not counting retransmissions and reminders).</summary>
+    public int ZoneChangesInEvent { get; init; }
+    public long FailoversWhileDegraded { get; init; }
     public IReadOnlyList<TimelinePoint> Timeline { get; init; } = [];
 }
 

@@ -36,7 +36,7 @@ public sealed class FailoverRunner(FailoverOptions options)
             await Task.WhenAll(_nodes.Select(n => n.StartAsync(cancellationToken))).ConfigureAwait(false);
             _clock.Start();
             await using var fleet = new Fleet(options, _clock, advisories: options.Mode != FailoverMode.Classic);
-            if (options.Degradation == Degradation.Overload)
+            if (options.MeasuresCapacity)
             {
                 // A's lookups cost the same all run long; its capacity is measured (warm, before the fleet
                 // starts), and the fleet offers a share of it (OverloadStart) until the ramp. Measuring
@@ -46,7 +46,7 @@ public sealed class FailoverRunner(FailoverOptions options)
                 await WarmAsync(cancellationToken).ConfigureAwait(false);
                 await _nodes[0].DrillAsync("slow-store", Total + 120, options.OverloadLookupMs / 200, cancellationToken).ConfigureAwait(false);
                 _capacity = await MeasureCapacityAsync(_nodes[0], cancellationToken).ConfigureAwait(false);
-                fleet.RateScale = options.OverloadStart * _capacity / (options.Devices * options.RatePerDevice);
+                fleet.RateScale = StartShare * _capacity / (options.Devices * options.RatePerDevice);
                 await WaitSteadyAsync(cancellationToken).ConfigureAwait(false);
             }
             using var sampling = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -56,7 +56,7 @@ public sealed class FailoverRunner(FailoverOptions options)
             // A server that has just started scores low for a while (its first requests ran while the JIT
             // compiled, and the latency window remembers them): start from every server in Accept.
             _phase = "warming up";
-            if (options.Degradation != Degradation.Overload)
+            if (!options.MeasuresCapacity)
                 await WarmAsync(cancellationToken).ConfigureAwait(false);
             await WaitSteadyAsync(cancellationToken).ConfigureAwait(false);
             _phase = "steady";
@@ -64,14 +64,20 @@ public sealed class FailoverRunner(FailoverOptions options)
             await Task.Delay(TimeSpan.FromSeconds(options.BaselineSeconds), cancellationToken).ConfigureAwait(false);
             double degradedAt = Now;
             _phase = $"degrading server A ({options.Degradation})";
-            var degrade = options.Degradation == Degradation.Overload ? RampLoadAsync(fleet, cancellationToken) : DegradeAsync(_nodes[0], cancellationToken);
+            var degrade = options.Degradation switch
+            {
+                Degradation.Overload => RampLoadAsync(fleet, cancellationToken),
+                Degradation.Steady => SwingLoadAsync(fleet, cancellationToken),
+                Degradation.Oscillate => OscillateAsync(_nodes[0], cancellationToken),
+                _ => DegradeAsync(_nodes[0], cancellationToken),
+            };
             await Task.Delay(TimeSpan.FromSeconds(options.DegradeSeconds), cancellationToken).ConfigureAwait(false);
             await degrade.ConfigureAwait(false);
             double healedAt = Now;
             var sentWhileDegraded = await _nodes[0].AdvisoriesSentAsync(cancellationToken).ConfigureAwait(false);
             _phase = "healed: devices return";
-            if (options.Degradation == Degradation.Overload)
-                fleet.RateScale = options.OverloadStart * _capacity / (options.Devices * options.RatePerDevice);
+            if (options.MeasuresCapacity)
+                fleet.RateScale = StartShare * _capacity / (options.Devices * options.RatePerDevice);
             else
                 await HealAsync(_nodes[0], cancellationToken).ConfigureAwait(false);
             while (Now - healedAt < options.ReturnSeconds && !AllBack(healedAt))
@@ -99,7 +105,7 @@ public sealed class FailoverRunner(FailoverOptions options)
         var settings = new List<string>
         {
             // Few workers, so that stalled lookups exhaust them; cached lookups need microseconds.
-            $"Forewarn:Workers={(index == 0 && options.Degradation == Degradation.Overload ? options.OverloadWorkers : 16)}",
+            $"Forewarn:Workers={(index == 0 && options.MeasuresCapacity ? options.OverloadWorkers : 16)}",
             // Every server and the fleet share this machine: machine-wide probes would see them all.
             "Forewarn:Health:Weights:cpu=0",
             "Forewarn:Health:Weights:processes=0",
@@ -112,7 +118,7 @@ public sealed class FailoverRunner(FailoverOptions options)
         if (options.Mode == FailoverMode.Classic)
             settings.Add("Forewarn:Advisory:Enabled=false");
         // Overload: shed only the load above what the server carried when it broke, not every client.
-        if (options.Degradation == Degradation.Overload)
+        if (options.MeasuresCapacity)
             settings.Add("Forewarn:Advisory:Select:Strategy=enough");
         if (options.Mode == FailoverMode.Advisory)
             settings.Add("Forewarn:Health:ForecastHorizonSeconds=0");
@@ -186,6 +192,41 @@ public sealed class FailoverRunner(FailoverOptions options)
         }
         while (share < options.OverloadPeak && start.Elapsed.TotalSeconds < options.DegradeSeconds);
         _peakReachedAt = Now;
+    }
+
+    /// <summary>The offered load before and after the event, as a share of A's capacity.</summary>
+    private double StartShare => options.Degradation == Degradation.Steady ? options.SteadyShare : options.OverloadStart;
+
+    /// <summary>Steady: the offered load swings around its middle share of A's capacity, updated every tenth of a second.</summary>
+    private async Task SwingLoadAsync(Fleet fleet, CancellationToken cancellationToken)
+    {
+        double perDevice = options.Devices * options.RatePerDevice;
+        var start = Stopwatch.StartNew();
+        while (start.Elapsed.TotalSeconds < options.DegradeSeconds)
+        {
+            double share = options.SteadyShare + options.SteadySwing * Math.Sin(2 * Math.PI * start.Elapsed.TotalSeconds / options.SteadyPeriodSeconds);
+            fleet.RateScale = share * _capacity / perDevice;
+            await Task.Delay(100, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Oscillate: A's score held by a Level drill, set five times a second, on a sine around the returning
+    /// clients' threshold, then the new clients', then the failover threshold, a third of the time each.
+    /// </summary>
+    private async Task OscillateAsync(ServerNode node, CancellationToken cancellationToken)
+    {
+        var thresholds = new Core.Health.Thresholds();
+        double[] centres = [thresholds.ConnectReturning, thresholds.ConnectNew, thresholds.Failover];
+        var start = Stopwatch.StartNew();
+        while (start.Elapsed.TotalSeconds < options.DegradeSeconds)
+        {
+            double t = start.Elapsed.TotalSeconds;
+            double centre = centres[Math.Min(centres.Length - 1, (int)(t / options.DegradeSeconds * centres.Length))];
+            double level = centre + options.OscillationAmplitude * Math.Sin(2 * Math.PI * t / options.OscillationPeriodSeconds);
+            await node.DrillAsync("level", options.DegradeSeconds + 5, level, cancellationToken).ConfigureAwait(false);
+            await Task.Delay(200, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     /// <summary>
@@ -451,6 +492,13 @@ public sealed class FailoverRunner(FailoverOptions options)
             }
         }
 
+        // How many times each device left A from the degradation on (a FAILOVER acted on, or a suspicion): a device moved back and forth counts each time.
+        var movesPerDevice = new int[options.Devices];
+        foreach (var (device, at) in fleet.MovedAway)
+        {
+            if (at >= degradedAt)
+                movesPerDevice[device]++;
+        }
         long attempts = fleet.Clients.Sum(c => c.Counters.Sent), answers = fleet.Clients.Sum(c => c.Counters.Answered);
         long clientAdvisories = fleet.Clients.Sum(c => c.Counters.AdvisoriesSent);
         return new FailoverResult
@@ -506,8 +554,12 @@ public sealed class FailoverRunner(FailoverOptions options)
             WorstAlternateScore = worstAlternate is { } w && !double.IsNaN(w) ? Math.Round(w, 3) : null,
             // A keepalive is a Status-Server and its answer: two messages.
             KeepaliveMessagesPerDeviceMinute = Math.Round(2.0 * fleet.Clients.Sum(c => c.Counters.Keepalives) / options.Devices / Math.Max(1 / 60.0, (endedAt - 1) / 60), 4),
-            CapacityPerSecond = options.Degradation == Degradation.Overload ? Math.Round(_capacity) : null,
-            PeakOfferedPerSecond = options.Degradation == Degradation.Overload ? Math.Round(options.OverloadPeak * _capacity) : null,
+            CapacityPerSecond = options.MeasuresCapacity ? Math.Round(_capacity) : null,
+            PeakOfferedPerSecond = options.MeasuresCapacity ? Math.Round((options.Degradation == Degradation.Steady ? options.SteadyShare + options.SteadySwing : options.OverloadPeak) * _capacity) : null,
+            MovesPerDeviceMean = Math.Round(movesPerDevice.Average(), 3),
+            MovesPerDeviceMax = movesPerDevice.Max(),
+            ZoneChangesInEvent = changes.Count(c => c.At >= degradedWall && c.At < degradedWall.AddSeconds(healedAt - degradedAt)),
+            FailoversWhileDegraded = sentWhileDegraded.Failovers,
             PeakGoodput = peakGoodput,
             GoodputKeptAtPeak = keptGoodput,
             FleetAnsweredWithinTAtPeak = fleetGoodput,

@@ -24,7 +24,7 @@ public sealed class Fleet : IAsyncDisposable
     private long _inFlight;
 
     public ConcurrentQueue<RequestRecord> Records { get; } = new();
-    /// <summary>When each device's client acted on a FAILOVER from the first server (run clock).</summary>
+    /// <summary>When each device's client left the first server: acted on its FAILOVER, or came to suspect it (run clock).</summary>
     public ConcurrentQueue<(int Device, double At)> MovedAway { get; } = new();
     public IReadOnlyList<ForewarnClient> Clients => _clients;
 
@@ -54,12 +54,16 @@ public sealed class Fleet : IAsyncDisposable
                 KeepaliveInterval = advisories ? TimeSpan.FromSeconds(30) : TimeSpan.Zero,
             }, servers));
             int device = i;
-            _clients[i].MovedAway += (server, _) =>
-            {
-                if (server.Address.Equals(options.ServerAddress(0)))
-                    MovedAway.Enqueue((device, _clock.Elapsed.TotalSeconds));
-            };
+            _clients[i].MovedAway += (server, _) => Left(device, server);
+            // A suspicion (the device's own missed deadlines, or a survivor's PEERDOWN) moves it as a FAILOVER does: its next request goes to an alternate.
+            _clients[i].Suspected += server => Left(device, server);
         }
+    }
+
+    private void Left(int device, PoolServer server)
+    {
+        if (server.Address.Equals(_options.ServerAddress(0)))
+            MovedAway.Enqueue((device, _clock.Elapsed.TotalSeconds));
     }
 
     public long InFlight => Interlocked.Read(ref _inFlight);
@@ -99,7 +103,7 @@ public sealed class Fleet : IAsyncDisposable
             // sent, whatever happened to it (a late tick sends at once: no drift, no skipped requests).
             // Where the rate changes (overload), the gaps are exponential (Poisson arrivals): fixed gaps
             // would leave every device in step after a fall from a high rate to a low one.
-            bool poisson = _options.Degradation == Degradation.Overload;
+            bool poisson = _options.MeasuresCapacity;
             double next = _clock.Elapsed.TotalSeconds + Random.Shared.NextDouble() / (_options.RatePerDevice * RateScale);
             while (true)
             {

@@ -15,6 +15,8 @@ public enum DrillKind
     Gc,
     /// <summary>A share of the RADIUS datagrams the server receives (the intensity, 0–1) is dropped unread: a lossy path, which the server cannot see.</summary>
     Loss,
+    /// <summary>The synthetic probe holds the intensity (0–1) as its headroom: a score set from outside, which the failover benchmark swings around the thresholds.</summary>
+    Level,
 }
 
 /// <summary>The drill in force, if any, shared by the monitor and the components it degrades.</summary>
@@ -62,7 +64,7 @@ public sealed class DrillState(TimeProvider time)
     public bool DropNow() => Current is { Kind: DrillKind.Loss } d && Random.Shared.NextDouble() < d.Intensity;
 }
 
-/// <summary>The synthetic probe of a Score drill: down from 1 to 0 over the first half, back up over the second.</summary>
+/// <summary>The synthetic probe of a Score drill (down from 1 to 0 over the first half, back up over the second) and of a Level drill (the level given).</summary>
 public sealed class DrillProbe(DrillState drill) : IProbe
 {
     public string Name => "drill";
@@ -70,6 +72,11 @@ public sealed class DrillProbe(DrillState drill) : IProbe
 
     public ProbeSample Sample()
     {
+        if (drill.Current is { Kind: DrillKind.Level } level)
+        {
+            double held = Math.Clamp(level.Intensity, 0, 1);
+            return new ProbeSample(Name, Kind, held, held, "synthetic", true, $"level drill {held:0.000}");
+        }
         if (drill.Current is not { Kind: DrillKind.Score } d)
             return new ProbeSample(Name, Kind, 1, 0, "", true, "no drill");
         double half = d.Seconds / 2;

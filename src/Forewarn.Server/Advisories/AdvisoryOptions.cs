@@ -51,8 +51,8 @@ public sealed class AdvisoryOptions
     public int PeerHealthStaleMs { get; set; } = 3000;
     /// <summary>Peer health goes to each peer this often.</summary>
     public int PeerHealthIntervalMs { get; set; } = 250;
-    /// <summary>A peer heard before and silent this long is spoken for: its clients are told to leave it (PeerDown).</summary>
-    public int PeerSilentMs { get; set; } = 1000;
+    /// <summary>A peer heard before and silent this long (three intervals by default) is spoken for: its clients are told to leave it (PeerDown).</summary>
+    public int PeerSilentMs { get; set; } = 750;
     /// <summary>Whether this server speaks for silent peers (and tells its peers which clients it serves).</summary>
     public bool SpeakForSilentPeers { get; set; } = true;
     /// <summary>Clients named in each peer-health message, rotating through all of them.</summary>

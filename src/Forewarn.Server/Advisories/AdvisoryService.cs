@@ -183,9 +183,12 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
             ZoneCause.Drain => AdvisoryReason.Maintenance,
             _ => AdvisoryReason.Overload,
         };
-        LogDeferring(_logger, chosen.Count, change.Class, change.Cause);
+        long planned = _time.GetTimestamp();
         foreach (var client in chosen)
             await DeferClientAsync(client, reason).ConfigureAwait(false);
+        // Where the time between the zone change and the last FAILOVER went (the wall clocks of the change and of now).
+        LogDeferring(_logger, chosen.Count, change.Class, change.Cause, (_time.GetUtcNow() - change.At).TotalMilliseconds,
+            _time.GetElapsedTime(planned).TotalMilliseconds);
     }
 
     private async Task DeferClientAsync(ActiveClient client, AdvisoryReason reason)
@@ -559,8 +562,8 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
     [LoggerMessage(EventId = 600, Level = LogLevel.Information, Message = "Advisories on {Endpoint} over {Carrier}")]
     private static partial void LogListening(ILogger logger, EndPoint endpoint, string carrier);
 
-    [LoggerMessage(EventId = 601, Level = LogLevel.Warning, Message = "Deferring {Count} clients of class {Class} ({Cause})")]
-    private static partial void LogDeferring(ILogger logger, int count, string @class, ZoneCause cause);
+    [LoggerMessage(EventId = 601, Level = LogLevel.Warning, Message = "Deferred {Count} clients of class {Class} ({Cause}): the last FAILOVER sent {AfterChangeMs:0.#} ms after the zone change, sending took {SendingMs:0.#} ms")]
+    private static partial void LogDeferring(ILogger logger, int count, string @class, ZoneCause cause, double afterChangeMs, double sendingMs);
 
     [LoggerMessage(EventId = 602, Level = LogLevel.Warning, Message = "Gave up on {Type} to {Target} after {Attempts} attempts")]
     private static partial void LogGaveUp(ILogger logger, AdvisoryType type, IPEndPoint target, int attempts);

@@ -206,7 +206,7 @@ public sealed partial class AdminServer(
             if (!options.Drills)
                 return Results.Json(new { error = "drills are disabled: they degrade real work; set Forewarn:Admin:Drills=true to rehearse" }, statusCode: StatusCodes.Status403Forbidden);
             if (!Enum.TryParse<DrillKind>(kind.Replace("-", "", StringComparison.Ordinal), ignoreCase: true, out var drillKind))
-                return Results.BadRequest(new { error = $"unknown drill '{kind}': score, slow-store, cpu-hog, fail-accounting, gc or loss" });
+                return Results.BadRequest(new { error = $"unknown drill '{kind}': score, level, slow-store, cpu-hog, fail-accounting, gc or loss" });
             if (seconds is <= 0 or > 3600)
                 return Results.BadRequest(new { error = "seconds must be between 0 and 3600" });
             LogDrill(logger, drillKind, seconds);
@@ -225,7 +225,7 @@ public sealed partial class AdminServer(
         {
             drain.WithSummary("Planned maintenance: defer every client gracefully");
             resume.WithSummary("End a drain: the zones follow the score again");
-            start.WithSummary("Rehearse a degradation (kind: score, slow-store, cpu-hog, fail-accounting, gc, loss), refused unless Forewarn:Admin:Drills is true");
+            start.WithSummary("Rehearse a degradation (kind: score, level, slow-store, cpu-hog, fail-accounting, gc, loss), refused unless Forewarn:Admin:Drills is true");
             stop.WithSummary("End the running drill");
         }
     }
