@@ -436,6 +436,25 @@ public class HealthTests
         Assert.Empty(m.Current.RecentChanges);
     }
 
+    /// <summary>
+    /// Recorded in the oscillation benchmark: the score stepped from 1 to 0.55 and then swung ±0.05 around
+    /// the returning clients' threshold (0.5); the line through the step and the first falling swing
+    /// predicted a crossing of the failover threshold (0.25) it never came near, and every device was deferred.
+    /// </summary>
+    [Fact]
+    public void Forecast_DoesNotExtrapolateAStepFollowedByASwing()
+    {
+        var m = Monitor(new Thresholds(), forecastHorizon: 5);
+        Hold(m, 1, 10);
+        for (int i = 0; i < 600; i++)
+        {
+            _load.Headroom = 0.5 + 0.05 * Math.Cos(2 * Math.PI * i / 100.0);
+            m.Tick();
+            _time.Advance(TimeSpan.FromMilliseconds(100));
+        }
+        Assert.DoesNotContain(m.Current.RecentChanges, c => c.To == Zone.Defer);
+    }
+
     [Fact]
     public async Task ServiceCheck_CountsAsDown_OnlyAfterFailuresInARow()
     {

@@ -117,7 +117,8 @@ public sealed class RecentValues(int capacity)
 /// below the window's best (a flat score at 1 with one dip is not a ramp),</item>
 /// <item>a ramp, not a step: the score fell in at least five separate samples of the window (a machine
 /// that got busy and stayed so drops the score once; extrapolating that drop predicted a crossing
-/// that never came, in the noise benchmark),</item>
+/// that never came, in the noise benchmark); and where one sample's fall is half the window's, only
+/// what came after that step is fitted,</item>
 /// <item>and persistent: all of that for <see cref="HealthOptions.ForecastPersistSamples"/> ticks in a row.</item>
 /// </list>
 /// (Holt smoothing gated on the one-step error was tried first and raised false alarms on the noise
@@ -172,38 +173,80 @@ public sealed class TrendForecaster
             _significantRun = 0;
             return;
         }
-        double meanT = 0, meanY = 0, best = 0;
+        double best = 0;
         for (int i = 0; i < n; i++)
-        {
-            meanT += _t[i];
-            meanY += _y[i];
             best = Math.Max(best, _y[i]);
-        }
-        meanT /= n;
-        meanY /= n;
-        double stt = 0, sty = 0;
-        for (int i = 0; i < n; i++)
+        // A step in the window (one sample's fall at least half of the whole fall so far) is a change of
+        // level, not a trend: only what came after it is fitted. A line through the step and a swing after
+        // it was extrapolated through the failover threshold (measured: a score that stepped from 1 to 0.5
+        // and swung ±0.05 there, every device deferred); a step with too little after it claims nothing.
+        int from = 0;
+        var (stepAt, stepDrop) = LargestFall();
+        if (stepDrop >= 0.1 && stepDrop >= 0.5 * (best - latest))
+            from = stepAt;
+        if (n - from < Math.Max(10, n / 4))
         {
-            double dt = _t[i] - meanT;
-            stt += dt * dt;
-            sty += dt * (_y[i] - meanY);
+            Level = latest;
+            Trend = 0;
+            _significantRun = 0;
+            return;
         }
-        double slope = stt > 0 ? sty / stt : 0;
-        double residual = 0;
-        for (int i = 0; i < n; i++)
-        {
-            double e = _y[i] - (meanY + slope * (_t[i] - meanT));
-            residual += e * e;
-        }
-        // Standard error of the slope; a floor keeps a perfectly clean line from dividing by zero.
-        double standardError = Math.Sqrt(Math.Max(residual / (n - 2), 1e-8) / stt);
+        var (slope, level, standardError) = Line(from, now);
         Trend = slope;
-        Level = Math.Clamp(meanY + slope * (now - meanT), 0, 1);
+        Level = Math.Clamp(level, 0, 1);
         bool significant = slope < 0 && -slope >= _options.ForecastNoiseFactor * standardError
             && -slope * _options.ForecastHorizonSeconds >= 0.1
             && best - Level >= _options.ForecastMinimumDrop
             && Decreases() >= MinimumDecreases;
         _significantRun = significant ? _significantRun + 1 : 0;
+    }
+
+    /// <summary>The sample <paramref name="k"/> places after the oldest of the window.</summary>
+    private int At(int k) => (_next - _count + k + 2 * _t.Length) % _t.Length;
+
+    /// <summary>The least-squares line through the window's samples from the <paramref name="from"/>-th (oldest first): its slope, its value now, and the slope's standard error.</summary>
+    private (double Slope, double Level, double StandardError) Line(int from, double now)
+    {
+        int n = _count - from;
+        double meanT = 0, meanY = 0;
+        for (int k = from; k < _count; k++)
+        {
+            meanT += _t[At(k)];
+            meanY += _y[At(k)];
+        }
+        meanT /= n;
+        meanY /= n;
+        double stt = 0, sty = 0;
+        for (int k = from; k < _count; k++)
+        {
+            double dt = _t[At(k)] - meanT;
+            stt += dt * dt;
+            sty += dt * (_y[At(k)] - meanY);
+        }
+        double slope = stt > 0 ? sty / stt : 0;
+        double residual = 0;
+        for (int k = from; k < _count; k++)
+        {
+            double e = _y[At(k)] - (meanY + slope * (_t[At(k)] - meanT));
+            residual += e * e;
+        }
+        // Standard error of the slope; a floor keeps a perfectly clean line from dividing by zero.
+        double standardError = stt > 0 ? Math.Sqrt(Math.Max(residual / Math.Max(1, n - 2), 1e-8) / stt) : double.PositiveInfinity;
+        return (slope, meanY + slope * (now - meanT), standardError);
+    }
+
+    /// <summary>The window's largest fall from one sample to the next: where it lands (oldest first) and how far.</summary>
+    private (int At, double Drop) LargestFall()
+    {
+        int at = 0;
+        double drop = 0;
+        for (int k = 1; k < _count; k++)
+        {
+            double fall = _y[At(k - 1)] - _y[At(k)];
+            if (fall > drop)
+                (at, drop) = (k, fall);
+        }
+        return (at, drop);
     }
 
     /// <summary>A ramp falls in many steps; a step change (the machine got busy, then stayed so) in one or two.</summary>
@@ -212,11 +255,10 @@ public sealed class TrendForecaster
     /// <summary>Samples in the window, in time order, that fell below the one before.</summary>
     private int Decreases()
     {
-        int count = 0, n = _count;
-        for (int i = 1; i < n; i++)
+        int count = 0;
+        for (int k = 1; k < _count; k++)
         {
-            double previous = _y[(_next - n + i - 1 + _y.Length) % _y.Length], current = _y[(_next - n + i + _y.Length) % _y.Length];
-            if (current < previous - 0.002)
+            if (_y[At(k)] < _y[At(k - 1)] - 0.002)
                 count++;
         }
         return count;
