@@ -119,6 +119,24 @@ public class HealthTests
     }
 
     [Fact]
+    public void Dwell_ABreachMovesOnlyAsFarAsTheScore_NotTheForecast()
+    {
+        var options = new HealthOptions { MinimumDwellSeconds = 3, ImprovementSamples = 5 };
+        var zone = new ZoneMachine("default", new Thresholds { Failover = 0.25, ConnectNew = 0.45, ConnectReturning = 0.5 }, options, _time);
+        Assert.Equal(Zone.Defer, zone.Update(0.1, 0.1, null)!.To);
+        _time.Advance(TimeSpan.FromSeconds(4));
+        ZoneChange? back = null;
+        for (int i = 0; i < 5; i++)
+            back ??= zone.Update(0.9, 0.9, null);
+        Assert.Equal(Zone.Accept, back!.To);
+        _time.Advance(TimeSpan.FromSeconds(0.5));
+        // Within the dwell: the score breaches into Hold and the forecast says Defer; only the breach moves it.
+        var change = zone.Update(0.35, 0, null);
+        Assert.Equal((Zone.Hold, ZoneCause.Score), (change!.To, change.Cause));
+        Assert.Null(zone.Update(0.35, 0, null));
+    }
+
+    [Fact]
     public void OneQuietSample_IsNotARecovery()
     {
         var m = Monitor(new Thresholds { Failover = 0.3, ConnectNew = 0.3, ConnectReturning = 0.3 }, dwell: 1);

@@ -72,7 +72,18 @@ public class LoadBudgetTests
         budget.Grow(1);
         Assert.Equal(969, budget.Limit, 6); // then a few per cent a second
 
-        // A break at half the limit or more is the load's: the mark follows it, and growth is slow from there.
+        // The stall goes on: broken at 50, doubled to 95, broken again at 80. Still far below the mark: not the load's.
+        budget.Broke(50);
+        budget.Grow(1);
+        budget.Broke(80);
+        Assert.Equal(76, budget.Limit, 6);
+        Assert.Equal(950, budget.Mark, 6);
+        budget.Cut();
+        Assert.Equal(950, budget.Mark, 6);
+        budget.Grow(5);
+        Assert.Equal(950, budget.Limit, 6);
+
+        // A break at half the mark or more is the load's: the mark follows it, and growth is slow from there.
         budget.Broke(600);
         Assert.Equal(570, budget.Mark, 6);
         budget.Grow(1);

@@ -211,7 +211,7 @@ public sealed class FailoverRunner(FailoverOptions options)
     }
 
     /// <summary>
-    /// Oscillate: A's score held by a Level drill, set five times a second, on a sine around the returning
+    /// Oscillate: A's score held by a Level drill, set about three times a second (each setting waits for the monitor's next tick), on a sine around the returning
     /// clients' threshold, then the new clients', then the failover threshold, a third of the time each.
     /// </summary>
     private async Task OscillateAsync(ServerNode node, CancellationToken cancellationToken)

@@ -14,8 +14,8 @@ namespace Forewarn.Core.Deferrals;
 /// rather than the packets a sender sends.
 /// <para>
 /// Like TCP after a timeout, recovery has two speeds. <see cref="Mark"/> is the limit the load itself
-/// taught (a break at or near the limit: TCP's slow-start threshold); below it the limit doubles each
-/// healthy second, above it it grows by <c>growthPerSecond</c>. A break far below the limit (under half)
+/// taught (a break at half of it or more: TCP's slow-start threshold); below it the limit doubles each
+/// healthy second, above it it grows by <c>growthPerSecond</c>. A break far below the mark (under half)
 /// is not the load's doing — a store that stalls every lookup breaks a server its returning clients
 /// barely load — so it lowers the limit but not the mark, and the server, once healed, is back at the
 /// mark in a few seconds instead of crawling up from the stalled load at a few per cent a second
@@ -45,8 +45,10 @@ public sealed class LoadBudget(double backoff, double growthPerSecond)
             return;
         lock (_lock)
         {
-            // The load's own doing (the first break, or one at half the limit or more) sets the mark too.
-            if (!Known || carried >= Limit / 2)
+            // The load's own doing (the first break, or one at half the mark or more) sets the mark too. Judged
+            // against the mark, not the limit: a limit lowered by a stalled store and doubled back would
+            // otherwise take the stall's next break for the load's.
+            if (!Known || carried >= Mark / 2)
                 Mark = backoff * carried;
             Limit = backoff * carried;
         }
@@ -60,7 +62,8 @@ public sealed class LoadBudget(double backoff, double growthPerSecond)
             if (Known)
             {
                 Limit *= backoff;
-                Mark = Math.Min(Mark, Limit);
+                if (Limit >= Mark / 2)
+                    Mark = Math.Min(Mark, Limit);
             }
         }
     }

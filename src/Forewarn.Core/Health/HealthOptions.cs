@@ -76,7 +76,7 @@ public sealed class HealthOptions
     /// <summary>A service check must fail this many times in a row before its service counts as down (one lost datagram is not an outage).</summary>
     public int ServiceFailuresToTrip { get; set; } = 2;
 
-    /// <summary>Least time in a zone before it may change again (forced changes excepted).</summary>
+    /// <summary>Least time in a zone before it recovers or the forecast moves it (a breach of the actual score and forced changes do not wait).</summary>
     public double MinimumDwellSeconds { get; set; } = 3;
 
     /// <summary>How far ahead the forecast looks; a predicted crossing within it counts as a crossing. 0 turns the forecast off.</summary>

@@ -183,13 +183,19 @@ public sealed class TrendForecaster
         int from = 0;
         var (stepAt, stepDrop) = LargestFall();
         if (stepDrop >= 0.1 && stepDrop >= 0.5 * (best - latest))
-            from = stepAt;
-        if (n - from < Math.Max(10, n / 4))
         {
-            Level = latest;
-            Trend = 0;
-            _significantRun = 0;
-            return;
+            from = stepAt;
+            if (n - from < Math.Max(10, n / 4))
+            {
+                Level = latest;
+                Trend = 0;
+                _significantRun = 0;
+                return;
+            }
+            // After a step, the drop and the falls that make a ramp are counted from the step on too: the step itself is neither.
+            best = 0;
+            for (int k = from; k < n; k++)
+                best = Math.Max(best, _y[At(k)]);
         }
         var (slope, level, standardError) = Line(from, now);
         Trend = slope;
@@ -197,7 +203,7 @@ public sealed class TrendForecaster
         bool significant = slope < 0 && -slope >= _options.ForecastNoiseFactor * standardError
             && -slope * _options.ForecastHorizonSeconds >= 0.1
             && best - Level >= _options.ForecastMinimumDrop
-            && Decreases() >= MinimumDecreases;
+            && Decreases(from) >= MinimumDecreases;
         _significantRun = significant ? _significantRun + 1 : 0;
     }
 
@@ -253,10 +259,10 @@ public sealed class TrendForecaster
     private const int MinimumDecreases = 5;
 
     /// <summary>Samples in the window, in time order, that fell below the one before.</summary>
-    private int Decreases()
+    private int Decreases(int from)
     {
         int count = 0;
-        for (int k = 1; k < _count; k++)
+        for (int k = from + 1; k < _count; k++)
         {
             if (_y[At(k)] < _y[At(k - 1)] - 0.002)
                 count++;

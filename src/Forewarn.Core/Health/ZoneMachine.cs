@@ -113,8 +113,14 @@ public sealed class ZoneMachine(string className, Thresholds thresholds, HealthO
         // has already shown: a server that just came back to Accept and is swamped again defers at once
         // (measured: 3 s more of Accept at score 0 while the dwell ran out after a lull in the load).
         bool breached = Rank(byScore) > Rank(Current);
-        if (!dwelt && !breached)
-            return null;
+        if (!dwelt)
+        {
+            if (!breached)
+                return null;
+            // Only as far as the breach itself: the forecast's word still waits for the dwell.
+            target = byScore;
+            cause2 = ZoneCause.Score;
+        }
         if (Rank(target) < Rank(Current))
         {
             // Improving: the actual score must clear the better zone's boundary by the hysteresis margin,
