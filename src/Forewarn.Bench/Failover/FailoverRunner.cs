@@ -46,7 +46,7 @@ public sealed class FailoverRunner(FailoverOptions options)
                 await WarmAsync(cancellationToken).ConfigureAwait(false);
                 await _nodes[0].DrillAsync("slow-store", Total + 120, options.OverloadLookupMs / 200, cancellationToken).ConfigureAwait(false);
                 _capacity = await MeasureCapacityAsync(_nodes[0], cancellationToken).ConfigureAwait(false);
-                fleet.RateScale = StartShare * _capacity / (options.Devices * options.RatePerDevice);
+                Offer(fleet, StartShare);
                 await WaitSteadyAsync(cancellationToken).ConfigureAwait(false);
             }
             using var sampling = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -77,7 +77,7 @@ public sealed class FailoverRunner(FailoverOptions options)
             var sentWhileDegraded = await _nodes[0].AdvisoriesSentAsync(cancellationToken).ConfigureAwait(false);
             _phase = "healed: devices return";
             if (options.MeasuresCapacity)
-                fleet.RateScale = StartShare * _capacity / (options.Devices * options.RatePerDevice);
+                Offer(fleet, StartShare);
             else
                 await HealAsync(_nodes[0], cancellationToken).ConfigureAwait(false);
             while (Now - healedAt < options.ReturnSeconds && !AllBack(healedAt))
@@ -181,31 +181,33 @@ public sealed class FailoverRunner(FailoverOptions options)
     /// </summary>
     private async Task RampLoadAsync(Fleet fleet, CancellationToken cancellationToken)
     {
-        double perDevice = options.Devices * options.RatePerDevice;
         var start = Stopwatch.StartNew();
         double share;
         do
         {
             share = Math.Min(options.OverloadPeak, options.OverloadStart + options.OverloadStepPerSecond * start.Elapsed.TotalSeconds);
-            fleet.RateScale = share * _capacity / perDevice;
+            Offer(fleet, share);
             await Task.Delay(100, cancellationToken).ConfigureAwait(false);
         }
         while (share < options.OverloadPeak && start.Elapsed.TotalSeconds < options.DegradeSeconds);
         _peakReachedAt = Now;
     }
 
-    /// <summary>The offered load before and after the event, as a share of A's capacity.</summary>
+    /// <summary>The offered load before and after the event, and at its peak, as shares of A's capacity.</summary>
     private double StartShare => options.Degradation == Degradation.Steady ? options.SteadyShare : options.OverloadStart;
+    private double PeakShare => options.Degradation == Degradation.Steady ? options.SteadyShare + options.SteadySwing : options.OverloadPeak;
+
+    /// <summary>The whole fleet offers <paramref name="share"/> of A's measured capacity.</summary>
+    private void Offer(Fleet fleet, double share) => fleet.RateScale = share * _capacity / (options.Devices * options.RatePerDevice);
 
     /// <summary>Steady: the offered load swings around its middle share of A's capacity, updated every tenth of a second.</summary>
     private async Task SwingLoadAsync(Fleet fleet, CancellationToken cancellationToken)
     {
-        double perDevice = options.Devices * options.RatePerDevice;
         var start = Stopwatch.StartNew();
         while (start.Elapsed.TotalSeconds < options.DegradeSeconds)
         {
             double share = options.SteadyShare + options.SteadySwing * Math.Sin(2 * Math.PI * start.Elapsed.TotalSeconds / options.SteadyPeriodSeconds);
-            fleet.RateScale = share * _capacity / perDevice;
+            Offer(fleet, share);
             await Task.Delay(100, cancellationToken).ConfigureAwait(false);
         }
     }
@@ -566,7 +568,7 @@ public sealed class FailoverRunner(FailoverOptions options)
             // A keepalive is a Status-Server and its answer: two messages.
             KeepaliveMessagesPerDeviceMinute = Math.Round(2.0 * fleet.Clients.Sum(c => c.Counters.Keepalives) / options.Devices / Math.Max(1 / 60.0, (endedAt - 1) / 60), 4),
             CapacityPerSecond = options.MeasuresCapacity ? Math.Round(_capacity) : null,
-            PeakOfferedPerSecond = options.MeasuresCapacity ? Math.Round((options.Degradation == Degradation.Steady ? options.SteadyShare + options.SteadySwing : options.OverloadPeak) * _capacity) : null,
+            PeakOfferedPerSecond = options.MeasuresCapacity ? Math.Round(PeakShare * _capacity) : null,
             MovesPerDeviceMean = Math.Round(movesPerDevice.Average(), 3),
             MovesPerDeviceMax = movesPerDevice.Max(),
             ZoneChangesInEvent = changes.Count(c => c.At >= degradedWall && c.At < degradedWall.AddSeconds(healedAt - degradedAt)),

@@ -168,9 +168,7 @@ public sealed class TrendForecaster
         int n = _count;
         if (n < _t.Length)
         {
-            Level = latest;
-            Trend = 0;
-            _significantRun = 0;
+            ClaimNothing(latest);
             return;
         }
         double best = 0;
@@ -187,9 +185,7 @@ public sealed class TrendForecaster
             from = stepAt;
             if (n - from < Math.Max(10, n / 4))
             {
-                Level = latest;
-                Trend = 0;
-                _significantRun = 0;
+                ClaimNothing(latest);
                 return;
             }
             // After a step, the drop and the falls that make a ramp are counted from the step on too: the step itself is neither.
@@ -205,6 +201,14 @@ public sealed class TrendForecaster
             && best - Level >= _options.ForecastMinimumDrop
             && Decreases(from) >= MinimumDecreases;
         _significantRun = significant ? _significantRun + 1 : 0;
+    }
+
+    /// <summary>Too little to fit a line to (a window not yet full, a step just now): no trend, the level is the latest sample.</summary>
+    private void ClaimNothing(double latest)
+    {
+        Level = latest;
+        Trend = 0;
+        _significantRun = 0;
     }
 
     /// <summary>The sample <paramref name="k"/> places after the oldest of the window.</summary>
