@@ -398,7 +398,9 @@ public sealed class RadiusServer(
             SendFailed(listener, address, error);
         // Time held on purpose (a PBKDF2 derivation) is the operator's choice, not ill health: the slow-work probe watches its wait.
         var elapsed = time.GetElapsedTime(receivedAt) - TimeSpan.FromSeconds((double)answer.DeliberateTicks / time.TimestampFrequency);
-        latency.Record(elapsed);
+        // Only answers the service worked for are evidence of its latency (see Handled.WithoutService).
+        if (!answer.WithoutService)
+            latency.Record(elapsed);
         Health.ServerMetrics.RequestLatency(elapsed);
     }
 

@@ -72,7 +72,7 @@ public sealed class RequestPipeline(
                 return Drop(DropReason.DuplicateInProgress, client, source);
             case DuplicateCache.Outcome.Answered:
                 counters.OnDuplicateAnswered();
-                return cachedLength;
+                return new Handled(cachedLength, WithoutService: true);
         }
 
         Handled handled;
@@ -105,9 +105,11 @@ public sealed class RequestPipeline(
         }
         duplicates.Complete(key, response.Span[..handled.Length]);
         if ((RadiusCode)datagram.Span[0] == RadiusCode.StatusServer)
+        {
             counters.OnStatusResponse();
-        else
-            counters.OnResponse((RadiusCode)response.Span[0]);
+            return handled with { WithoutService = true };
+        }
+        counters.OnResponse((RadiusCode)response.Span[0]);
         return handled;
     }
 

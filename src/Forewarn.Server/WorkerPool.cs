@@ -42,6 +42,7 @@ public sealed class WorkerPool(IOptions<ForewarnOptions> options, TimeProvider t
     private int _inFlight;
     // Busy time: ticks of finished requests, plus (count × now − sum of start times) for those in flight.
     private long _busyFinished;
+    private long _completed;
     private long _startSum;
     // Queueing delay of the requests answered: sum of the waits and their count.
     private long _waitSum;
@@ -59,6 +60,9 @@ public sealed class WorkerPool(IOptions<ForewarnOptions> options, TimeProvider t
             return finished + Math.Max(0, inFlight * time.GetTimestamp() - sum);
         }
     }
+
+    /// <summary>Requests that have given their worker back after its busy clock started.</summary>
+    public long Completed => Interlocked.Read(ref _completed);
 
     public long TickFrequency => time.TimestampFrequency;
     public int MaxWorkers => _options.Workers;
@@ -130,6 +134,7 @@ public sealed class WorkerPool(IOptions<ForewarnOptions> options, TimeProvider t
         {
             Interlocked.Add(ref _busyFinished, time.GetTimestamp() - started);
             Interlocked.Add(ref _startSum, -started);
+            Interlocked.Increment(ref _completed);
         }
         Interlocked.Decrement(ref _inFlight);
     }

@@ -113,6 +113,8 @@ public sealed class FailoverRunner(FailoverOptions options)
             "Forewarn:Advisory:InviteSpacingMs=500",
             $"Forewarn:Advisory:Carrier={options.Carrier}",
             "Logging:LogLevel:Default=Warning",
+            // The advisory service's few Information lines (budget learned, returns held) say why a return paused.
+            "Logging:LogLevel:Forewarn.Server.Advisories=Information",
             $"Forewarn:Advisory:PeerSecret={options.Secret}-peers",
         };
         if (options.Mode == FailoverMode.Classic)

@@ -13,8 +13,12 @@ namespace Forewarn.Core.Aaa;
 /// A handled request: the answer's length (0: none, drop it), and how long the answer was held on
 /// purpose, in TimeProvider ticks — a PBKDF2 derivation, whose cost is a choice of the operator's and not
 /// ill health. The latency probe leaves that time out; the slow-work probe watches the wait for it.
+/// <paramref name="WithoutService"/>: answered without the service's work — a retransmission answered from
+/// the duplicate cache, a Status-Server — and so no evidence of the service's latency: counted, they would
+/// dilute a slow store's evidence with NAS keepalives, the server's own listener checks and the copies a
+/// NAS sends when its answers are late.
 /// </summary>
-public readonly record struct Handled(int Length, long DeliberateTicks = 0)
+public readonly record struct Handled(int Length, long DeliberateTicks = 0, bool WithoutService = false)
 {
     public static implicit operator Handled(int length) => new(length);
 }

@@ -10,13 +10,23 @@ namespace Forewarn.Server.Advisories;
 /// The load budget's side of the advisory service: a deferral caused by load learns the rate this
 /// server carried when it broke; under strategy "enough" only the load above the budget is shed, and
 /// whatever arrives above it later (a ramp that goes on) is shed each second; invitations and admitted
-/// probes bring clients back only while their rates fit under it.
+/// probes bring clients back only while their rates fit under it, and under the rate the workers carry
+/// at the returning clients' connection threshold, read from how long requests hold a worker now
+/// (<see cref="WorkerCapacity"/>).
 /// </summary>
 public sealed partial class AdvisoryService
 {
     private readonly ConcurrentDictionary<string, byte> _loadDeferred = new();
     private readonly LoadBudget _budget;
     private long _lastCut;
+    private readonly WorkerCapacity _workerCapacity = new();
+    private WorkerPool? _workers;
+    private HealthOptions? _healthOptions;
+    private Health.LatencyWindow? _latency;
+    // The evidence of the last seconds a return is judged by: the current second and the two before it.
+    private const int RecentSeconds = 3;
+    private long _lastBusyTicks = -1, _lastCompleted, _lastSampled;
+    private bool _heldByEvidence;
 
     /// <summary>Requests per second this server accepts clients up to (infinity while no load-caused deferral has taught it one).</summary>
     public double BudgetLimit => _budget.Limit;
@@ -50,8 +60,14 @@ public sealed partial class AdvisoryService
     {
         long now = _time.GetTimestamp();
         double carried = CarriedRate(now);
-        _budget.Broke(carried);
-        LogBudget(_logger, carried, _budget.Limit);
+        // A break at no more than a probe's load (the load a return may bring with no evidence, see
+        // ReturnLimit) is the server's slowness showing, not its capacity: it teaches the budget nothing.
+        // Taught, it kept the whole fleet to a probe's load long after the slowness had passed.
+        if (_healthOptions is not { } health || carried > health.LatencyMinimumRequests)
+        {
+            _budget.Broke(carried);
+            LogBudget(_logger, carried, _budget.Limit);
+        }
         _loadDeferred[change.Class] = 0;
         _lastCut = now;
         double classRate = _registry.All.Where(c => c.State == ClientState.Active && InClass(c, change.Class)).Sum(c => c.Rate);
@@ -66,6 +82,7 @@ public sealed partial class AdvisoryService
     /// </summary>
     private async Task BudgetTickAsync()
     {
+        SampleWorkers();
         if (!_registry.All.Any(c => c.State != ClientState.Active))
         {
             _budget.Forget();
@@ -115,12 +132,92 @@ public sealed partial class AdvisoryService
         }
     }
 
-    /// <summary>May <paramref name="client"/> come back now, while the server carries <paramref name="carried"/>, by the budget?</summary>
-    private bool BudgetAdmits(ActiveClient client, double carried) => _budget.Admits(carried, client.RateWhenDeferred);
+    /// <summary>
+    /// May <paramref name="client"/> come back now, while the server carries <paramref name="carried"/>, by
+    /// the budget and by the evidence of the last seconds (<see cref="ReturnLimit"/>)?
+    /// </summary>
+    private bool BudgetAdmits(ActiveClient client, double carried, Thresholds thresholds)
+    {
+        double more = Math.Max(0, client.RateWhenDeferred);
+        if (!_budget.Admits(carried, more))
+            return false;
+        var (limit, latencyMs, serviceMs) = ReturnLimit(thresholds);
+        if (carried + more <= limit)
+        {
+            _heldByEvidence = false;
+            return true;
+        }
+        Interlocked.Increment(ref Counters._held);
+        if (!_heldByEvidence)
+        {
+            _heldByEvidence = true;
+            LogReturnsHeld(_logger, carried, limit, latencyMs, serviceMs);
+        }
+        return false;
+    }
 
-    [LoggerMessage(EventId = 604, Level = LogLevel.Warning, Message = "Deferring {Count} more clients of class {Class}: carrying {Carried:0} requests/s over a load budget of {Limit:0}")]
+    /// <summary>
+    /// The load (requests/s) returning clients may bring the server up to, judged by the connection
+    /// threshold for returning clients applied to the last seconds' requests rather than to the score
+    /// alone: the score's latency window (10 s) and the zone's dwell answer for load that came seconds
+    /// ago, and a degradation that shows only under load (a store slowing while the clients are away)
+    /// reads as health until the return has brought the load back. Three cases:
+    /// <list type="bullet">
+    /// <item>Fewer than <see cref="HealthOptions.LatencyMinimumRequests"/> requests answered in the last
+    /// seconds (no evidence): clients come back only up to that many requests a second, a probe that
+    /// gives the evidence.</item>
+    /// <item>Their latency, read as the latency probe reads it, below the returning threshold: nobody.</item>
+    /// <item>Otherwise the rate at which the workers' utilisation reaches that threshold, at the time a
+    /// request holds a worker now (Little's law, <see cref="WorkerCapacity"/>).</item>
+    /// </list>
+    /// Returns the limit, and the recent latency and service time it was judged by (NaN where unknown).
+    /// </summary>
+    private (double Limit, double LatencyMs, double ServiceMs) ReturnLimit(Thresholds thresholds)
+    {
+        if (_workers is not { } pool || _healthOptions is not { } health || _latency is not { } window)
+            return (double.PositiveInfinity, double.NaN, double.NaN);
+        double serviceMs = _workerCapacity.ServiceSeconds * 1000, latencyMs = double.NaN;
+        // A probe the operator weighs at 0 does not judge the score, and so not the return either.
+        if (Weighed(health, "latency"))
+        {
+            (_, _, _, latencyMs, long count) = window.Percentiles(Health.LatencyProbe.QuantileFor, RecentSeconds);
+            if (count < health.LatencyMinimumRequests)
+                return (health.LatencyMinimumRequests, double.NaN, serviceMs);
+            if (Health.LatencyProbe.HeadroomAt(latencyMs, health) < thresholds.ConnectReturning)
+                return (0, latencyMs, serviceMs);
+        }
+        double limit = Weighed(health, "workers")
+            ? _workerCapacity.RateAt(Health.WorkersProbe.UtilisationAt(thresholds.ConnectReturning), pool.MaxWorkers) : double.PositiveInfinity;
+        return (limit, latencyMs, serviceMs);
+    }
+
+    /// <summary>What the return is judged by, from the host's services (absent where the service runs without a RADIUS server's pipeline).</summary>
+    private void ResolveEvidence()
+    {
+        _workers = _services.GetService(typeof(WorkerPool)) as WorkerPool;
+        _healthOptions = _services.GetService(typeof(HealthOptions)) as HealthOptions;
+        _latency = _services.GetService(typeof(Health.LatencyWindow)) as Health.LatencyWindow;
+    }
+
+    private static bool Weighed(HealthOptions health, string probe) => !health.Weights.TryGetValue(probe, out var weight) || weight > 0;
+
+    /// <summary>Each second: the worker time spent and the requests completed since the last sample.</summary>
+    private void SampleWorkers()
+    {
+        if (_workers is not { } pool)
+            return;
+        long busy = pool.BusyTicks, completed = pool.Completed, now = _time.GetTimestamp();
+        if (_lastBusyTicks >= 0 && now > _lastSampled)
+            _workerCapacity.Record((busy - _lastBusyTicks) / (double)pool.TickFrequency, completed - _lastCompleted);
+        (_lastBusyTicks, _lastCompleted, _lastSampled) = (busy, completed, now);
+    }
+
+    [LoggerMessage(EventId = 607, Level = LogLevel.Warning, Message = "Deferring {Count} more clients of class {Class}: carrying {Carried:0} requests/s over a load budget of {Limit:0}")]
     private static partial void LogShedding(ILogger logger, int count, string @class, double carried, double limit);
 
-    [LoggerMessage(EventId = 605, Level = LogLevel.Information, Message = "The score broke at {Carried:0} requests/s: load budget {Limit:0} requests/s")]
+    [LoggerMessage(EventId = 606, Level = LogLevel.Information, Message = "Returns held at {Carried:0} requests/s: the last seconds' requests (latency {LatencyMs:0.#} ms, {ServiceMs:0.#} ms holding a worker) allow {Limit:0} at the returning threshold")]
+    private static partial void LogReturnsHeld(ILogger logger, double carried, double limit, double latencyMs, double serviceMs);
+
+    [LoggerMessage(EventId = 608, Level = LogLevel.Information, Message = "The score broke at {Carried:0} requests/s: load budget {Limit:0} requests/s")]
     private static partial void LogBudget(ILogger logger, double carried, double limit);
 }

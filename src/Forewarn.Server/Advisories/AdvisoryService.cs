@@ -17,11 +17,13 @@ namespace Forewarn.Server.Advisories;
 /// <summary>What the advisory side has done, for status and tests.</summary>
 public sealed class AdvisoryCounters
 {
-    internal long _failovers, _invites, _refusals, _reminders, _acks, _retransmissions, _givenUp, _rejected, _probes, _paced, _peerDowns;
+    internal long _failovers, _invites, _refusals, _reminders, _acks, _retransmissions, _givenUp, _rejected, _probes, _paced, _peerDowns, _held;
     /// <summary>PeerDowns sent: clients of a silent peer told to leave it.</summary>
     public long PeerDowns => Interlocked.Read(ref _peerDowns);
     /// <summary>Probes refused only because admissions were at their pace (the thresholds would have let them in).</summary>
     public long Paced => Interlocked.Read(ref _paced);
+    /// <summary>Returns (an invitation, or a probe the zone admits) held back by the last seconds' evidence: its absence (a probe's load at most), slow answers, or busy workers.</summary>
+    public long Held => Interlocked.Read(ref _held);
     public long Failovers => Interlocked.Read(ref _failovers);
     public long Invites => Interlocked.Read(ref _invites);
     public long Refusals => Interlocked.Read(ref _refusals);
@@ -109,6 +111,7 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
     {
         if (!_options.Enabled)
             return Task.CompletedTask;
+        ResolveEvidence();
         var listen = _radius.Endpoints[0].Endpoint.Address;
         _self = _options.Address is { } configured ? IPAddress.Parse(configured) : listen;
         _wildcard = _options.Address is null && (listen.Equals(IPAddress.Any) || listen.Equals(IPAddress.IPv6Any));
@@ -296,7 +299,7 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
                 var batch = new List<ActiveClient>();
                 foreach (var candidate in waiting.OrderBy(c => c.StateSince).Take(_options.InviteBatchSize))
                 {
-                    if (!BudgetAdmits(candidate, carried))
+                    if (!BudgetAdmits(candidate, carried, zone.Thresholds))
                         break;
                     carried += candidate.RateWhenDeferred;
                     batch.Add(candidate);
@@ -424,7 +427,7 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
         bool admitted = zone.Current != Zone.Defer && (returning ? zone.AdmitsReturning : zone.AdmitsNew);
         int retryAfter = _options.RefuseRetryAfterSeconds;
         // The load carried is summed over every client: only for a returning client the zone would admit.
-        if (admitted && returning && !BudgetAdmits(client, CarriedRate(_time.GetTimestamp())))
+        if (admitted && returning && !BudgetAdmits(client, CarriedRate(_time.GetTimestamp()), zone.Thresholds))
         {
             admitted = false;
             Interlocked.Increment(ref Counters._paced);

@@ -74,15 +74,19 @@ public sealed class LatencyWindow
         return (p50, p95, p99, count);
     }
 
-    /// <summary>As <see cref="Percentiles()"/>, and the quantile (0..1) that <paramref name="quantileOf"/> chooses for the count.</summary>
-    public (double P50, double P95, double P99, double Quantile, long Count) Percentiles(Func<long, double> quantileOf)
+    /// <summary>
+    /// As <see cref="Percentiles()"/>, and the quantile (0..1) that <paramref name="quantileOf"/> chooses for
+    /// the count; only the last <paramref name="lastSeconds"/> one-second slots (the current one included)
+    /// when fewer than the window.
+    /// </summary>
+    public (double P50, double P95, double P99, double Quantile, long Count) Percentiles(Func<long, double> quantileOf, int lastSeconds = int.MaxValue)
     {
         Span<long> totals = stackalloc long[Buckets];
         totals.Clear();
-        long now = Second, count = 0;
+        long now = Second, count = 0, span = Math.Clamp(lastSeconds, 1, _seconds);
         for (int s = 0; s < _seconds; s++)
         {
-            if (now - Volatile.Read(ref _slotSecond[s]) >= _seconds)
+            if (now - Volatile.Read(ref _slotSecond[s]) >= span)
                 continue;
             var slot = _slots[s];
             for (int b = 0; b < Buckets; b++)

@@ -11,6 +11,11 @@ namespace Forewarn.Server.Health;
 /// </summary>
 public sealed class WorkersProbe(WorkerPool server, TimeProvider time) : IProbe
 {
+    private const double Knee = 0.25;
+
+    /// <summary>The utilisation at which this probe's headroom is <paramref name="headroom"/> (its inverse above the knee).</summary>
+    public static double UtilisationAt(double headroom) => Knee + (1 - Math.Clamp(headroom, 0, 1)) * (1 - Knee);
+
     private long _lastBusy = -1;
     private long _lastTimestamp;
     private double _utilisation;
@@ -26,7 +31,7 @@ public sealed class WorkersProbe(WorkerPool server, TimeProvider time) : IProbe
             _utilisation = Math.Clamp((busy - _lastBusy) / (double)((now - _lastTimestamp) * max), 0, 1);
         _lastBusy = busy;
         _lastTimestamp = now;
-        return new ProbeSample(Name, Kind, ProbeSample.FromLoad(_utilisation, 1, 0.25), _utilisation * 100, "% busy", true,
+        return new ProbeSample(Name, Kind, ProbeSample.FromLoad(_utilisation, 1, Knee), _utilisation * 100, "% busy", true,
             $"{server.BusyWorkers}/{max} busy now, {_utilisation * 100:0.#} % utilised since the last sample");
     }
 }
@@ -102,6 +107,10 @@ public sealed class LatencyProbe(LatencyWindow window, HealthOptions options, Wa
     public string Name => "latency";
     public ProbeKind Kind => ProbeKind.Server;
 
+    /// <summary>This probe's headroom for a request latency of <paramref name="milliseconds"/>.</summary>
+    public static double HeadroomAt(double milliseconds, HealthOptions options) =>
+        ProbeSample.FromLoad(milliseconds, options.LatencyObjectiveMs, options.LatencyObjectiveMs * options.LatencyKnee);
+
     /// <summary>The quantile read from <paramref name="count"/> requests: p99, or lower so that at least three requests reach it.</summary>
     public static double QuantileFor(long count) => count <= 0 ? 0.99 : Math.Clamp(1 - 3.0 / count, 0.5, 0.99);
 
@@ -124,7 +133,7 @@ public sealed class LatencyProbe(LatencyWindow window, HealthOptions options, Wa
         string figures = $"p50 {p50:0.###} ms, p99 {p99:0.###} ms over {n} requests; objective {options.LatencyObjectiveMs} ms";
         if (n < options.LatencyMinimumRequests)
             return new ProbeSample(Name, Kind, 1, value, "ms", true, $"no evidence: {figures} (fewer than {options.LatencyMinimumRequests})");
-        return new ProbeSample(Name, Kind, ProbeSample.FromLoad(value, options.LatencyObjectiveMs, options.LatencyObjectiveMs * options.LatencyKnee), value, $"ms p{quantile * 100:0.#}", true,
+        return new ProbeSample(Name, Kind, HeadroomAt(value, options), value, $"ms p{quantile * 100:0.#}", true,
             $"p{quantile * 100:0.#} {value:0.###} ms; {figures}");
     }
 }
