@@ -17,12 +17,30 @@ public interface IAdvisoryCarrier : IDisposable
     /// address (a receiver checks that an advisory comes from the server address it names).
     /// </summary>
     ValueTask SendAsync(ReadOnlyMemory<byte> message, IPEndPoint target, IPAddress? from = null, CancellationToken cancellationToken = default);
+    /// <summary>
+    /// Octets received and not yet read (0 when unknown): acknowledgements waiting here are not lost, and a
+    /// sender that retransmitted for them would be timing its own backlog, not the network.
+    /// </summary>
+    int Waiting { get; }
     /// <summary>The next message and its source (ICMP: port 0).</summary>
     ValueTask<(int Length, IPEndPoint Source)> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken);
 }
 
 public static class AdvisoryCarriers
 {
+    /// <summary>A socket's unread octets, 0 once it is closed.</summary>
+    internal static int Available(Socket socket)
+    {
+        try
+        {
+            return socket.Available;
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            return 0;
+        }
+    }
+
     /// <summary>
     /// Receives until cancelled or disposed, handing each message to <paramref name="handle"/> (the buffer is
     /// reused: copy what must outlive the call). Transient socket errors are skipped; the loop only receives.
@@ -81,6 +99,8 @@ public sealed class UdpCarrier : IAdvisoryCarrier
 
     public IPEndPoint LocalEndPoint => (IPEndPoint)_socket.LocalEndPoint!;
 
+    public int Waiting => AdvisoryCarriers.Available(_socket);
+
     public async ValueTask SendAsync(ReadOnlyMemory<byte> message, IPEndPoint target, IPAddress? from = null, CancellationToken cancellationToken = default)
     {
         if (from is null || !_wildcard)
@@ -136,6 +156,8 @@ public sealed class IcmpEchoCarrier : IAdvisoryCarrier
     }
 
     public IPEndPoint LocalEndPoint => new(_bind, 0);
+
+    public int Waiting => AdvisoryCarriers.Available(_socket);
 
     /// <summary><paramref name="from"/> is not used: the socket is bound to one address.</summary>
     public async ValueTask SendAsync(ReadOnlyMemory<byte> message, IPEndPoint target, IPAddress? from = null, CancellationToken cancellationToken = default)

@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using System.Threading.Channels;
+using Forewarn.Client;
 using Forewarn.Client.Carriers;
 using Forewarn.Core.Clients;
 using Forewarn.Core.Deferrals;
@@ -61,6 +62,8 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
     private readonly List<Task> _loops = [];
     private volatile AdvisoryKeys? _peerKeys;
     private readonly AdmissionGate _admission;
+    // The acknowledgements' round trips, for the retransmission timeout (RFC 6298, as a client times a server).
+    private readonly RoundTripEstimator _ackTimes;
     private Forewarn.Client.Carriers.IAdvisoryCarrier? _carrier;
     private IPAddress _self = IPAddress.Loopback;
     // On the wildcard address (with no Advisory:Address), each client is told the address it sends to.
@@ -71,7 +74,8 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
     private sealed record Outstanding(ActiveClient? Client, AdvisoryType Type, byte[] Bytes, IPEndPoint Target, IPAddress From, long FirstSent)
     {
         public int Attempts { get; set; } = 1;
-        public long NextAt { get; set; }
+        /// <summary>When the last copy went out.</summary>
+        public long LastSent { get; set; }
     }
 
     public sealed record PeerHealth(IPAddress Address, int AuthPort, double Score, Zone Zone, long At, int TacacsPort = 0);
@@ -97,6 +101,7 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
         _receiver = new AdvisoryReceiver(time, AdvisoryReceiver.DefaultWindow);
         _admission = new AdmissionGate(time, options.InviteBatchSize, options.InviteSpacingMs, options.RefuseRetryAfterSeconds);
         _budget = new LoadBudget(options.BudgetBackoff, options.BudgetGrowthPerSecond);
+        _ackTimes = new RoundTripEstimator(TimeSpan.FromMilliseconds(options.RetransmitMs), TimeSpan.FromMilliseconds(Math.Max(options.RetransmitMs, 2000)));
         if (!string.IsNullOrEmpty(options.PeerSecret))
             _peerKeys = AdvisoryKeys.FromSharedSecret(Encoding.UTF8.GetBytes(options.PeerSecret));
         InitialisePeers();
@@ -255,7 +260,7 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
             long now = _time.GetTimestamp();
             _outstanding[message.Sequence] = new Outstanding(client, message.Type, bytes, target, message.Server, now)
             {
-                NextAt = now + (long)(_options.RetransmitMs / 1000.0 * _time.TimestampFrequency),
+                LastSent = now,
             };
         }
         await SendRawAsync(bytes, target, message.Server).ConfigureAwait(false);
@@ -402,6 +407,9 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
         if (!_outstanding.TryRemove(sequence, out var outstanding))
             return;
         Interlocked.Increment(ref Counters._acks);
+        // Karn's rule: only an advisory acknowledged on its first copy times the round trip.
+        if (outstanding.Attempts == 1)
+            _ackTimes.Add(_time.GetElapsedTime(outstanding.FirstSent));
         if (outstanding.Client is { } client)
         {
             double rtt = _time.GetElapsedTime(outstanding.FirstSent).TotalMilliseconds / outstanding.Attempts;
@@ -452,6 +460,14 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// The first retransmission's timeout, doubling with each copy: RetransmitMs until an acknowledgement has
+    /// been timed, then SRTT + 4 × RTTVAR of the acknowledgements (floored at RetransmitMs, capped at 2 s),
+    /// so that clients slow to acknowledge under load (a burst of a thousand FAILOVERs on a busy machine)
+    /// are not sent copies they would acknowledge anyway.
+    /// </summary>
+    private TimeSpan RetransmitTimeout() => _ackTimes.Samples == 0 ? TimeSpan.FromMilliseconds(_options.RetransmitMs) : _ackTimes.Deadline;
+
     /// <summary>Every 50 ms: retransmissions with backoff, silent peers spoken for; every PeerHealthIntervalMs: peer health; every second: request rates, grace-time deferrals.</summary>
     private async Task HousekeepingLoopAsync()
     {
@@ -462,9 +478,14 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
             while (await timer.WaitForNextTickAsync(_stop.Token).ConfigureAwait(false))
             {
                 long now = _time.GetTimestamp();
+                // Acknowledgements still waiting in this server's own socket are not lost: while it holds
+                // any, retransmitting would time this server's backlog (a burst of a thousand ACKs read
+                // behind the FAILOVERs being sent), not the network.
+                bool backlog = _carrier is { Waiting: > 0 };
+                double timeout = RetransmitTimeout().TotalSeconds * _time.TimestampFrequency;
                 foreach (var (sequence, outstanding) in _outstanding)
                 {
-                    if (outstanding.NextAt > now)
+                    if (backlog || now - outstanding.LastSent < timeout * Math.Pow(2, outstanding.Attempts - 1))
                         continue;
                     if (outstanding.Attempts >= _options.MaxAttempts)
                     {
@@ -476,7 +497,7 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
                         continue;
                     }
                     outstanding.Attempts++;
-                    outstanding.NextAt = now + (long)(_options.RetransmitMs * Math.Pow(2, outstanding.Attempts - 1) / 1000.0 * _time.TimestampFrequency);
+                    outstanding.LastSent = now;
                     Interlocked.Increment(ref Counters._retransmissions);
                     await SendRawAsync(outstanding.Bytes, outstanding.Target, outstanding.From).ConfigureAwait(false);
                 }
