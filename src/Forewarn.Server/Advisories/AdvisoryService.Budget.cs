@@ -27,6 +27,7 @@ public sealed partial class AdvisoryService
     private const int RecentSeconds = 3;
     private long _lastBusyTicks = -1, _lastCompleted, _lastSampled;
     private bool _heldByEvidence;
+    private double _probeLoad;
 
     /// <summary>Requests per second this server accepts clients up to (infinity while no load-caused deferral has taught it one).</summary>
     public double BudgetLimit => _budget.Limit;
@@ -60,10 +61,11 @@ public sealed partial class AdvisoryService
     {
         long now = _time.GetTimestamp();
         double carried = CarriedRate(now);
-        // A break at no more than a probe's load (the load a return may bring with no evidence, see
-        // ReturnLimit) is the server's slowness showing, not its capacity: it teaches the budget nothing.
-        // Taught, it kept the whole fleet to a probe's load long after the slowness had passed.
-        if (_healthOptions is not { } health || carried > health.LatencyMinimumRequests)
+        // A break at no more than a probe's load (what a return may bring with no evidence, see ReturnLimit,
+        // or what the last probe did bring) is the server's slowness showing, not its capacity: it teaches
+        // the budget nothing. Taught, it kept the fleet near a probe's load long after the slowness had passed.
+        double probeLoad = Math.Max(_healthOptions?.LatencyMinimumRequests ?? 0, _probeLoad);
+        if (carried > probeLoad * 1.05)
         {
             _budget.Broke(carried);
             LogBudget(_logger, carried, _budget.Limit);
@@ -141,10 +143,14 @@ public sealed partial class AdvisoryService
         double more = Math.Max(0, client.RateWhenDeferred);
         if (!_budget.Admits(carried, more))
             return false;
-        var (limit, latencyMs, serviceMs) = ReturnLimit(thresholds);
-        if (carried + more <= limit)
+        var (limit, probe, latencyMs, serviceMs) = ReturnLimit(thresholds);
+        // A probe takes clients while the load is below its own, the last one even past it: a client whose
+        // rate alone exceeds a probe's load must still come back, or no evidence would ever come.
+        if (probe ? carried < limit : carried + more <= limit)
         {
             _heldByEvidence = false;
+            // The load a probe brought (see LearnBreak); a return the evidence admitted ends the probe.
+            _probeLoad = probe ? Math.Max(_probeLoad, carried + more) : 0;
             return true;
         }
         Interlocked.Increment(ref Counters._held);
@@ -170,25 +176,26 @@ public sealed partial class AdvisoryService
     /// <item>Otherwise the rate at which the workers' utilisation reaches that threshold, at the time a
     /// request holds a worker now (Little's law, <see cref="WorkerCapacity"/>).</item>
     /// </list>
-    /// Returns the limit, and the recent latency and service time it was judged by (NaN where unknown).
+    /// Returns the limit, whether it is a probe's, and the recent latency and service time it was judged by
+    /// (NaN where unknown).
     /// </summary>
-    private (double Limit, double LatencyMs, double ServiceMs) ReturnLimit(Thresholds thresholds)
+    private (double Limit, bool Probe, double LatencyMs, double ServiceMs) ReturnLimit(Thresholds thresholds)
     {
         if (_workers is not { } pool || _healthOptions is not { } health || _latency is not { } window)
-            return (double.PositiveInfinity, double.NaN, double.NaN);
+            return (double.PositiveInfinity, false, double.NaN, double.NaN);
         double serviceMs = _workerCapacity.ServiceSeconds * 1000, latencyMs = double.NaN;
         // A probe the operator weighs at 0 does not judge the score, and so not the return either.
         if (Weighed(health, "latency"))
         {
             (_, _, _, latencyMs, long count) = window.Percentiles(Health.LatencyProbe.QuantileFor, RecentSeconds);
             if (count < health.LatencyMinimumRequests)
-                return (health.LatencyMinimumRequests, double.NaN, serviceMs);
+                return (health.LatencyMinimumRequests, true, double.NaN, serviceMs);
             if (Health.LatencyProbe.HeadroomAt(latencyMs, health) < thresholds.ConnectReturning)
-                return (0, latencyMs, serviceMs);
+                return (0, false, latencyMs, serviceMs);
         }
         double limit = Weighed(health, "workers")
             ? _workerCapacity.RateAt(Health.WorkersProbe.UtilisationAt(thresholds.ConnectReturning), pool.MaxWorkers) : double.PositiveInfinity;
-        return (limit, latencyMs, serviceMs);
+        return (limit, false, latencyMs, serviceMs);
     }
 
     /// <summary>What the return is judged by, from the host's services (absent where the service runs without a RADIUS server's pipeline).</summary>
