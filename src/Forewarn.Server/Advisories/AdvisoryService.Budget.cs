@@ -26,6 +26,10 @@ public sealed partial class AdvisoryService
     // The evidence of the last seconds a return is judged by: the current second and the two before it.
     private const int RecentSeconds = 3;
     private long _lastBusyTicks = -1, _lastCompleted, _lastSampled;
+    // The return's decision and what it remembers (the probes, the load they brought) are shared by the
+    // invite loops, the probe handler and the budget tick.
+    private readonly Lock _returnLock = new();
+    private readonly Queue<(long At, double Rate)> _probed = new();
     private bool _heldByEvidence;
     private double _probeLoad;
 
@@ -64,7 +68,9 @@ public sealed partial class AdvisoryService
         // A break at no more than a probe's load (what a return may bring with no evidence, see ReturnLimit,
         // or what the last probe did bring) is the server's slowness showing, not its capacity: it teaches
         // the budget nothing. Taught, it kept the fleet near a probe's load long after the slowness had passed.
-        double probeLoad = Math.Max(_healthOptions?.LatencyMinimumRequests ?? 0, _probeLoad);
+        double probeLoad;
+        lock (_returnLock)
+            probeLoad = Math.Max(_healthOptions?.LatencyMinimumRequests ?? 0, _probeLoad);
         if (carried > probeLoad * 1.05)
         {
             _budget.Broke(carried);
@@ -87,6 +93,11 @@ public sealed partial class AdvisoryService
         SampleWorkers();
         if (!_registry.All.Any(c => c.State != ClientState.Active))
         {
+            lock (_returnLock)
+            {
+                _probeLoad = 0;
+                _probed.Clear();
+            }
             _budget.Forget();
             _loadDeferred.Clear();
             return;
@@ -136,21 +147,24 @@ public sealed partial class AdvisoryService
 
     /// <summary>
     /// May <paramref name="client"/> come back now, while the server carries <paramref name="carried"/>, by
-    /// the budget and by the evidence of the last seconds (<see cref="ReturnLimit"/>)?
+    /// the budget and by the evidence of the last seconds (<see cref="ReturnLimit"/>)? When it may,
+    /// <paramref name="probe"/> says whether a probe admits it; the caller that then admits it calls
+    /// <see cref="Returned"/>. Both under <see cref="_returnLock"/>, taken by the caller.
     /// </summary>
-    private bool BudgetAdmits(ActiveClient client, double carried, Thresholds thresholds)
+    private bool MayReturn(ActiveClient client, double carried, Thresholds thresholds, out bool probe)
     {
         double more = Math.Max(0, client.RateWhenDeferred);
+        probe = false;
         if (!_budget.Admits(carried, more))
             return false;
-        var (limit, probe, latencyMs, serviceMs) = ReturnLimit(thresholds);
-        // A probe takes clients while the load is below its own, the last one even past it: a client whose
-        // rate alone exceeds a probe's load must still come back, or no evidence would ever come.
-        if (probe ? carried < limit : carried + more <= limit)
+        (double limit, probe, double latencyMs, double serviceMs) = ReturnLimit(thresholds);
+        // A probe is sized by what it brings itself, whatever else the server carries (NAS keepalives,
+        // TACACS+ logins: load that gives no latency evidence), and takes one client even past its load: a
+        // client whose rate alone exceeds it must still come back, or no evidence would ever come. What it
+        // brought counts for RecentSeconds; if no evidence came by then, the next probe goes.
+        if (probe ? ProbedRecently() < limit : carried + more <= limit)
         {
             _heldByEvidence = false;
-            // The load a probe brought (see LearnBreak); a return the evidence admitted ends the probe.
-            _probeLoad = probe ? Math.Max(_probeLoad, carried + more) : 0;
             return true;
         }
         Interlocked.Increment(ref Counters._held);
@@ -160,6 +174,31 @@ public sealed partial class AdvisoryService
             LogReturnsHeld(_logger, carried, limit, latencyMs, serviceMs);
         }
         return false;
+    }
+
+    /// <summary><paramref name="client"/> comes back (invited, or its PROBE admitted): a probe's share is remembered; a return the evidence admitted ends the probe.</summary>
+    private void Returned(ActiveClient client, double carried, bool probe)
+    {
+        double more = Math.Max(0, client.RateWhenDeferred);
+        if (!probe)
+        {
+            _probeLoad = 0;
+            return;
+        }
+        _probed.Enqueue((_time.GetTimestamp(), more));
+        // The load this probe brought the server to, for LearnBreak; one heavy client cannot stretch it
+        // past twice a probe's load (a break beyond that is the load's).
+        double cap = 2 * (_healthOptions?.LatencyMinimumRequests ?? 0);
+        _probeLoad = Math.Max(_probeLoad, Math.Min(cap, carried + more));
+    }
+
+    /// <summary>Requests/s that probes admitted in the last RecentSeconds (older ones are forgotten).</summary>
+    private double ProbedRecently()
+    {
+        long now = _time.GetTimestamp();
+        while (_probed.TryPeek(out var oldest) && _time.GetElapsedTime(oldest.At, now).TotalSeconds >= RecentSeconds)
+            _probed.Dequeue();
+        return _probed.Sum(p => p.Rate);
     }
 
     /// <summary>
@@ -184,6 +223,9 @@ public sealed partial class AdvisoryService
         if (_workers is not { } pool || _healthOptions is not { } health || _latency is not { } window)
             return (double.PositiveInfinity, false, double.NaN, double.NaN);
         double serviceMs = _workerCapacity.ServiceSeconds * 1000, latencyMs = double.NaN;
+        // Workers held while nothing completes (a stall): nobody, probe or not.
+        if (double.IsPositiveInfinity(serviceMs) && Weighed(health, "workers"))
+            return (0, false, latencyMs, serviceMs);
         // A probe the operator weighs at 0 does not judge the score, and so not the return either.
         if (Weighed(health, "latency"))
         {
@@ -215,7 +257,13 @@ public sealed partial class AdvisoryService
             return;
         long busy = pool.BusyTicks, completed = pool.Completed, now = _time.GetTimestamp();
         if (_lastBusyTicks >= 0 && now > _lastSampled)
-            _workerCapacity.Record((busy - _lastBusyTicks) / (double)pool.TickFrequency, completed - _lastCompleted);
+        {
+            // BusyTicks is read without a snapshot of the pool (a worker between acquiring and starting its
+            // clock reads high by a whole timestamp): no interval holds more than every worker all along.
+            double elapsed = (now - _lastSampled) / (double)pool.TickFrequency;
+            double busySeconds = Math.Clamp((busy - _lastBusyTicks) / (double)pool.TickFrequency, 0, pool.MaxWorkers * elapsed);
+            _workerCapacity.Record(busySeconds, completed - _lastCompleted);
+        }
         (_lastBusyTicks, _lastCompleted, _lastSampled) = (busy, completed, now);
     }
 

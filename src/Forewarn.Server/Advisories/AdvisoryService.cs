@@ -21,7 +21,7 @@ public sealed class AdvisoryCounters
     internal long _failovers, _invites, _refusals, _reminders, _acks, _retransmissions, _givenUp, _rejected, _probes, _paced, _peerDowns, _held;
     /// <summary>PeerDowns sent: clients of a silent peer told to leave it.</summary>
     public long PeerDowns => Interlocked.Read(ref _peerDowns);
-    /// <summary>Probes refused only because admissions were at their pace (the thresholds would have let them in).</summary>
+    /// <summary>Probes refused only because admissions were at their pace (the thresholds and the evidence would have let them in).</summary>
     public long Paced => Interlocked.Read(ref _paced);
     /// <summary>Returns (an invitation, or a probe the zone admits) held back by the last seconds' evidence: its absence (a probe's load at most), slow answers, or busy workers.</summary>
     public long Held => Interlocked.Read(ref _held);
@@ -64,6 +64,8 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
     private readonly AdmissionGate _admission;
     // The acknowledgements' round trips, for the retransmission timeout (RFC 6298, as a client times a server).
     private readonly RoundTripEstimator _ackTimes;
+    // Since when acknowledgements have waited unread in the advisory socket (0: they have not).
+    private long _backlogSince;
     private Forewarn.Client.Carriers.IAdvisoryCarrier? _carrier;
     private IPAddress _self = IPAddress.Loopback;
     // On the wildcard address (with no Advisory:Address), each client is told the address it sends to.
@@ -302,12 +304,16 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
                 // Oldest first, a batch at a time, and only as many as the load budget takes.
                 double carried = CarriedRate(_time.GetTimestamp());
                 var batch = new List<ActiveClient>();
-                foreach (var candidate in waiting.OrderBy(c => c.StateSince).Take(_options.InviteBatchSize))
+                lock (_returnLock)
                 {
-                    if (!BudgetAdmits(candidate, carried, zone.Thresholds))
-                        break;
-                    carried += candidate.RateWhenDeferred;
-                    batch.Add(candidate);
+                    foreach (var candidate in waiting.OrderBy(c => c.StateSince).Take(_options.InviteBatchSize))
+                    {
+                        if (!MayReturn(candidate, carried, zone.Thresholds, out bool probe))
+                            break;
+                        Returned(candidate, carried, probe);
+                        carried += candidate.RateWhenDeferred;
+                        batch.Add(candidate);
+                    }
                 }
                 if (batch.Count == 0)
                 {
@@ -435,15 +441,22 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
         bool admitted = zone.Current != Zone.Defer && (returning ? zone.AdmitsReturning : zone.AdmitsNew);
         int retryAfter = _options.RefuseRetryAfterSeconds;
         // The load carried is summed over every client: only for a returning client the zone would admit.
-        if (admitted && returning && !BudgetAdmits(client, CarriedRate(_time.GetTimestamp()), zone.Thresholds))
+        if (admitted)
         {
-            admitted = false;
-            Interlocked.Increment(ref Counters._paced);
-        }
-        else if (admitted && !_admission.TryAdmit(out retryAfter))
-        {
-            admitted = false;
-            Interlocked.Increment(ref Counters._paced);
+            double carried = returning ? CarriedRate(_time.GetTimestamp()) : 0;
+            lock (_returnLock)
+            {
+                bool probe = false;
+                if (returning && !MayReturn(client, carried, zone.Thresholds, out probe))
+                    admitted = false;
+                else if (!_admission.TryAdmit(out retryAfter))
+                {
+                    admitted = false;
+                    Interlocked.Increment(ref Counters._paced);
+                }
+                else if (returning)
+                    Returned(client, carried, probe);
+            }
         }
         if (admitted)
         {
@@ -462,11 +475,12 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
 
     /// <summary>
     /// The first retransmission's timeout, doubling with each copy: RetransmitMs until an acknowledgement has
-    /// been timed, then SRTT + 4 × RTTVAR of the acknowledgements (floored at RetransmitMs, capped at 2 s),
+    /// been timed, then SRTT + 4 × RTTVAR of the acknowledgements (floored at RetransmitMs, capped at 2 s,
+    /// and backed off up to four times after a retransmission until an acknowledgement is timed again),
     /// so that clients slow to acknowledge under load (a burst of a thousand FAILOVERs on a busy machine)
     /// are not sent copies they would acknowledge anyway.
     /// </summary>
-    private TimeSpan RetransmitTimeout() => _ackTimes.Samples == 0 ? TimeSpan.FromMilliseconds(_options.RetransmitMs) : _ackTimes.Deadline;
+    private TimeSpan RetransmitTimeout() => _ackTimes.Samples == 0 ? TimeSpan.FromMilliseconds(_options.RetransmitMs) : _ackTimes.RetransmitDeadline;
 
     /// <summary>Every 50 ms: retransmissions with backoff, silent peers spoken for; every PeerHealthIntervalMs: peer health; every second: request rates, grace-time deferrals.</summary>
     private async Task HousekeepingLoopAsync()
@@ -481,11 +495,19 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
                 // Acknowledgements still waiting in this server's own socket are not lost: while it holds
                 // any, retransmitting would time this server's backlog (a burst of a thousand ACKs read
                 // behind the FAILOVERs being sent), not the network.
-                bool backlog = _carrier is { Waiting: > 0 };
+                // At most one timeout, though: a socket that never empties (a stream of probes, junk, or
+                // on the ICMP carrier every echo the host receives) must not stop retransmission for good.
                 double timeout = RetransmitTimeout().TotalSeconds * _time.TimestampFrequency;
+                if (_carrier is not { Waiting: > 0 })
+                    _backlogSince = 0;
+                else if (_backlogSince == 0)
+                    _backlogSince = now;
+                bool backlog = _backlogSince != 0 && now - _backlogSince < timeout;
                 foreach (var (sequence, outstanding) in _outstanding)
                 {
-                    if (backlog || now - outstanding.LastSent < timeout * Math.Pow(2, outstanding.Attempts - 1))
+                    if (now - outstanding.LastSent < timeout * Math.Pow(2, outstanding.Attempts - 1))
+                        continue;
+                    if (outstanding.Attempts < _options.MaxAttempts && backlog)
                         continue;
                     if (outstanding.Attempts >= _options.MaxAttempts)
                     {
@@ -498,6 +520,9 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
                     }
                     outstanding.Attempts++;
                     outstanding.LastSent = now;
+                    // Karn's rule, second half: the timeout backs off until an ACK is timed again, or a
+                    // round trip that grew past it could never be measured.
+                    _ackTimes.Backoff();
                     Interlocked.Increment(ref Counters._retransmissions);
                     await SendRawAsync(outstanding.Bytes, outstanding.Target, outstanding.From).ConfigureAwait(false);
                 }

@@ -229,14 +229,14 @@ public sealed partial class TacacsConnection(ConnectionContext connection, Radiu
             if (!isSelf)
                 services.Registry.Seen(address, client, local, receivedAt);
 
-            var (reply, ends, deliberate) = await AnswerAsync(header, body!, session, receivedAt).ConfigureAwait(false);
+            var (reply, ends, noEvidence) = await AnswerAsync(header, body!, session, receivedAt).ConfigureAwait(false);
             // The session is ready for the device's next packet before the reply can bring it.
             if (ends)
                 End(header.SessionId);
             else
                 Continue(header.SessionId, session, header.Sequence);
             await WriteAsync(reply, header).ConfigureAwait(false);
-            if (!deliberate)
+            if (!noEvidence)
             {
                 var elapsed = _time.GetElapsedTime(receivedAt);
                 services.Latency.Record(elapsed);
@@ -306,8 +306,13 @@ public sealed partial class TacacsConnection(ConnectionContext connection, Radiu
         }
     }
 
-    /// <summary>Admission, then the handler for the packet's type; the reply, whether it ends the session, and whether its time was spent on purpose (a derivation).</summary>
-    private async ValueTask<(TacacsBody Reply, bool Ends, bool Deliberate)> AnswerAsync(TacacsHeader header, TacacsBody body, Session session, long receivedAt)
+    /// <summary>
+    /// Admission, then the handler for the packet's type; the reply, whether it ends the session, and
+    /// whether its time says nothing of the service's latency: spent on purpose (a derivation), or no
+    /// service at all (the listener check's canned answer, a busy or error reply), which would otherwise
+    /// dilute a slow store's evidence, and most when the server is overloaded.
+    /// </summary>
+    private async ValueTask<(TacacsBody Reply, bool Ends, bool NoEvidence)> AnswerAsync(TacacsHeader header, TacacsBody body, Session session, long receivedAt)
     {
         long started = await AdmitAsync(receivedAt).ConfigureAwait(false);
         if (started <= 0)
@@ -319,7 +324,7 @@ public sealed partial class TacacsConnection(ConnectionContext connection, Radiu
             bool synchronous = pending.IsCompleted;
             var (reply, ends) = await pending.ConfigureAwait(false);
             // An authentication that had to wait was waiting for a store lookup or a PBKDF2 derivation: the slow-work probe watches those.
-            return (reply, ends, !synchronous && header.Type == TacacsType.Authentication);
+            return (reply, ends, isSelf || (!synchronous && header.Type == TacacsType.Authentication));
         }
         catch (SlowWorkFullException)
         {
@@ -330,7 +335,7 @@ public sealed partial class TacacsConnection(ConnectionContext connection, Radiu
             services.Counters.OnDrop(TacacsDrop.InternalError);
             services.Counters.OnError();
             LogFailed(services.Logger, address, e);
-            return (Error(header.Type, "Internal error"), true, false);
+            return (Error(header.Type, "Internal error"), true, true);
         }
         finally
         {
@@ -344,7 +349,7 @@ public sealed partial class TacacsConnection(ConnectionContext connection, Radiu
     {
         services.Counters.OnDrop(reason);
         services.Counters.OnError();
-        return (Error(header.Type, "Server busy; try another server"), true, false);
+        return (Error(header.Type, "Server busy; try another server"), true, true);
     }
 
     /// <summary>A worker for this packet: at once when one is free and none waits, otherwise in the shared queue (-1: queue full; 0: it waited too long).</summary>
