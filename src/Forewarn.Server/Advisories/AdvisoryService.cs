@@ -103,7 +103,7 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
         _receiver = new AdvisoryReceiver(time, AdvisoryReceiver.DefaultWindow);
         _admission = new AdmissionGate(time, options.InviteBatchSize, options.InviteSpacingMs, options.RefuseRetryAfterSeconds);
         _budget = new LoadBudget(options.BudgetBackoff, options.BudgetGrowthPerSecond);
-        _ackTimes = new RoundTripEstimator(TimeSpan.FromMilliseconds(options.RetransmitMs), TimeSpan.FromMilliseconds(Math.Max(options.RetransmitMs, 2000)));
+        _ackTimes = new RoundTripEstimator(TimeSpan.FromMilliseconds(options.RetransmitMs), MaxRetransmitTimeout);
         if (!string.IsNullOrEmpty(options.PeerSecret))
             _peerKeys = AdvisoryKeys.FromSharedSecret(Encoding.UTF8.GetBytes(options.PeerSecret));
         InitialisePeers();
@@ -480,6 +480,8 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
     /// so that clients slow to acknowledge under load (a burst of a thousand FAILOVERs on a busy machine)
     /// are not sent copies they would acknowledge anyway.
     /// </summary>
+    private TimeSpan MaxRetransmitTimeout => TimeSpan.FromMilliseconds(Math.Max(_options.RetransmitMs, 2000));
+
     private TimeSpan RetransmitTimeout() => _ackTimes.Samples == 0 ? TimeSpan.FromMilliseconds(_options.RetransmitMs) : _ackTimes.RetransmitDeadline;
 
     /// <summary>Every 50 ms: retransmissions with backoff, silent peers spoken for; every PeerHealthIntervalMs: peer health; every second: request rates, grace-time deferrals.</summary>
@@ -495,14 +497,16 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
                 // Acknowledgements still waiting in this server's own socket are not lost: while it holds
                 // any, retransmitting would time this server's backlog (a burst of a thousand ACKs read
                 // behind the FAILOVERs being sent), not the network.
-                // At most one timeout, though: a socket that never empties (a stream of probes, junk, or
-                // on the ICMP carrier every echo the host receives) must not stop retransmission for good.
+                // For at most the longest timeout (2 s), though: a socket that never empties (a stream of
+                // probes, junk, or on the ICMP carrier every echo the host receives) must not stop
+                // retransmission for good. One timeout was not enough: reading a thousand ACKs behind a
+                // burst took longer on this 2-core machine (338 spurious copies in one run).
                 double timeout = RetransmitTimeout().TotalSeconds * _time.TimestampFrequency;
                 if (_carrier is not { Waiting: > 0 })
                     _backlogSince = 0;
                 else if (_backlogSince == 0)
                     _backlogSince = now;
-                bool backlog = _backlogSince != 0 && now - _backlogSince < timeout;
+                bool backlog = _backlogSince != 0 && _time.GetElapsedTime(_backlogSince, now) < MaxRetransmitTimeout;
                 foreach (var (sequence, outstanding) in _outstanding)
                 {
                     if (now - outstanding.LastSent < timeout * Math.Pow(2, outstanding.Attempts - 1))
