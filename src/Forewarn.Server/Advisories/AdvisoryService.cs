@@ -473,6 +473,9 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
         }
     }
 
+    /// <summary>The longest retransmission timeout: 2 s, or RetransmitMs if that is longer.</summary>
+    private TimeSpan MaxRetransmitTimeout => TimeSpan.FromMilliseconds(Math.Max(_options.RetransmitMs, 2000));
+
     /// <summary>
     /// The first retransmission's timeout, doubling with each copy: RetransmitMs until an acknowledgement has
     /// been timed, then SRTT + 4 × RTTVAR of the acknowledgements (floored at RetransmitMs, capped at 2 s,
@@ -480,8 +483,6 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
     /// so that clients slow to acknowledge under load (a burst of a thousand FAILOVERs on a busy machine)
     /// are not sent copies they would acknowledge anyway.
     /// </summary>
-    private TimeSpan MaxRetransmitTimeout => TimeSpan.FromMilliseconds(Math.Max(_options.RetransmitMs, 2000));
-
     private TimeSpan RetransmitTimeout() => _ackTimes.Samples == 0 ? TimeSpan.FromMilliseconds(_options.RetransmitMs) : _ackTimes.RetransmitDeadline;
 
     /// <summary>Every 50 ms: retransmissions with backoff, silent peers spoken for; every PeerHealthIntervalMs: peer health; every second: request rates, grace-time deferrals.</summary>
