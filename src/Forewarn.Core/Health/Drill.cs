@@ -28,10 +28,13 @@ public sealed class DrillState(TimeProvider time)
 
     public sealed record Info(DrillKind Kind, double Seconds, double ElapsedSeconds, double Intensity);
 
+    /// <summary>The longest drill: a day, so that a soak (an hour of load and more) can be rehearsed in one drill.</summary>
+    public const double MaxSeconds = 86_400;
+
     public void Start(DrillKind kind, double seconds, double intensity = 1)
     {
-        if (seconds <= 0 || seconds > 3600)
-            throw new ArgumentOutOfRangeException(nameof(seconds), "A drill lasts 0 to 3600 seconds.");
+        if (seconds is <= 0 or > MaxSeconds)
+            throw new ArgumentOutOfRangeException(nameof(seconds), $"A drill lasts 0 to {MaxSeconds} seconds.");
         _active = new Active(kind, time.GetTimestamp(), seconds, Math.Clamp(intensity, 0, 10));
     }
 

@@ -207,8 +207,8 @@ public sealed partial class AdminServer(
                 return Results.Json(new { error = "drills are disabled: they degrade real work; set Forewarn:Admin:Drills=true to rehearse" }, statusCode: StatusCodes.Status403Forbidden);
             if (!Enum.TryParse<DrillKind>(kind.Replace("-", "", StringComparison.Ordinal), ignoreCase: true, out var drillKind))
                 return Results.BadRequest(new { error = $"unknown drill '{kind}': score, level, slow-store, cpu-hog, fail-accounting, gc or loss" });
-            if (seconds is <= 0 or > 3600)
-                return Results.BadRequest(new { error = "seconds must be between 0 and 3600" });
+            if (seconds is <= 0 or > DrillState.MaxSeconds)
+                return Results.BadRequest(new { error = $"seconds must be between 0 and {DrillState.MaxSeconds}" });
             LogDrill(logger, drillKind, seconds);
             context.Items[AdminConsole.ConsoleAccess.AuditTarget] = kind;
             return await afterNextTick(() => drills.Start(drillKind, seconds, intensity ?? 1), context.RequestAborted).ConfigureAwait(false);
