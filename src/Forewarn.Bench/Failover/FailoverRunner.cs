@@ -122,6 +122,13 @@ public sealed class FailoverRunner(FailoverOptions options)
         // Overload: shed only the load above what the server carried when it broke, not every client.
         if (options.MeasuresCapacity)
             settings.Add("Forewarn:Advisory:Select:Strategy=enough");
+        if (index == 0 && options.MeasuresCapacity)
+        {
+            settings.Add(FormattableString.Invariant($"Forewarn:Health:LatencyObjectiveMs={options.OverloadLatencyObjectiveMs}"));
+            settings.Add(FormattableString.Invariant($"Forewarn:Health:QueueDelayObjectiveMs={options.OverloadQueueObjectiveMs}"));
+            // A queue stands (and serves the newest first) once its oldest has waited this long: two lookups, not 20 ms.
+            settings.Add(FormattableString.Invariant($"Forewarn:QueueTargetMs={options.OverloadQueueObjectiveMs}"));
+        }
         if (options.Mode == FailoverMode.Advisory)
             settings.Add("Forewarn:Health:ForecastHorizonSeconds=0");
         int peer = 0;
@@ -253,7 +260,11 @@ public sealed class FailoverRunner(FailoverOptions options)
         {
             var clock = Stopwatch.StartNew();
             long counted = 0;
-            await Task.WhenAll(Enumerable.Range(0, 64).Select(async n =>
+            // Enough requests outstanding to keep every worker busy, and a queue short enough (about 10 ms of
+            // waiting) not to stand: a standing queue serves the newest first and drops the oldest, whose
+            // clients then wait out their timeout, and 64 outstanding on 4 workers measured half the capacity.
+            int outstanding = options.OverloadWorkers + (int)Math.Ceiling(options.OverloadWorkers * 10 / options.OverloadLookupMs) + 1;
+            await Task.WhenAll(Enumerable.Range(0, outstanding).Select(async n =>
             {
                 var client = clients[n % clients.Count];
                 while (clock.Elapsed < TimeSpan.FromSeconds(4))

@@ -92,6 +92,8 @@ public sealed class Fleet : IAsyncDisposable
     /// <summary>Requests per second the whole fleet offers now.</summary>
     public double OfferedPerSecond => _options.Devices * _options.RatePerDevice * RateScale;
 
+    private const double Slice = 0.25;
+
     private async Task RunDeviceAsync(int device)
     {
         var client = _clients[device];
@@ -99,21 +101,35 @@ public sealed class Fleet : IAsyncDisposable
         var requests = new List<Task>();
         try
         {
-            // Open loop: each request is due 1/rate after the one before, at the rate in force when it was
-            // sent, whatever happened to it (a late tick sends at once: no drift, no skipped requests).
-            // Where the rate changes (overload), the gaps are exponential (Poisson arrivals): fixed gaps
-            // would leave every device in step after a fall from a high rate to a low one.
+            // Open loop: each request is due one unit of work after the one before, the work done at the
+            // rate in force (a late tick sends at once: no drift, no skipped requests). Where the rate
+            // changes (overload, steady), the units are exponential (Poisson arrivals: fixed gaps would
+            // leave every device in step after a fall from a high rate to a low one), and a wait is taken
+            // in slices of at most a quarter second, each at the rate in force then: a gap drawn at the
+            // old rate held the ramp's real load seconds behind its schedule (at 0.3 × capacity a device
+            // sends every 5 s, and went on doing so for 5 s into the ramp).
             bool poisson = _options.MeasuresCapacity;
-            double next = _clock.Elapsed.TotalSeconds + Random.Shared.NextDouble() / (_options.RatePerDevice * RateScale);
+            double due = Random.Shared.NextDouble(), at = _clock.Elapsed.TotalSeconds;
             while (true)
             {
-                double wait = next - _clock.Elapsed.TotalSeconds;
-                if (wait > 0)
-                    await Task.Delay(TimeSpan.FromSeconds(wait), token).ConfigureAwait(false);
+                double rate = _options.RatePerDevice * RateScale;
+                double wait = due / rate;
+                if (poisson && wait > Slice)
+                {
+                    await Task.Delay(TimeSpan.FromSeconds(Slice), token).ConfigureAwait(false);
+                    double now = _clock.Elapsed.TotalSeconds;
+                    due -= (now - at) * rate;
+                    at = now;
+                    continue;
+                }
+                double late = _clock.Elapsed.TotalSeconds - at;
+                if (wait > late)
+                    await Task.Delay(TimeSpan.FromSeconds(wait - late), token).ConfigureAwait(false);
                 token.ThrowIfCancellationRequested();
                 requests.RemoveAll(t => t.IsCompleted);
                 requests.Add(SendOneAsync(device, client));
-                next += (poisson ? -Math.Log(1 - Random.Shared.NextDouble()) : 1) / (_options.RatePerDevice * RateScale);
+                at += wait;
+                due = poisson ? -Math.Log(1 - Random.Shared.NextDouble()) : 1;
             }
         }
         catch (OperationCanceledException)

@@ -47,6 +47,15 @@ public sealed class ActiveClient(IPAddress address, RadiusClient client, long no
     public double Rate { get; set; }
     /// <summary>The request rate smoothed over the last few intervals (half weight to the newest), for the load budget.</summary>
     public double SmoothedRate { get; set; }
+    /// <summary>
+    /// The request rate over the last ten seconds or so (an average with a 10 s time constant; NaN until
+    /// the first interval). Which clients to shed is chosen by it: ranked by one second's count, the
+    /// "busiest" of a fleet of like devices were those that happened to send most in that second, counted
+    /// at two or three times what they send, and shedding fell that far short.
+    /// </summary>
+    public double LongRate { get; set; } = double.NaN;
+    /// <summary><see cref="LongRate"/> once measured, else the last interval's rate.</summary>
+    public double SteadyRate => double.IsNaN(LongRate) ? Rate : LongRate;
     /// <summary>The smoothed rate when the client was last deferred: what it will bring back.</summary>
     public double RateWhenDeferred { get; set; }
     internal long RateBaseline { get; set; }
@@ -116,6 +125,7 @@ public sealed class ClientRegistry(TimeProvider time)
             {
                 client.Rate = (requests - client.RateBaseline) / seconds;
                 client.SmoothedRate = client.RateBaseline == 0 ? client.Rate : 0.5 * client.SmoothedRate + 0.5 * client.Rate;
+                client.LongRate = double.IsNaN(client.LongRate) ? client.Rate : client.LongRate + (client.Rate - client.LongRate) * Math.Min(1, seconds / 10);
             }
             client.RateBaseline = requests;
             if (client.State == ClientState.Active && time.GetElapsedTime(client.LastSeen, now) > idle)

@@ -57,17 +57,19 @@ public static class DeferralPlanner
     /// </summary>
     public static IReadOnlyList<ActiveClient> Enough(IReadOnlyList<ActiveClient> active, double loadToShed)
     {
-        double total = active.Sum(c => c.Rate);
+        double total = active.Sum(c => c.SteadyRate);
         if (total <= 0)
             return active;
+        if (!(loadToShed > 0))
+            return [];
         double target = Math.Clamp(loadToShed, 0, 1) * total, shed = 0;
         var chosen = new List<ActiveClient>();
-        foreach (var client in active.OrderByDescending(c => c.Rate))
+        foreach (var client in active.OrderByDescending(c => c.SteadyRate))
         {
             if (shed >= target && chosen.Count > 0)
                 break;
             chosen.Add(client);
-            shed += client.Rate;
+            shed += client.SteadyRate;
         }
         return chosen;
     }

@@ -39,18 +39,43 @@ public sealed class LoadBudget(double backoff, double growthPerSecond)
     /// share of it. The latest break is the best evidence: one at a higher load than the limit shows the
     /// server carried more than the limit allowed, one at a lower load that it can carry less now.
     /// </summary>
-    public void Broke(double carried)
+    /// <remarks>
+    /// <paramref name="workersCarry"/>, where the workers were what broke, is what they carry at the
+    /// server's target utilisation (Little's law, <see cref="WorkerCapacity"/>): the limit is the higher
+    /// of the two. The rate carried is counted as workers take requests, so at a break under a backlog it
+    /// is the capacity less the lag of the rates' smoothing, and its share sheds more than the excess; the
+    /// workers' own figure does not lag. A stall, whose workers carry next to nothing, keeps the share.
+    /// </remarks>
+    public void Broke(double carried, double workersCarry = 0)
     {
         if (carried <= 0 || double.IsNaN(carried))
             return;
+        double limit = Math.Max(backoff * carried, double.IsFinite(workersCarry) ? workersCarry : 0);
         lock (_lock)
         {
             // The load's own doing (the first break, or one at half the mark or more) sets the mark too. Judged
             // against the mark, not the limit: a limit lowered by a stalled store and doubled back would
             // otherwise take the stall's next break for the load's.
             if (!Known || carried >= Mark / 2)
-                Mark = backoff * carried;
-            Limit = backoff * carried;
+                Mark = limit;
+            Limit = limit;
+        }
+    }
+
+    /// <summary>
+    /// While a deferral the workers caused lasts: the limit is what they carry at the target utilisation
+    /// now (a store that slows lowers it, one that recovers raises it, up to the mark: once the load has
+    /// gone, light traffic's quick answers are no measure of what the server carries). The mark stays: a
+    /// stall's figure is no measure of the load the server carries once healed.
+    /// </summary>
+    public void Follow(double workersCarry)
+    {
+        if (double.IsNaN(workersCarry) || workersCarry < 0 || double.IsPositiveInfinity(workersCarry))
+            return;
+        lock (_lock)
+        {
+            if (Known)
+                Limit = Math.Min(workersCarry, Mark);
         }
     }
 
@@ -76,7 +101,8 @@ public sealed class LoadBudget(double backoff, double growthPerSecond)
             if (!Known)
                 return;
             seconds = Math.Max(0, seconds);
-            Limit = Limit < Mark ? Math.Min(Mark, Limit * Math.Pow(2, seconds)) : Limit * (1 + growthPerSecond * seconds);
+            // From a sixty-fourth of the mark at least: a limit the workers' stall brought to nothing doubles from there.
+            Limit = Limit < Mark ? Math.Min(Mark, Math.Max(Limit, Mark / 64) * Math.Pow(2, seconds)) : Limit * (1 + growthPerSecond * seconds);
         }
     }
 

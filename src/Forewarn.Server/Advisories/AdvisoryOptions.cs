@@ -66,6 +66,14 @@ public sealed class AdvisoryOptions
     public double BudgetGrowthPerSecond { get; set; } = 0.02;
     /// <summary>…and, under strategy "enough", falls by the backoff again after this many seconds still deferring with the score below half the failover threshold.</summary>
     public double BudgetCutSeconds { get; set; } = 5;
+    /// <summary>
+    /// Where the workers were what broke (their headroom the scarcest), the budget is instead what they
+    /// carry busy this share of the time, at the time a request holds one now (Little's law), and follows
+    /// it each second while the deferral lasts: the overloaded server keeps this share of its capacity.
+    /// Higher keeps more goodput and queues longer (with 32 workers, a p99 1.6× the unloaded one at 0.9,
+    /// 3.3× at 0.97, for Poisson arrivals).
+    /// </summary>
+    public double BudgetUtilisation { get; set; } = 0.92;
 
     public IEnumerable<string> Validate()
     {
@@ -91,6 +99,8 @@ public sealed class AdvisoryOptions
         // Written as the ranges that hold, so that NaN (which no comparison holds for) is refused too.
         if (BudgetBackoff is not (> 0 and <= 1) || BudgetGrowthPerSecond is not (>= 0 and <= 1) || BudgetCutSeconds is not (>= 1 and <= 600))
             yield return "Forewarn:Advisory: BudgetBackoff is above 0 and at most 1, BudgetGrowthPerSecond 0 to 1, BudgetCutSeconds 1 to 600.";
+        if (BudgetUtilisation is not (>= 0.5 and <= 1))
+            yield return "Forewarn:Advisory:BudgetUtilisation is 0.5 to 1.";
         if (InviteBatchSize < 1 || InviteSpacingMs < 0 || MaxAttempts < 1 || RetransmitMs < 10)
             yield return "Forewarn:Advisory: batch size, spacing, attempts and retransmit interval must be positive.";
     }

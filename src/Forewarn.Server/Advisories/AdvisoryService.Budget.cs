@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using Forewarn.Core.Deferrals;
 using Forewarn.Core.Health;
 using Forewarn.Protocol.Advisory;
+using Forewarn.Protocol.Radius;
 using Microsoft.Extensions.Logging;
 
 namespace Forewarn.Server.Advisories;
@@ -32,6 +33,19 @@ public sealed partial class AdvisoryService
     private readonly Queue<(long At, double Rate)> _probed = new();
     private bool _heldByEvidence;
     private double _probeLoad;
+    // A deferral the workers caused (see WorkersBroke): while it lasts the budget follows what they carry at
+    // BudgetUtilisation, the excess is shed four times a second, and the score, low because they are that
+    // busy, cuts nothing.
+    private volatile bool _workersBound;
+    private ServerCounters? _counters;
+    // Requests offered to the workers over the last second: those completed, what the queue grew by and
+    // what it dropped. Per-client rates are counted as workers take requests and smoothed over seconds:
+    // under a backlog they show what the server completes, and on a ramp they lag it by a second or more.
+    private double _offeredRate, _offeredRise;
+    // Four samples a second of what the workers were offered (completed, queued, dropped), two seconds' worth.
+    private readonly Queue<(long At, long Completed, long Depth, long Drops)> _offeredSamples = new();
+    // The workers' utilisation over the last second (NaN before the first).
+    private double _lastUtilisation = double.NaN;
 
     /// <summary>Requests per second this server accepts clients up to (infinity while no load-caused deferral has taught it one).</summary>
     public double BudgetLimit => _budget.Limit;
@@ -42,7 +56,9 @@ public sealed partial class AdvisoryService
     /// The load this server carries, requests/s: every client's smoothed rate; a client that has just
     /// returned (or is invited) counts what it brought when it left until its own rate shows it; a
     /// client deferred in the last two seconds counts nothing (its last rate is from before it left),
-    /// later its measured rate (a deferred client that still sends is served).
+    /// later its measured rate (a deferred client that still sends is served). An invitation nobody
+    /// acknowledges is given up on and its client released (it is served whenever it sends): invited
+    /// for good, two vanished clients once doubled the load the budget learned.
     /// </summary>
     private double CarriedRate(long now)
     {
@@ -61,10 +77,13 @@ public sealed partial class AdvisoryService
     }
 
     /// <summary>A deferral caused by load: the budget learns the rate carried; returns the share of <paramref name="className"/>'s load to shed ("enough").</summary>
-    private double LearnBreak(ZoneChange change)
+    private double LearnBreak(ZoneChange change) => LearnBreak(change.Class);
+
+    private double LearnBreak(string className)
     {
         long now = _time.GetTimestamp();
         double carried = CarriedRate(now);
+        bool byWorkers = WorkersBroke(className);
         // A break at no more than a probe's load (what a return may bring with no evidence, see ReturnLimit,
         // or what the last probe did bring) is the server's slowness showing, not its capacity: it teaches
         // the budget nothing. Taught, it kept the fleet near a probe's load long after the slowness had passed.
@@ -73,13 +92,17 @@ public sealed partial class AdvisoryService
             probeLoad = Math.Max(_healthOptions?.LatencyMinimumRequests ?? 0, _probeLoad);
         if (carried > probeLoad * 1.05)
         {
-            _budget.Broke(carried);
+            double workersCarry = byWorkers ? WorkersCarry() : 0;
+            _budget.Broke(carried, workersCarry);
+            _workersBound = byWorkers && double.IsFinite(workersCarry) && workersCarry > 0;
             LogBudget(_logger, carried, _budget.Limit);
         }
-        _loadDeferred[change.Class] = 0;
+        _loadDeferred[className] = 0;
         _lastCut = now;
-        double classRate = _registry.All.Where(c => c.State == ClientState.Active && InClass(c, change.Class)).Sum(c => c.Rate);
-        return classRate <= 0 ? 0 : Math.Clamp(_budget.Excess(carried) / classRate, 0, 1);
+        double classRate = _registry.All.Where(c => c.State == ClientState.Active && InClass(c, className)).Sum(c => c.Rate);
+        // The workers' load as offered now, not as the rates show it: one shed, not one a second until they catch up.
+        double load = LoadNow(carried, byWorkers);
+        return classRate <= 0 || carried <= 0 ? 0 : Math.Clamp(_budget.Excess(load) / (classRate * load / carried), 0, 1);
     }
 
     /// <summary>
@@ -91,7 +114,15 @@ public sealed partial class AdvisoryService
     private async Task BudgetTickAsync()
     {
         SampleWorkers();
-        if (!_registry.All.Any(c => c.State != ClientState.Active))
+        // An episode of load lasts until its class accepts again, whether or not anyone had to leave yet.
+        foreach (var className in _loadDeferred.Keys)
+        {
+            if (_monitor.ZoneOf(className).Current == Zone.Accept)
+                _loadDeferred.TryRemove(className, out _);
+        }
+        if (_loadDeferred.IsEmpty)
+            _workersBound = false;
+        if (_loadDeferred.IsEmpty && !_registry.All.Any(c => c.State != ClientState.Active))
         {
             lock (_returnLock)
             {
@@ -100,42 +131,28 @@ public sealed partial class AdvisoryService
             }
             _budget.Forget();
             _loadDeferred.Clear();
+            _workersBound = false;
             return;
         }
         if (!_budget.Known)
             return;
         long now = _time.GetTimestamp();
         double carried = CarriedRate(now);
+        if (_workersBound && _options.Select.Strategy == "enough")
+            _budget.Follow(WorkersCarry());
         foreach (var className in _loadDeferred.Keys)
         {
             var zone = _monitor.ZoneOf(className);
-            if (zone.Current != Zone.Defer)
-            {
-                _loadDeferred.TryRemove(className, out _);
-                continue;
-            }
             if (_options.Select.Strategy != "enough")
                 continue;
-            if (_monitor.Current.Score < zone.Thresholds.Failover / 2 && _time.GetElapsedTime(_lastCut, now).TotalSeconds >= _options.BudgetCutSeconds)
+            if (!_workersBound && _monitor.Current.Score < zone.Thresholds.Failover / 2 && _time.GetElapsedTime(_lastCut, now).TotalSeconds >= _options.BudgetCutSeconds)
             {
                 _budget.Cut();
                 _lastCut = now;
             }
-            // A few per cent over is the rates' noise (one-second counts): shed only a real excess.
-            double excess = _budget.Excess(carried);
-            if (excess <= _budget.Limit * 0.03)
-                continue;
-            var active = _registry.All.Where(c => c.State == ClientState.Active && InClass(c, className)).ToList();
-            double classRate = active.Sum(c => c.Rate);
-            if (classRate <= 0)
-                continue;
-            var chosen = DeferralPlanner.Enough(active, excess / classRate);
-            LogShedding(_logger, chosen.Count, className, carried, _budget.Limit);
-            foreach (var client in chosen)
-            {
-                carried -= client.Rate;
-                await DeferClientAsync(client, AdvisoryReason.Overload).ConfigureAwait(false);
-            }
+            // Where the workers bind, the quarter tick sheds (QuarterTickAsync).
+            if (!_workersBound)
+                carried = await ShedExcessAsync(className, carried).ConfigureAwait(false);
         }
         var main = _monitor.ZoneOf(null);
         if (main.Current == Zone.Accept && main.AdmitsReturning)
@@ -143,6 +160,28 @@ public sealed partial class AdvisoryService
             _budget.Carries(carried);
             _budget.Grow(1);
         }
+    }
+
+    /// <summary>
+    /// Under "enough", the workers' budget acts before the score breaks: the door already shut (Hold)
+    /// and the workers offered more than they carry busy <see cref="AdvisoryOptions.BudgetUtilisation"/>
+    /// of the time (and a noise margin), the excess is shed now, as at a break, instead of once the score
+    /// reaches the failover threshold: a ramp of a tenth of the capacity a second had by then passed the
+    /// capacity, and the queue it built held a few hundred requests past their clients' deadlines.
+    /// </summary>
+    private async Task ShedBeforeBreakAsync()
+    {
+        if (_options.Select.Strategy != "enough" || !_loadDeferred.IsEmpty)
+            return;
+        var zone = _monitor.ZoneOf(null);
+        if (zone.Current != Zone.Hold || !WorkersBroke(zone.Class))
+            return;
+        // A real excess over what a break would teach, or nothing is learned (and forgotten a second later).
+        double carried = CarriedRate(_time.GetTimestamp());
+        if (!(LoadNow(carried, byWorkers: true) > Math.Max(_options.BudgetBackoff * carried, WorkersCarry()) * 1.03))
+            return;
+        LearnBreak(zone.Class);
+        await ShedExcessAsync(zone.Class, carried).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -240,15 +279,119 @@ public sealed partial class AdvisoryService
         return (limit, false, latencyMs, serviceMs);
     }
 
+    /// <summary>
+    /// The load to hold under the budget: where the workers bind, the higher of the rates' sum and what
+    /// was offered to them over the last second, less what the clients deferred within that second
+    /// brought in it (they have gone); and, while it rises, half a second's rise.
+    /// </summary>
+    private double LoadNow(double carried, bool byWorkers)
+    {
+        if (!byWorkers)
+            return carried;
+        long now = _time.GetTimestamp();
+        // A client deferred s seconds ago sent for 1 − s of the last second.
+        double gone = _registry.All.Where(c => c.State == ClientState.Deferred)
+            .Sum(c => c.SteadyRate * Math.Max(0, 1 - _time.GetElapsedTime(c.StateSince, now).TotalSeconds));
+        return Math.Max(carried, _offeredRate - gone) + Math.Max(0, _offeredRise) / 2;
+    }
+
+    /// <summary>
+    /// Were the workers what broke? Busy past <see cref="AdvisoryOptions.BudgetUtilisation"/> over the last
+    /// second (the queue and the latency then suffer because of them: their probes may read lower), or
+    /// their headroom the scarcest of the service's probes and below the returning clients' threshold: the
+    /// measured score or the forecast (it falls because they fill up) alike.
+    /// </summary>
+    private bool WorkersBroke(string className)
+    {
+        if (_workers is null || _healthOptions is not { } health || !Weighed(health, "workers"))
+            return false;
+        double carry = WorkersCarry();
+        if (!(carry > 0 && double.IsFinite(carry)))
+            return false;
+        if (_lastUtilisation >= _options.BudgetUtilisation || _offeredRate >= carry)
+            return true;
+        var probes = _monitor.Current.Probes;
+        var workers = probes.FirstOrDefault(p => p.Name == "workers");
+        if (workers.Name is null)
+            return false;
+        double headroom = ProbeSample.Clamp(workers.Headroom);
+        double scarcest = probes.Where(p => p.Kind == ProbeKind.Server && Weighed(health, p.Name))
+            .Select(p => ProbeSample.Clamp(p.Headroom)).DefaultIfEmpty(1).Min();
+        return headroom <= scarcest + 0.02 && headroom < _monitor.ZoneOf(className).Thresholds.ConnectReturning;
+    }
+
+    /// <summary>Requests/s the workers carry busy <see cref="AdvisoryOptions.BudgetUtilisation"/> of the time, at the time a request holds one now (infinity without evidence).</summary>
+    private double WorkersCarry() =>
+        _workers is { } pool ? _workerCapacity.RateAt(_options.BudgetUtilisation, pool.MaxWorkers) : double.PositiveInfinity;
+
     /// <summary>What the return is judged by, from the host's services (absent where the service runs without a RADIUS server's pipeline).</summary>
     private void ResolveEvidence()
     {
         _workers = _services.GetService(typeof(WorkerPool)) as WorkerPool;
         _healthOptions = _services.GetService(typeof(HealthOptions)) as HealthOptions;
         _latency = _services.GetService(typeof(Health.LatencyWindow)) as Health.LatencyWindow;
+        _counters = _services.GetService(typeof(ServerCounters)) as ServerCounters;
     }
 
     private static bool Weighed(HealthOptions health, string probe) => !health.Weights.TryGetValue(probe, out var weight) || weight > 0;
+
+    /// <summary>
+    /// Four times a second: what the workers were offered over the last second (what arrived is what
+    /// completed, what the queue grew by and what it dropped), and how much that grew since the second
+    /// before; and, while a deferral the workers caused lasts under "enough", the excess shed at once: a
+    /// ramp of a tenth of the capacity a second, shed once a second, passed the capacity before each
+    /// shed, and its queue held requests past their clients' deadlines.
+    /// </summary>
+    private async Task QuarterTickAsync()
+    {
+        if (_workers is not { } pool)
+            return;
+        long now = _time.GetTimestamp();
+        long drops = _counters is { } counters ? counters.Dropped(DropReason.QueueFull) + counters.Dropped(DropReason.QueueTimeout) : 0;
+        var sample = (now, pool.Completed, (long)pool.QueueDepth, drops);
+        _offeredSamples.Enqueue(sample);
+        while (_offeredSamples.Count > 9)
+            _offeredSamples.Dequeue();
+        var samples = _offeredSamples.ToArray();
+        double Offered(int from, int to)
+        {
+            double seconds = (samples[to].At - samples[from].At) / (double)_time.TimestampFrequency;
+            return seconds <= 0 ? 0 : Math.Max(0, samples[to].Completed - samples[from].Completed + samples[to].Depth - samples[from].Depth + samples[to].Drops - samples[from].Drops) / seconds;
+        }
+        int last = samples.Length - 1, secondAgo = Math.Max(0, last - 4);
+        _offeredRate = last > 0 ? Offered(secondAgo, last) : 0;
+        _offeredRise = secondAgo >= 4 ? (_offeredRate - Offered(secondAgo - 4, secondAgo)) : 0;
+        await ShedBeforeBreakAsync().ConfigureAwait(false);
+        if (!_workersBound || _options.Select.Strategy != "enough" || !_budget.Known)
+            return;
+        double carried = CarriedRate(now);
+        foreach (var className in _loadDeferred.Keys)
+        {
+            if (_monitor.ZoneOf(className).Current != Zone.Accept)
+                carried = await ShedExcessAsync(className, carried).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Defers just enough of <paramref name="className"/>'s clients that the load falls under the budget (a few per cent over is noise); returns the carried load left.</summary>
+    private async Task<double> ShedExcessAsync(string className, double carried)
+    {
+        double load = LoadNow(carried, _workersBound);
+        double excess = _budget.Excess(load);
+        if (excess <= _budget.Limit * 0.03)
+            return carried;
+        var active = _registry.All.Where(c => c.State == ClientState.Active && InClass(c, className)).ToList();
+        double classRate = active.Sum(c => c.Rate);
+        if (classRate <= 0)
+            return carried;
+        var chosen = DeferralPlanner.Enough(active, excess / (carried > 0 ? classRate * load / carried : classRate));
+        LogShedding(_logger, chosen.Count, className, load, _budget.Limit);
+        foreach (var client in chosen)
+        {
+            carried -= client.SteadyRate;
+            await DeferClientAsync(client, AdvisoryReason.Overload).ConfigureAwait(false);
+        }
+        return carried;
+    }
 
     /// <summary>Each second: the worker time spent and the requests completed since the last sample.</summary>
     private void SampleWorkers()
@@ -262,6 +405,7 @@ public sealed partial class AdvisoryService
             // clock reads high by a whole timestamp): no interval holds more than every worker all along.
             double elapsed = (now - _lastSampled) / (double)pool.TickFrequency;
             double busySeconds = Math.Clamp((busy - _lastBusyTicks) / (double)pool.TickFrequency, 0, pool.MaxWorkers * elapsed);
+            _lastUtilisation = pool.MaxWorkers > 0 && elapsed > 0 ? busySeconds / (pool.MaxWorkers * elapsed) : double.NaN;
             _workerCapacity.Record(busySeconds, completed - _lastCompleted);
         }
         (_lastBusyTicks, _lastCompleted, _lastSampled) = (busy, completed, now);

@@ -183,6 +183,9 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
     {
         var zone = _monitor.ZoneOf(change.Class);
         // Caused by load, the budget learns what the server carried when it broke; "enough" sheds what is above it.
+        // Where the workers already bind under "enough" (the episode began in Hold), the quarter tick sheds: not twice.
+        if (ByLoad(change.Cause) && _workersBound && _options.Select.Strategy == "enough" && _loadDeferred.ContainsKey(change.Class))
+            return;
         double shed = ByLoad(change.Cause) ? LearnBreak(change) : 1;
         var chosen = DeferralPlanner.Choose(_registry.All.Where(c => InClass(c, change.Class)), _options.Select, change, shed);
         var reason = change.Cause switch
@@ -425,6 +428,8 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
             {
                 client.State = ClientState.Active;
                 client.StateSince = _time.GetTimestamp();
+                // Its long-run rate decayed while it was away: what it brings back, until its requests show it.
+                client.LongRate = client.RateWhenDeferred;
             }
         }
     }
@@ -461,6 +466,7 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
         if (admitted)
         {
             client.State = ClientState.Invited;
+            client.StateSince = _time.GetTimestamp();
             Interlocked.Increment(ref Counters._invites);
             await SendAsync(client, Build(AdvisoryType.Invite, client, asked: asked), reliable: true, target: source).ConfigureAwait(false);
         }
@@ -489,7 +495,7 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
     private async Task HousekeepingLoopAsync()
     {
         using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(50), _time);
-        long lastSecond = 0, lastHealth = 0;
+        long lastSecond = 0, lastHealth = 0, lastQuarter = 0;
         try
         {
             while (await timer.WaitForNextTickAsync(_stop.Token).ConfigureAwait(false))
@@ -519,7 +525,16 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
                         _outstanding.TryRemove(sequence, out _);
                         Interlocked.Increment(ref Counters._givenUp);
                         if (outstanding.Client is { } client)
+                        {
                             client.Unacknowledged++;
+                            // An invitation never acknowledged (the NAS is gone, or cannot hear us): it waits no more.
+                            // Released, it is served whenever it sends, and forgotten once idle like any client.
+                            if (outstanding.Type == AdvisoryType.Invite && client.State == ClientState.Invited)
+                            {
+                                client.State = ClientState.Active;
+                                client.StateSince = now;
+                            }
+                        }
                         LogGaveUp(_logger, outstanding.Type, outstanding.Target, outstanding.Attempts);
                         continue;
                     }
@@ -537,6 +552,11 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
                     await SharePeerHealthAsync().ConfigureAwait(false);
                 }
                 await SpeakForSilentPeersAsync().ConfigureAwait(false);
+                if (_time.GetElapsedTime(lastQuarter, now).TotalSeconds >= 0.25)
+                {
+                    lastQuarter = now;
+                    await QuarterTickAsync().ConfigureAwait(false);
+                }
                 if (_time.GetElapsedTime(lastSecond, now).TotalSeconds >= 1)
                 {
                     lastSecond = now;

@@ -6,15 +6,27 @@ namespace Forewarn.Server.Health;
 /// <summary>
 /// Busy versus maximum request workers (patent ¶[0065]: available threads nearing zero), as the
 /// share of worker time spent processing since the previous sample: steadier than an instantaneous
-/// count, which jumps with every burst. Full headroom up to a quarter of worker time: a knee any
-/// higher would hide the start of a rise from the forecast.
+/// count, which jumps with every burst. Full headroom up to a quarter of worker time; above it the
+/// headroom falls as the cube of the way to full (1 − x³): busy workers are not distress by themselves,
+/// waiting is, and a queue's wait grows ever faster as they fill (as 1/(1 − utilisation)). A straight
+/// line put the failover threshold at 81 % busy, so a server swinging between 50 and 90 % of its
+/// capacity, healthy by every other figure, told its clients to leave; on the cube it is at 93 %, 90 %
+/// busy holds the door to new clients (0.35) and the returning clients' threshold is at 85 %. The
+/// forecast still sees a rise from the knee on, flatter at first (0.96 at 50 % busy, 0.78 at 70 %).
 /// </summary>
 public sealed class WorkersProbe(WorkerPool server, TimeProvider time) : IProbe
 {
     private const double Knee = 0.25;
 
+    /// <summary>This probe's headroom at <paramref name="utilisation"/> (0..1).</summary>
+    public static double HeadroomAt(double utilisation)
+    {
+        double x = Math.Clamp((utilisation - Knee) / (1 - Knee), 0, 1);
+        return 1 - x * x * x;
+    }
+
     /// <summary>The utilisation at which this probe's headroom is <paramref name="headroom"/> (its inverse above the knee).</summary>
-    public static double UtilisationAt(double headroom) => Knee + (1 - Math.Clamp(headroom, 0, 1)) * (1 - Knee);
+    public static double UtilisationAt(double headroom) => Knee + Math.Cbrt(1 - Math.Clamp(headroom, 0, 1)) * (1 - Knee);
 
     private long _lastBusy = -1;
     private long _lastTimestamp;
@@ -31,7 +43,7 @@ public sealed class WorkersProbe(WorkerPool server, TimeProvider time) : IProbe
             _utilisation = Math.Clamp((busy - _lastBusy) / (double)((now - _lastTimestamp) * max), 0, 1);
         _lastBusy = busy;
         _lastTimestamp = now;
-        return new ProbeSample(Name, Kind, ProbeSample.FromLoad(_utilisation, 1, Knee), _utilisation * 100, "% busy", true,
+        return new ProbeSample(Name, Kind, HeadroomAt(_utilisation), _utilisation * 100, "% busy", true,
             $"{server.BusyWorkers}/{max} busy now, {_utilisation * 100:0.#} % utilised since the last sample");
     }
 }
