@@ -241,8 +241,8 @@ public sealed class FailoverRunner(FailoverOptions options)
     }
 
     /// <summary>
-    /// What server A answers a second when asked as fast as it can: 64 requests kept outstanding (four
-    /// times its workers) from eight clients on their own addresses, for 4 s, the last 3 s counted.
+    /// What server A answers a second when asked as fast as it can: every worker busy and a short queue
+    /// (below) from eight clients on their own addresses, for 4 s, the last 3 s counted.
     /// Classic client settings, so that nothing is hedged or copied and every answer is A's. (One client
     /// alone measured 276/s in a run where A then carried 482/s for the fleet: the measuring client, not
     /// A, was the limit.)

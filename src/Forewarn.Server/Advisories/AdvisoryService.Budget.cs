@@ -9,8 +9,9 @@ namespace Forewarn.Server.Advisories;
 
 /// <summary>
 /// The load budget's side of the advisory service: a deferral caused by load learns the rate this
-/// server carried when it broke; under strategy "enough" only the load above the budget is shed, and
-/// whatever arrives above it later (a ramp that goes on) is shed each second; invitations and admitted
+/// server carried when it broke (where the workers bind, what they carry at BudgetUtilisation); under
+/// strategy "enough" only the load above the budget is shed, and whatever arrives above it later (a
+/// ramp that goes on) is shed each second (four times a second where the workers bind); invitations and admitted
 /// probes bring clients back only while their rates fit under it, and under the rate the workers carry
 /// at the returning clients' connection threshold, read from how long requests hold a worker now
 /// (<see cref="WorkerCapacity"/>).
@@ -106,10 +107,11 @@ public sealed partial class AdvisoryService
     }
 
     /// <summary>
-    /// Every second: forget the budget when nobody waits; under "enough", while a class stays deferred
-    /// by load, shed what arrives above the budget (and cut it when the score stays far below the
-    /// failover threshold); while the server is healthy and clients wait, raise it to the load carried
-    /// and grow it.
+    /// Every second: end an episode of load once its class accepts again, and forget the budget when
+    /// none lasts and nobody waits; under "enough", while a class stays deferred by load, shed what
+    /// arrives above the budget (and cut it when the score stays far below the failover threshold), or,
+    /// where the workers bind, let the budget follow them (the quarter tick sheds); while the server is
+    /// healthy and clients wait, raise it to the load carried and grow it.
     /// </summary>
     private async Task BudgetTickAsync()
     {
