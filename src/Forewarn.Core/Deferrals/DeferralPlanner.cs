@@ -57,11 +57,13 @@ public static class DeferralPlanner
     /// </summary>
     public static IReadOnlyList<ActiveClient> Enough(IReadOnlyList<ActiveClient> active, double loadToShed)
     {
+        // Nothing to shed is nobody, whatever the rates read (checked first: with no rate measured yet the
+        // fallback below would send everyone).
+        if (!(loadToShed > 0))
+            return [];
         double total = active.Sum(c => c.SteadyRate);
         if (total <= 0)
             return active;
-        if (!(loadToShed > 0))
-            return [];
         double target = Math.Clamp(loadToShed, 0, 1) * total, shed = 0;
         var chosen = new List<ActiveClient>();
         foreach (var client in active.OrderByDescending(c => c.SteadyRate))
