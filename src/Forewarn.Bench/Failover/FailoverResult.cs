@@ -2,7 +2,8 @@ namespace Forewarn.Bench.Failover;
 
 /// <summary>One poll of the run: every server's score, forecast, zone, and the devices attached to it (whose last answer came from it).</summary>
 public sealed record TimelinePoint(double At, IReadOnlyList<double?> Score, IReadOnlyList<double?> Predicted, IReadOnlyList<string> Zone, IReadOnlyList<int> Attached,
-    double AnswersPerSecond, long Failed, long Late, IReadOnlyList<bool>? WarmingUp = null);
+    double AnswersPerSecond, long Failed, long Late, IReadOnlyList<bool>? WarmingUp = null,
+    double SentPerSecond = 0, IReadOnlyList<double?>? ReceivedPerSecond = null);
 
 /// <summary>
 /// What a failover run measured. Times are seconds on the run's clock; "after degradation" times are

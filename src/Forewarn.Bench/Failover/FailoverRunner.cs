@@ -63,6 +63,8 @@ public sealed class FailoverRunner(FailoverOptions options)
             _steadyAt = Now;
             await Task.Delay(TimeSpan.FromSeconds(options.BaselineSeconds), cancellationToken).ConfigureAwait(false);
             double degradedAt = Now;
+            // What A sent before the event (to the capacity measurement's clients, say) is not the event's.
+            var sentBefore = await _nodes[0].AdvisoriesSentAsync(cancellationToken).ConfigureAwait(false);
             _phase = $"degrading server A ({options.Degradation})";
             var degrade = options.Degradation switch
             {
@@ -75,6 +77,9 @@ public sealed class FailoverRunner(FailoverOptions options)
             await degrade.ConfigureAwait(false);
             double healedAt = Now;
             var sentWhileDegraded = await _nodes[0].AdvisoriesSentAsync(cancellationToken).ConfigureAwait(false);
+            // A crashed A answers nothing (no counts to subtract from).
+            if (sentWhileDegraded != default)
+                sentWhileDegraded -= sentBefore;
             _phase = "healed: devices return";
             if (options.MeasuresCapacity)
                 Offer(fleet, StartShare);
@@ -334,6 +339,9 @@ public sealed class FailoverRunner(FailoverOptions options)
     {
         var names = _nodes.Select(n => n.Name).ToList();
         using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(250));
+        // The last second's counts (five samples a quarter second apart): what the fleet sent, and what
+        // each server received (every request, the fleet's copies and keepalives included).
+        var counts = new Queue<(double At, long Sent, long?[] Received)>();
         try
         {
             do
@@ -341,6 +349,14 @@ public sealed class FailoverRunner(FailoverOptions options)
                 Consume(fleet);
                 var samples = await Task.WhenAll(_nodes.Select(n => n.SampleAsync(cancellationToken))).ConfigureAwait(false);
                 double now = Now;
+                counts.Enqueue((now, fleet.Sent, samples.Select(s => s?.Received).ToArray()));
+                while (counts.Count > 5)
+                    counts.Dequeue();
+                var (firstAt, firstSent, firstReceived) = counts.Peek();
+                double span = now - firstAt;
+                double sentPerSecond = span > 0 ? Math.Round((fleet.Sent - firstSent) / span, 1) : 0;
+                var receivedPerSecond = samples.Select((s, i) => span > 0 && s?.Received is long r && firstReceived[i] is long r0 && r >= r0
+                    ? Math.Round((r - r0) / span, 1) : (double?)null).ToList();
                 int[] attached = new int[_nodes.Count];
                 double rate;
                 lock (_records)
@@ -361,7 +377,7 @@ public sealed class FailoverRunner(FailoverOptions options)
                 var point = new TimelinePoint(Math.Round(now, 3),
                     samples.Select(s => s?.Score).ToList(), samples.Select(s => s?.Predicted).ToList(),
                     samples.Select(s => s?.Zone ?? "down").ToList(), attached, rate, Interlocked.Read(ref _failed), Interlocked.Read(ref _late),
-                    samples.Select(s => s?.WarmingUp ?? false).ToList());
+                    samples.Select(s => s?.WarmingUp ?? false).ToList(), sentPerSecond, receivedPerSecond);
                 lock (_timeline)
                     _timeline.Add(point);
                 _connectThreshold = samples[0]?.ConnectThreshold ?? _connectThreshold;

@@ -68,6 +68,10 @@ public sealed class Fleet : IAsyncDisposable
 
     public long InFlight => Interlocked.Read(ref _inFlight);
 
+    /// <summary>Requests the fleet has sent (each counted once, however it was hedged or sent again).</summary>
+    public long Sent => Interlocked.Read(ref _sent);
+    private long _sent;
+
     public void Start()
     {
         for (int i = 0; i < _clients.Count; i++)
@@ -108,8 +112,11 @@ public sealed class Fleet : IAsyncDisposable
             // in slices of at most a quarter second, each at the rate in force then: a gap drawn at the
             // old rate held the ramp's real load seconds behind its schedule (at 0.3 × capacity a device
             // sends every 5 s, and went on doing so for 5 s into the ramp).
+            // The first unit is drawn as the others are: a uniform phase suits fixed gaps, but before
+            // exponential ones it is a burst (the first request comes after half a gap on average, and 1,000
+            // devices sent 1.8 × their rate for two seconds: A went from Accept to Defer as the fleet started).
             bool poisson = _options.MeasuresCapacity;
-            double due = Random.Shared.NextDouble(), at = _clock.Elapsed.TotalSeconds;
+            double due = poisson ? Exponential() : Random.Shared.NextDouble(), at = _clock.Elapsed.TotalSeconds;
             while (true)
             {
                 double rate = _options.RatePerDevice * RateScale;
@@ -129,7 +136,7 @@ public sealed class Fleet : IAsyncDisposable
                 requests.RemoveAll(t => t.IsCompleted);
                 requests.Add(SendOneAsync(device, client));
                 at += wait;
-                due = poisson ? -Math.Log(1 - Random.Shared.NextDouble()) : 1;
+                due = poisson ? Exponential() : 1;
             }
         }
         catch (OperationCanceledException)
@@ -138,12 +145,15 @@ public sealed class Fleet : IAsyncDisposable
         await Task.WhenAll(requests).ConfigureAwait(false);
     }
 
+    private static double Exponential() => -Math.Log(1 - Random.Shared.NextDouble());
+
     private int _session;
 
     private async Task SendOneAsync(int device, ForewarnClient client)
     {
         double sentAt = _clock.Elapsed.TotalSeconds;
         Interlocked.Increment(ref _inFlight);
+        Interlocked.Increment(ref _sent);
         int server = -1;
         try
         {

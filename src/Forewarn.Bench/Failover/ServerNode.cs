@@ -189,6 +189,11 @@ public sealed class ServerNode : IAsyncDisposable
     public readonly record struct AdvisoryCounts(long Failovers, long Invites, long Refusals, long Reminders, long Retransmissions, long Acks)
     {
         public long Sent => Failovers + Invites + Refusals + Reminders + Retransmissions;
+
+        /// <summary>What was sent between two readings.</summary>
+        public static AdvisoryCounts operator -(AdvisoryCounts later, AdvisoryCounts earlier) => new(
+            later.Failovers - earlier.Failovers, later.Invites - earlier.Invites, later.Refusals - earlier.Refusals,
+            later.Reminders - earlier.Reminders, later.Retransmissions - earlier.Retransmissions, later.Acks - earlier.Acks);
     }
 
     public Task<AdvisoryCounts> AdvisoriesSentAsync(CancellationToken cancellationToken) => ReadStatusAsync(root =>
