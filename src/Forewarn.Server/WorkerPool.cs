@@ -65,6 +65,9 @@ public sealed class WorkerPool(IOptions<ForewarnOptions> options, TimeProvider t
     public long Completed => Interlocked.Read(ref _completed);
 
     public long TickFrequency => time.TimestampFrequency;
+
+    /// <summary>Now, on the clock <see cref="BusyTicks"/> is counted by.</summary>
+    public long Timestamp => time.GetTimestamp();
     public int MaxWorkers => _options.Workers;
     public int QueueDepth => Volatile.Read(ref _queued);
     public int QueueCapacity => _options.QueueCapacity;

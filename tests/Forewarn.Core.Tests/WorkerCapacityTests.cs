@@ -40,6 +40,24 @@ public class WorkerCapacityTests
     }
 
     [Fact]
+    public void A_stall_of_a_second_does_not_read_as_a_slower_store_but_a_lasting_slowing_does()
+    {
+        var capacity = new WorkerCapacity(windowSeconds: 5);
+        // 32 workers at 48 ms, 530 requests a second: 25.4 worker-seconds a second.
+        for (int i = 0; i < 4; i++)
+            capacity.Record(530 * 0.048, 530);
+        // Half a second in which every worker was held: 16 worker-seconds more over that second's requests.
+        capacity.Record(530 * 0.048 + 16, 530);
+        Assert.Equal(0.048, capacity.ServiceSeconds, 9);
+        Assert.Equal(32 * 0.92 / 0.048, capacity.RateAt(0.92, 32), 6);
+        // The store slows to 60 ms for good: the figure follows once most of the window shows it.
+        capacity.Record(530 * 0.060, 530);
+        Assert.Equal(0.048, capacity.ServiceSeconds, 9);
+        capacity.Record(530 * 0.060, 530);
+        Assert.Equal(0.060, capacity.ServiceSeconds, 9);
+    }
+
+    [Fact]
     public void Workers_held_with_nothing_completing_is_a_stall()
     {
         var capacity = new WorkerCapacity();

@@ -41,6 +41,7 @@ public static class FailoverReport
             ("peak return rate / steady rate", r => F(r.PeakRateRatio)),
             ("server CPU (s, per server)", r => string.Join(" / ", r.ServerCpuSeconds.Select(c => F(c, "0.0")))),
             ("p99 latency before / during the event (ms)", r => $"{F(r.BaselineP99Ms, "0.#")} / {F(r.EventP99Ms, "0.#")}"),
+            ("p99 latency of A's own answers during the event (ms)", r => F(r.AdmittedP99Ms, "0.#")),
             ("worst score of an alternate while degraded", r => F(r.WorstAlternateScore)),
             ("keepalive messages per device per minute", r => F(r.KeepaliveMessagesPerDeviceMinute, "0.###")),
             ("times a device left A since the degradation: mean / most", r => $"{F(r.MovesPerDeviceMean)} / {r.MovesPerDeviceMax}"),

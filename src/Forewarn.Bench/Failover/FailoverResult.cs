@@ -1,9 +1,13 @@
 namespace Forewarn.Bench.Failover;
 
-/// <summary>One poll of the run: every server's score, forecast, zone, and the devices attached to it (whose last answer came from it).</summary>
+/// <summary>
+/// One poll of the run: every server's score, forecast, zone, and the devices attached to it (whose last
+/// answer came from it); over the last second, the fleet's answers (and their p99 latency, ms), the
+/// requests it sent and those each server received (its copies and keepalives included).
+/// </summary>
 public sealed record TimelinePoint(double At, IReadOnlyList<double?> Score, IReadOnlyList<double?> Predicted, IReadOnlyList<string> Zone, IReadOnlyList<int> Attached,
     double AnswersPerSecond, long Failed, long Late, IReadOnlyList<bool>? WarmingUp = null,
-    double SentPerSecond = 0, IReadOnlyList<double?>? ReceivedPerSecond = null);
+    double SentPerSecond = 0, IReadOnlyList<double?>? ReceivedPerSecond = null, double? P99Ms = null);
 
 /// <summary>
 /// What a failover run measured. Times are seconds on the run's clock; "after degradation" times are
@@ -79,6 +83,8 @@ public sealed record FailoverResult
     /// <summary>p99 latency (ms) of the answered requests sent before the degradation, and of those sent during it.</summary>
     public double? BaselineP99Ms { get; init; }
     public double? EventP99Ms { get; init; }
+    /// <summary>p99 of the answers server A itself gave to requests sent during the event (ms).</summary>
+    public double? AdmittedP99Ms { get; init; }
     /// <summary>The lowest score any alternate showed while the first server was degraded (a collapse on the alternates shows here).</summary>
     public double? WorstAlternateScore { get; init; }
     /// <summary>Keepalive messages (Status-Server and answer) per device per minute of the run: the price of liveness for idle devices.</summary>

@@ -342,6 +342,7 @@ public sealed class FailoverRunner(FailoverOptions options)
         // The last second's counts (five samples a quarter second apart): what the fleet sent, and what
         // each server received (every request, the fleet's copies and keepalives included).
         var counts = new Queue<(double At, long Sent, long?[] Received)>();
+        var latencies = new List<double>();
         try
         {
             do
@@ -366,18 +367,20 @@ public sealed class FailoverRunner(FailoverOptions options)
                         if (server >= 0)
                             attached[server]++;
                     }
-                    int answered = 0;
                     for (int i = _records.Count - 1; i >= 0 && _records[i].DoneAt > now - 1; i--)
                     {
                         if (_records[i].Server >= 0)
-                            answered++;
+                            latencies.Add(_records[i].DoneAt - _records[i].SentAt);
                     }
-                    rate = answered;
+                    rate = latencies.Count;
                 }
+                latencies.Sort();
+                double? p99 = latencies.Count == 0 ? null : Math.Round(1000 * latencies[Math.Min(latencies.Count - 1, (int)Math.Ceiling(0.99 * latencies.Count) - 1)], 1);
+                latencies.Clear();
                 var point = new TimelinePoint(Math.Round(now, 3),
                     samples.Select(s => s?.Score).ToList(), samples.Select(s => s?.Predicted).ToList(),
                     samples.Select(s => s?.Zone ?? "down").ToList(), attached, rate, Interlocked.Read(ref _failed), Interlocked.Read(ref _late),
-                    samples.Select(s => s?.WarmingUp ?? false).ToList(), sentPerSecond, receivedPerSecond);
+                    samples.Select(s => s?.WarmingUp ?? false).ToList(), sentPerSecond, receivedPerSecond, p99);
                 lock (_timeline)
                     _timeline.Add(point);
                 _connectThreshold = samples[0]?.ConnectThreshold ?? _connectThreshold;
@@ -507,6 +510,8 @@ public sealed class FailoverRunner(FailoverOptions options)
         }
         double? baselineP99 = P99(records.Where(r => r.Server >= 0 && r.SentAt >= _steadyAt && r.SentAt < degradedAt));
         double? eventP99 = P99(records.Where(r => r.Server >= 0 && r.SentAt >= degradedAt && r.SentAt < healedAt));
+        // The requests the degraded server admitted and answered itself (the fleet's figure adds those hedged to an alternate at their deadline).
+        double? admittedP99 = P99(records.Where(r => r.Server == 0 && r.SentAt >= degradedAt && r.SentAt < healedAt));
         double? worstAlternate = timeline.Where(p => p.At >= degradedAt && p.At <= healedAt)
             .SelectMany(p => p.Score.Skip(1)).Where(v => v is not null).Select(v => v!.Value).DefaultIfEmpty(double.NaN).Min();
 
@@ -593,6 +598,7 @@ public sealed class FailoverRunner(FailoverOptions options)
             ServerCpuSeconds = _nodes.Select(n => Math.Round(n.CpuTime.TotalSeconds, 2)).ToList(),
             BaselineP99Ms = baselineP99,
             EventP99Ms = eventP99,
+            AdmittedP99Ms = admittedP99,
             WorstAlternateScore = worstAlternate is { } w && !double.IsNaN(w) ? Math.Round(w, 3) : null,
             // A keepalive is a Status-Server and its answer: two messages.
             KeepaliveMessagesPerDeviceMinute = Math.Round(2.0 * fleet.Clients.Sum(c => c.Counters.Keepalives) / options.Devices / Math.Max(1 / 60.0, (endedAt - 1) / 60), 4),

@@ -27,7 +27,8 @@ public sealed partial class AdvisoryService
     private Health.LatencyWindow? _latency;
     // The evidence of the last seconds a return is judged by: the current second and the two before it.
     private const int RecentSeconds = 3;
-    private long _lastBusyTicks = -1, _lastCompleted, _lastSampled;
+    private BusyMeter? _secondMeter, _quarterMeter;
+    private long _lastCompleted = -1;
     // The return's decision and what it remembers (the probes, the load they brought) are shared by the
     // invite loops, the probe handler and the budget tick.
     private readonly Lock _returnLock = new();
@@ -46,7 +47,6 @@ public sealed partial class AdvisoryService
     // The workers' utilisation over the last quarter second: a load that has just fallen (a burst that
     // ended) still fills the last second's count, but no longer the workers.
     private double _quarterUtilisation;
-    private long _quarterBusy = -1, _quarterAt;
     // Four samples a second of what the workers were offered (completed, queued, dropped), two seconds' worth.
     private readonly Queue<(long At, long Completed, long Depth, long Drops)> _offeredSamples = new();
     // The workers' utilisation over the last second (NaN before the first).
@@ -367,10 +367,9 @@ public sealed partial class AdvisoryService
     {
         if (_workers is not { } pool)
             return;
-        long now = _time.GetTimestamp(), busy = pool.BusyTicks;
-        if (_quarterBusy >= 0 && now > _quarterAt && pool.MaxWorkers > 0)
-            _quarterUtilisation = Math.Clamp((busy - _quarterBusy) / (double)((now - _quarterAt) * pool.MaxWorkers), 0, 1);
-        (_quarterBusy, _quarterAt) = (busy, now);
+        long now = _time.GetTimestamp();
+        if ((_quarterMeter ??= new BusyMeter(pool)).Read() is { } read)
+            _quarterUtilisation = read.Utilisation;
         long drops = _counters is { } counters ? counters.Dropped(DropReason.QueueFull) + counters.Dropped(DropReason.QueueTimeout) : 0;
         var sample = (now, pool.Completed, (long)pool.QueueDepth, drops);
         _offeredSamples.Enqueue(sample);
@@ -423,17 +422,14 @@ public sealed partial class AdvisoryService
     {
         if (_workers is not { } pool)
             return;
-        long busy = pool.BusyTicks, completed = pool.Completed, now = _time.GetTimestamp();
-        if (_lastBusyTicks >= 0 && now > _lastSampled)
+        long completed = pool.Completed;
+        var read = (_secondMeter ??= new BusyMeter(pool)).Read();
+        if (read is { } interval && _lastCompleted >= 0)
         {
-            // BusyTicks is read without a snapshot of the pool (a worker between acquiring and starting its
-            // clock reads high by a whole timestamp): no interval holds more than every worker all along.
-            double elapsed = (now - _lastSampled) / (double)pool.TickFrequency;
-            double busySeconds = Math.Clamp((busy - _lastBusyTicks) / (double)pool.TickFrequency, 0, pool.MaxWorkers * elapsed);
-            _lastUtilisation = pool.MaxWorkers > 0 && elapsed > 0 ? busySeconds / (pool.MaxWorkers * elapsed) : double.NaN;
-            _workerCapacity.Record(busySeconds, completed - _lastCompleted);
+            _lastUtilisation = interval.Utilisation;
+            _workerCapacity.Record(interval.BusySeconds, completed - _lastCompleted);
         }
-        (_lastBusyTicks, _lastCompleted, _lastSampled) = (busy, completed, now);
+        _lastCompleted = completed;
     }
 
     [LoggerMessage(EventId = 607, Level = LogLevel.Warning, Message = "Deferring {Count} more clients of class {Class}: carrying {Carried:0} requests/s over a load budget of {Limit:0}")]

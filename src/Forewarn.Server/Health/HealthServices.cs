@@ -94,7 +94,7 @@ internal static class ProbeSet
     public static IEnumerable<Core.Health.IProbe> Create(IServiceProvider sp, HealthOptions options, ForewarnOptions server, TimeProvider time)
     {
         T Get<T>() where T : notnull => (T)sp.GetService(typeof(T))!;
-        yield return new WorkersProbe(Get<WorkerPool>(), time);
+        yield return new WorkersProbe(Get<WorkerPool>());
         yield return new QueueProbe(Get<WorkerPool>(), options);
         yield return new LatencyProbe(Get<LatencyWindow>(), options, Get<Core.Health.WarmUp>());
         yield return new SlowWorkProbe(Get<Core.Aaa.SlowWork>(), Get<Core.Aaa.SlowWorkOptions>());

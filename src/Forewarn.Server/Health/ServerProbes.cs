@@ -14,7 +14,7 @@ namespace Forewarn.Server.Health;
 /// busy holds the door to new clients (0.35) and the returning clients' threshold is at 85 %. The
 /// forecast still sees a rise from the knee on, flatter at first (0.96 at 50 % busy, 0.78 at 70 %).
 /// </summary>
-public sealed class WorkersProbe(WorkerPool server, TimeProvider time) : IProbe
+public sealed class WorkersProbe(WorkerPool server) : IProbe
 {
     private const double Knee = 0.25;
 
@@ -28,8 +28,7 @@ public sealed class WorkersProbe(WorkerPool server, TimeProvider time) : IProbe
     /// <summary>The utilisation at which this probe's headroom is <paramref name="headroom"/> (its inverse above the knee).</summary>
     public static double UtilisationAt(double headroom) => Knee + Math.Cbrt(1 - Math.Clamp(headroom, 0, 1)) * (1 - Knee);
 
-    private long _lastBusy = -1;
-    private long _lastTimestamp;
+    private readonly BusyMeter _meter = new(server);
     private double _utilisation;
 
     public string Name => "workers";
@@ -37,12 +36,9 @@ public sealed class WorkersProbe(WorkerPool server, TimeProvider time) : IProbe
 
     public ProbeSample Sample()
     {
-        long busy = server.BusyTicks, now = time.GetTimestamp();
         int max = server.MaxWorkers;
-        if (_lastBusy >= 0 && now > _lastTimestamp && max > 0)
-            _utilisation = Math.Clamp((busy - _lastBusy) / (double)((now - _lastTimestamp) * max), 0, 1);
-        _lastBusy = busy;
-        _lastTimestamp = now;
+        if (_meter.Read() is { } read)
+            _utilisation = read.Utilisation;
         return new ProbeSample(Name, Kind, HeadroomAt(_utilisation), _utilisation * 100, "% busy", true,
             $"{server.BusyWorkers}/{max} busy now, {_utilisation * 100:0.#} % utilised since the last sample");
     }
