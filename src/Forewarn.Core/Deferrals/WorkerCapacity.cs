@@ -10,9 +10,9 @@ namespace Forewarn.Core.Deferrals;
 /// into the same break; returns held under this rate do not. Only the last few seconds count: once
 /// nobody sends, the estimate lapses, and a store that healed meanwhile is not held against the server.
 /// Each second's figure is taken apart and the median kept: a stall of half a second (a collection, a
-/// machine's hiccup) held every worker and read, averaged over three seconds, as a store 20 % slower, and
-/// a server at 85 % of its capacity told 58 clients to leave at a budget cut by a fifth; a real slowing lasts, and the
-/// median follows it within a few seconds.
+/// machine's hiccup) held every worker and read, averaged over three seconds, as a store 20 % slower,
+/// and a server at 85 % of its capacity told 58 clients to leave at a budget cut by a fifth. A real
+/// slowing lasts, and the median follows it within a few seconds.
 /// </summary>
 public sealed class WorkerCapacity(int windowSeconds = 5)
 {
