@@ -335,6 +335,10 @@ public sealed class FailoverRunner(FailoverOptions options)
         }
     }
 
+    /// <summary>The 99th percentile of <paramref name="sortedSeconds"/> (latencies in seconds, ascending), in ms; null for none.</summary>
+    private static double? P99Ms(List<double> sortedSeconds) => sortedSeconds.Count == 0 ? null
+        : Math.Round(1000 * sortedSeconds[Math.Min(sortedSeconds.Count - 1, (int)Math.Ceiling(0.99 * sortedSeconds.Count) - 1)], 1);
+
     private async Task SampleLoopAsync(Fleet fleet, CancellationToken cancellationToken)
     {
         var names = _nodes.Select(n => n.Name).ToList();
@@ -375,7 +379,7 @@ public sealed class FailoverRunner(FailoverOptions options)
                     rate = latencies.Count;
                 }
                 latencies.Sort();
-                double? p99 = latencies.Count == 0 ? null : Math.Round(1000 * latencies[Math.Min(latencies.Count - 1, (int)Math.Ceiling(0.99 * latencies.Count) - 1)], 1);
+                double? p99 = P99Ms(latencies);
                 latencies.Clear();
                 var point = new TimelinePoint(Math.Round(now, 3),
                     samples.Select(s => s?.Score).ToList(), samples.Select(s => s?.Predicted).ToList(),
@@ -503,11 +507,7 @@ public sealed class FailoverRunner(FailoverOptions options)
         var warmUpScores = timeline.Where(p => p.At >= healedAt && p.Score[0] is not null && Warming(p)).Select(p => p.Score[0]!.Value).ToList();
 
         // Latency of the answered requests: before the degradation (the unloaded figure) and during it.
-        static double? P99(IEnumerable<RequestRecord> answered)
-        {
-            var latencies = answered.Select(r => r.DoneAt - r.SentAt).Order().ToList();
-            return latencies.Count == 0 ? null : Math.Round(1000 * latencies[Math.Min(latencies.Count - 1, (int)Math.Ceiling(0.99 * latencies.Count) - 1)], 1);
-        }
+        static double? P99(IEnumerable<RequestRecord> answered) => P99Ms(answered.Select(r => r.DoneAt - r.SentAt).Order().ToList());
         double? baselineP99 = P99(records.Where(r => r.Server >= 0 && r.SentAt >= _steadyAt && r.SentAt < degradedAt));
         double? eventP99 = P99(records.Where(r => r.Server >= 0 && r.SentAt >= degradedAt && r.SentAt < healedAt));
         // The requests the degraded server admitted and answered itself (the fleet's figure adds those hedged to an alternate at their deadline).
