@@ -35,7 +35,10 @@ public sealed class LoadGeneratorTests : IAsyncLifetime
         Sockets = 4,
         Duration = TimeSpan.FromSeconds(2),
         Warmup = TimeSpan.FromSeconds(0.5),
-        Timeout = TimeSpan.FromSeconds(2),
+        // Generous: what is checked is that every request is answered and verified, not how fast. A cold
+        // server given 128 MS-CHAPv2 requests at once on a busy CI machine answered a few of the warm-up's
+        // after 2 s, and those late answers counted against the run.
+        Timeout = TimeSpan.FromSeconds(10),
     };
 
     [SkippableTheory]
