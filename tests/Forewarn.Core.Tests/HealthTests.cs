@@ -203,29 +203,57 @@ public class HealthTests
     }
 
     /// <summary>
-    /// The forecast moves to Defer; the falling score wobbles back into Hold for a while (the zone steps
-    /// back), then crosses the failover threshold: the lead time is still the forecast's, measured to
-    /// that crossing (a CI run lost it when the step back closed the lead).
+    /// A ramp to just above the failover threshold: the score leaves Accept, the forecast moves on to
+    /// Defer before the score crosses, the zone stays there while the score hovers just above it, and the
+    /// forecast's lead time is measured to the crossing.
     /// </summary>
     [Fact]
-    public void Forecast_LeadTime_SurvivesAStepBackOnTheWay()
+    public void Forecast_DefersOnceTheScoreHasLeftAccept_AndTimesItsLead()
     {
         var m = Monitor(new Thresholds { Failover = 0.25, ConnectNew = 0.45, ConnectReturning = 0.5 }, forecastHorizon: 5);
         Hold(m, 0.9, 3);
         for (int i = 0; i < 100 && m.Current.Zone != Zone.Defer; i++)
         {
-            _load.Headroom = Math.Max(0.46, 0.9 - 0.03 * i);
+            _load.Headroom = Math.Max(0.30, 0.9 - 0.03 * i);
             m.Tick();
             _time.Advance(TimeSpan.FromMilliseconds(100));
         }
-        var first = Assert.Single(m.Current.RecentChanges);
+        var first = Assert.Single(m.Current.RecentChanges, c => c.To == Zone.Defer);
         Assert.Equal(ZoneCause.Forecast, first.Cause);
-        Assert.Equal((Zone.Accept, Zone.Defer), (first.From, first.To));
-        Assert.Equal(Zone.Hold, Hold(m, 0.35, 8));
+        Assert.Equal(Zone.Hold, first.From);
+        Assert.True(first.Score >= 0.25, $"{first}");
+        // Above the failover threshold, but not by the hysteresis: the zone stays, and the lead stays open.
+        Assert.Equal(Zone.Defer, Hold(m, 0.28, 3));
         Assert.Null(first.LeadTime);
         Hold(m, 0.1, 2);
         Assert.True(first.LeadTime is not null, string.Join("; ", m.Current.RecentChanges));
-        Assert.True(first.LeadTime > TimeSpan.FromSeconds(8), $"lead {first.LeadTime}");
+        Assert.True(first.LeadTime > TimeSpan.FromSeconds(3), $"lead {first.LeadTime}");
+    }
+
+    /// <summary>
+    /// The forecast moves the zone one zone ahead of the actual score, never two: with the score in
+    /// Accept, a predicted fall below the failover threshold shuts the door (the middle zone of the
+    /// layout) and defers nobody; once the score has left Accept, the same forecast defers. Where the
+    /// layout has no middle zone, one zone ahead is Defer.
+    /// </summary>
+    [Theory]
+    [InlineData(0.25, 0.45, Zone.Hold)]
+    [InlineData(0.30, 0.20, Zone.AdmitThenDefer)]
+    [InlineData(0.30, 0.30, Zone.Defer)]
+    public void Forecast_MovesOneZoneAheadOfTheScore_NeverTwo(double failover, double connect, Zone ahead)
+    {
+        var zone = new ZoneMachine("default", new Thresholds { Failover = failover, ConnectNew = connect, ConnectReturning = connect },
+            new HealthOptions { MinimumDwellSeconds = 0 }, _time);
+        // The score at 0.7, its forecast at 0.1 (below every threshold).
+        var change = zone.Update(0.7, 0.1, null);
+        Assert.Equal((Zone.Accept, ahead, ZoneCause.Forecast), (change!.From, change.To, change.Cause));
+        _time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Null(zone.Update(0.7, 0.1, null));
+        if (ahead == Zone.Defer)
+            return;
+        // The actual score leaves Accept: now the forecast's fall below the failover threshold defers.
+        var defer = zone.Update(Math.Min(failover, connect), 0.1, null);
+        Assert.Equal((ahead, Zone.Defer, ZoneCause.Forecast), (defer!.From, defer.To, defer.Cause));
     }
 
     [Fact]
