@@ -42,9 +42,9 @@ public sealed record ZoneChange(
 /// layout's middle zone (Hold: the door shut; AdmitThenDefer: deferrals after the grace time), and to
 /// Defer only once the actual score has left Accept too (with equal thresholds there is no middle zone,
 /// and one zone ahead is Defer). A guess that shuts the door costs a few seconds of new connections; a
-/// guess that defers costs every deferred client a failover and a return. Measured: at 73 % of its capacity, a server's
-/// score swinging 0.5–0.9 on its workers' noise was once extrapolated to 0.24 from 0.70, straight to
-/// Defer, and 41 clients were sent away from a healthy server.
+/// guess that defers costs every deferred client a failover and a return. Measured: at 73 % of its
+/// capacity, a server's score swinging 0.5–0.9 on its workers' noise was once extrapolated to 0.24 from
+/// 0.70, straight to Defer, and 41 clients were sent away from a healthy server.
 /// </summary>
 public sealed class ZoneMachine(string className, Thresholds thresholds, HealthOptions options, TimeProvider time)
 {

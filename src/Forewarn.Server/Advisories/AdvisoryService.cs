@@ -479,17 +479,17 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
         }
     }
 
-    /// <summary>The longest retransmission timeout: 2 s, or RetransmitMs if that is longer.</summary>
-    private TimeSpan MaxRetransmitTimeout => TimeSpan.FromMilliseconds(Math.Max(_options.RetransmitMs, 2000));
+    /// <summary>The longest retransmission timeout: 2 s, or the configured first timeouts if longer.</summary>
+    private TimeSpan MaxRetransmitTimeout => TimeSpan.FromMilliseconds(Math.Max(Math.Max(_options.RetransmitMs, _options.FirstRetransmitMs), 2000));
 
     /// <summary>
-    /// The first retransmission's timeout, doubling with each copy: RetransmitMs until an acknowledgement has
-    /// been timed, then SRTT + 4 × RTTVAR of the acknowledgements (floored at RetransmitMs, capped at 2 s,
-    /// and backed off up to four times after a retransmission until an acknowledgement is timed again),
-    /// so that clients slow to acknowledge under load (a burst of a thousand FAILOVERs on a busy machine)
-    /// are not sent copies they would acknowledge anyway.
+    /// The first retransmission's timeout, doubling with each copy: FirstRetransmitMs (1 s, RFC 6298 §2.1)
+    /// until an acknowledgement has been timed, then SRTT + 4 × RTTVAR of the acknowledgements (floored at
+    /// RetransmitMs, capped at 2 s, and backed off up to four times after a retransmission until an
+    /// acknowledgement is timed again), so that clients slow to acknowledge under load (a burst of a
+    /// thousand FAILOVERs on a busy machine) are not sent copies they would acknowledge anyway.
     /// </summary>
-    private TimeSpan RetransmitTimeout() => _ackTimes.Samples == 0 ? TimeSpan.FromMilliseconds(_options.RetransmitMs) : _ackTimes.RetransmitDeadline;
+    private TimeSpan RetransmitTimeout() => _ackTimes.Samples == 0 ? TimeSpan.FromMilliseconds(_options.FirstRetransmitMs) : _ackTimes.RetransmitDeadline;
 
     /// <summary>Every 50 ms: retransmissions with backoff, silent peers spoken for; every PeerHealthIntervalMs: peer health; every second: request rates, grace-time deferrals.</summary>
     private async Task HousekeepingLoopAsync()
@@ -509,6 +509,7 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
                 // retransmission for good. One timeout was not enough: reading a thousand ACKs behind a
                 // burst took longer on this 2-core machine (338 spurious copies in one run).
                 double timeout = RetransmitTimeout().TotalSeconds * _time.TimestampFrequency;
+                double longest = MaxRetransmitTimeout.TotalSeconds * _time.TimestampFrequency;
                 if (_carrier is not { Waiting: > 0 })
                     _backlogSince = 0;
                 else if (_backlogSince == 0)
@@ -516,7 +517,9 @@ public sealed partial class AdvisoryService : IHostedService, IAsyncDisposable
                 bool backlog = _backlogSince != 0 && _time.GetElapsedTime(_backlogSince, now) < MaxRetransmitTimeout;
                 foreach (var (sequence, outstanding) in _outstanding)
                 {
-                    if (now - outstanding.LastSent < timeout * Math.Pow(2, outstanding.Attempts - 1))
+                    // Doubling with each copy, each wait at most the longest timeout: 1, 2, 2, 2, 2 s from the
+                    // first timeout of 1 s, given up 9 s after the first copy.
+                    if (now - outstanding.LastSent < Math.Min(timeout * Math.Pow(2, outstanding.Attempts - 1), longest))
                         continue;
                     if (outstanding.Attempts < _options.MaxAttempts && backlog)
                         continue;
