@@ -52,6 +52,40 @@ public class DeferralPlannerTests
         Assert.Equal(["nas-1", "nas-2"], Names(DeferralPlanner.Choose(Fleet, new SelectionOptions { Strategy = "enough" }, ByScore, 0.7)));
     }
 
+    /// <summary>
+    /// A hundred clients that all send 0.7 requests/s, their measured rates spread by counting noise alone:
+    /// shedding 30 % of the load takes 30 of them. Credited with their measured rates, the busiest (the
+    /// ones whose counts ran high) covered the share with 22.
+    /// </summary>
+    [Fact]
+    public void Enough_CreditsAlikeClientsWithTheirLikelyRate_NotTheirNoise()
+    {
+        // The noise of a ten-second average of Poisson counts at 0.7/s: σ = √(0.7 / 19) ≈ 0.19; the rates
+        // spread over the normal quantiles with that σ.
+        double sigma = Math.Sqrt(0.7 / 19);
+        var fleet = Enumerable.Range(1, 100).Select(i => Client(i, 0.7 + sigma * Quantile((i - 0.5) / 100))).ToList();
+        // Two that sent heavily and have just gone quiet: they read high over ten seconds (chosen first), but
+        // do not set the fleet's median or spread, and are credited like the rest.
+        fleet.Add(Quiet(101, 200));
+        fleet.Add(Quiet(102, 150));
+        var chosen = DeferralPlanner.Choose(fleet, new SelectionOptions { Strategy = "enough" }, ByScore, 0.3);
+        Assert.InRange(chosen.Count, 2 + 29, 2 + 31);
+        Assert.Contains(chosen, c => c.Client.Name == "nas-101");
+        // Clients that really differ keep their rates: the busiest alone covers the same share.
+        Assert.Equal(["nas-1"], Names(DeferralPlanner.Choose(Fleet, new SelectionOptions { Strategy = "enough" }, ByScore, 0.3)));
+    }
+
+    private static ActiveClient Quiet(int i, double tenSecondRate)
+    {
+        var client = Client(i, 0);
+        client.LongRate = tenSecondRate;
+        client.SmoothedRate = 0.01;
+        return client;
+    }
+
+    /// <summary>The standard normal quantile, by the logistic approximation (a spread about 7 % wider: enough for a test's).</summary>
+    private static double Quantile(double p) => Math.Log(p / (1 - p)) / 1.702;
+
     [Theory]
     [InlineData(ZoneCause.Drain)]
     [InlineData(ZoneCause.MandatoryService)]

@@ -301,9 +301,15 @@ public sealed partial class AdvisoryService
         if (!byWorkers)
             return carried;
         long now = _time.GetTimestamp();
-        // A client deferred s seconds ago sent for 1 − s of the last second.
-        double gone = _registry.All.Where(c => c.State == ClientState.Deferred)
-            .Sum(c => c.SteadyRate * Math.Max(0, 1 - _time.GetElapsedTime(c.StateSince, now).TotalSeconds));
+        // A client deferred s seconds ago sent for 1 − s of the last second, at what it was likely to send
+        // then: its last second's count, judged among those that sent through that second (the active, and
+        // the deferred within it). Its ten-second rate, by which it was chosen, ran high (it was chosen for
+        // that) and lags a ramp.
+        var recent = _registry.All.Where(c => c.State == ClientState.Active
+            || (c.State == ClientState.Deferred && _time.GetElapsedTime(c.StateSince, now).TotalSeconds < 1)).ToList();
+        var likely = DeferralPlanner.LastSecond(recent);
+        double gone = recent.Where(c => c.State == ClientState.Deferred)
+            .Sum(c => likely(c) * Math.Max(0, 1 - _time.GetElapsedTime(c.StateSince, now).TotalSeconds));
         return Math.Max(carried, _offeredRate - gone) + (rise ? Math.Max(0, _offeredRise) / 2 : 0);
     }
 
@@ -422,9 +428,10 @@ public sealed partial class AdvisoryService
             return carried;
         var chosen = DeferralPlanner.Enough(active, excess / (carried > 0 ? classRate * load / carried : classRate));
         LogShedding(_logger, chosen.Count, className, load, _budget.Limit);
+        var likely = DeferralPlanner.Likely(active);
         foreach (var client in chosen)
         {
-            carried -= client.SteadyRate;
+            carried -= likely(client);
             await DeferClientAsync(client, AdvisoryReason.Overload).ConfigureAwait(false);
         }
         return carried;
