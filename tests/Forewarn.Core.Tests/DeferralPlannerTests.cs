@@ -83,6 +83,14 @@ public class DeferralPlannerTests
         return client;
     }
 
+    /// <summary>Most clients idle, a few busy: the busy keep their own rates, and only as many as the share needs are shed.</summary>
+    [Fact]
+    public void Enough_MostClientsIdle_ShedsOnlyTheBusiestNeeded()
+    {
+        var fleet = Enumerable.Range(1, 60).Select(i => Client(i, 0)).Concat([Client(61, 100), Client(62, 50), Client(63, 30)]).ToList();
+        Assert.Equal(["nas-61"], Names(DeferralPlanner.Choose(fleet, new SelectionOptions { Strategy = "enough" }, ByScore, 0.4)));
+    }
+
     /// <summary>The standard normal quantile, by the logistic approximation (a spread about 7 % wider: enough for a test's).</summary>
     private static double Quantile(double p) => Math.Log(p / (1 - p)) / 1.702;
 

@@ -96,10 +96,13 @@ public static class DeferralPlanner
         if (clients.Count < 2)
             return static c => c.SteadyRate;
         double center = Median(clients.Select(c => c.SteadyRate));
-        // The median absolute deviation, scaled to a normal spread's standard deviation.
+        // The median absolute deviation, scaled to a normal spread's standard deviation; where more than
+        // half the clients read alike (most of them idle, say), the plain variance.
         double deviation = 1.4826 * Median(clients.Select(c => Math.Abs(c.SteadyRate - center)));
-        double spread = deviation * deviation;
-        double kept = spread > 0 ? Math.Clamp(1 - LongRateNoise * Math.Max(0, center) / spread, 0, 1) : 0;
+        double spread = deviation > 0 ? deviation * deviation
+            : clients.Sum(c => (c.SteadyRate - center) * (c.SteadyRate - center)) / (clients.Count - 1);
+        // With no spread at all every client reads the median: their own rates.
+        double kept = spread > 0 ? Math.Clamp(1 - LongRateNoise * Math.Max(0, center) / spread, 0, 1) : 1;
         return c => Math.Max(0, center + kept * (c.SteadyRate - center));
     }
 
