@@ -79,7 +79,6 @@ public class DeferralPlannerTests
     {
         var client = Client(i, 0);
         client.LongRate = tenSecondRate;
-        client.SmoothedRate = 0.01;
         return client;
     }
 

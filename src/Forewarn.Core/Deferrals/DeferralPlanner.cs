@@ -56,13 +56,13 @@ public static class DeferralPlanner
     /// to <paramref name="loadToShed"/> (a share, 0..1, of the total rate): the load that takes the score
     /// back above the threshold.
     /// </summary>
-    public static IReadOnlyList<ActiveClient> Enough(IReadOnlyList<ActiveClient> active, double loadToShed)
+    public static IReadOnlyList<ActiveClient> Enough(IReadOnlyList<ActiveClient> active, double loadToShed, Func<ActiveClient, double>? likely = null)
     {
         // Nothing to shed is nobody, whatever the rates read (checked first: with no rate measured yet the
         // fallback below would send everyone).
         if (!(loadToShed > 0))
             return [];
-        var likely = Likely(active);
+        likely ??= Likely(active);
         double total = active.Sum(likely);
         if (total <= 0)
             return active;
@@ -101,8 +101,7 @@ public static class DeferralPlanner
         double deviation = 1.4826 * Median(clients.Select(c => Math.Abs(c.SteadyRate - center)));
         double spread = deviation > 0 ? deviation * deviation
             : clients.Sum(c => (c.SteadyRate - center) * (c.SteadyRate - center)) / (clients.Count - 1);
-        // With no spread at all every client reads the median: their own rates.
-        double kept = spread > 0 ? Math.Clamp(1 - LongRateNoise * Math.Max(0, center) / spread, 0, 1) : 1;
+        double kept = Kept(center, spread, LongRateNoise);
         return c => Math.Max(0, center + kept * (c.SteadyRate - center));
     }
 
@@ -117,9 +116,13 @@ public static class DeferralPlanner
             return static c => c.Rate;
         double mean = clients.Average(c => c.Rate);
         double spread = clients.Sum(c => (c.Rate - mean) * (c.Rate - mean)) / (clients.Count - 1);
-        double kept = spread > 0 ? Math.Clamp(1 - Math.Max(0, mean) / spread, 0, 1) : 0;
+        double kept = Kept(mean, spread, noise: 1);
         return c => mean + kept * (c.Rate - mean);
     }
+
+    /// <summary>The share of the clients' spread around <paramref name="center"/> that is theirs, not counting noise (a variance of <paramref name="noise"/> × the center); with no spread at all every client reads the center, and keeps its own rate.</summary>
+    private static double Kept(double center, double spread, double noise) =>
+        spread > 0 ? Math.Clamp(1 - noise * Math.Max(0, center) / spread, 0, 1) : 1;
 
     private static double Median(IEnumerable<double> values)
     {

@@ -426,9 +426,9 @@ public sealed partial class AdvisoryService
         double classRate = active.Sum(c => c.Rate);
         if (classRate <= 0)
             return carried;
-        var chosen = DeferralPlanner.Enough(active, excess / (carried > 0 ? classRate * load / carried : classRate));
-        LogShedding(_logger, chosen.Count, className, load, _budget.Limit);
         var likely = DeferralPlanner.Likely(active);
+        var chosen = DeferralPlanner.Enough(active, excess / (carried > 0 ? classRate * load / carried : classRate), likely);
+        LogShedding(_logger, chosen.Count, className, load, _budget.Limit);
         foreach (var client in chosen)
         {
             carried -= likely(client);
